@@ -1,0 +1,191 @@
+"""How long ``cpcompile validate`` takes, relative to just parsing the YAML.
+
+    python benchmarks/validate_bench.py [--size xl] [--seed 7] [--root DIR] [--repeat 3] [--cli]
+
+Generates a synthetic tree (benchmarks/generate.py) into a temporary directory, or uses --root.
+Then, in this process:
+
+1. the floor: ruamel.yaml's C parser safe-loading every config file (benchmarks/_floor.py);
+2. ``cpcompile.validate.validate_tree(root)``, which must report no errors.
+
+Each is the best of --repeat runs. The figure that matters is validate / floor (target <= 1.0);
+seconds alone depend on the machine. --cli also times ``cpcompile validate ROOT`` as a
+subprocess (interpreter start-up and imports included). The tree is generated in a subprocess so
+that the peak RSS reported is that of loading and validating, not of generating.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # benchmark the checkout, installed or not
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from _floor import best_of, iter_yaml_files, ruamel_c_safe_load_seconds  # noqa: E402
+from generate import SIZES  # noqa: E402
+
+TARGET_RATIO = 1.0
+
+
+def _rss_mib(ru_maxrss: int) -> float:
+    # Linux reports KiB, macOS bytes
+    return ru_maxrss / (1024 * 1024) if sys.platform == "darwin" else ru_maxrss / 1024
+
+
+def _peak_rss_mib() -> float:
+    return _rss_mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _import_validate_tree():
+    try:
+        from cpcompile.validate import validate_tree
+    except ImportError as e:
+        print(
+            f"validate_bench: cannot import cpcompile.validate.validate_tree ({e}).\n"
+            "The validator is not available in this checkout; nothing to benchmark.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    return validate_tree
+
+
+def _is_error(diagnostic: object) -> bool:
+    is_error = getattr(diagnostic, "is_error", None)
+    if isinstance(is_error, bool):
+        return is_error
+    severity = getattr(diagnostic, "severity", None)
+    return str(getattr(severity, "value", severity)).lower() == "error"
+
+
+def _cli_command(root: Path) -> tuple[list[str], dict[str, str]]:
+    env = dict(os.environ)
+    script = Path(sys.executable).with_name("cpcompile")
+    if script.exists():
+        return [str(script), "validate", str(root)], env
+    found = shutil.which("cpcompile")
+    if found:
+        return [found, "validate", str(root)], env
+    # not installed: run the checkout's CLI entry point
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    code = "import sys; from cpcompile.cli import main; sys.exit(main())"
+    return [sys.executable, "-c", code, "validate", str(root)], env
+
+
+def _generate(root: Path, size: str, seed: int) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(HERE / "generate.py"), str(root), "--size", size, "--seed", str(seed)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - t0
+
+
+def run(root: Path, repeat: int, cli: bool, label: str, gen_seconds: float | None) -> int:
+    validate_tree = _import_validate_tree()
+    files = iter_yaml_files(root)
+    if not files:
+        print(f"validate_bench: no config files under {root}", file=sys.stderr)
+        return 2
+    total_bytes = sum(p.stat().st_size for p in files)
+
+    floor = ruamel_c_safe_load_seconds(root, repeat=repeat)
+    rss_floor = _peak_rss_mib()
+
+    holder: dict[str, object] = {}
+
+    def validate() -> None:
+        holder["result"] = None  # let the previous result go before the next run
+        holder["result"] = validate_tree(Path(root))
+
+    validate_s = best_of(repeat, validate)
+    rss_validate = _peak_rss_mib()
+    diagnostics = list(getattr(holder["result"], "diagnostics"))
+    errors = [d for d in diagnostics if _is_error(d)]
+
+    cli_s = cli_rc = None
+    cmd: list[str] = []
+    failures: list[tuple[int, bytes]] = []
+    cli_rss: list[float] = []
+    if cli:
+        cmd, env = _cli_command(root)
+
+        def run_cli() -> None:
+            with tempfile.TemporaryFile() as err:
+                proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+                _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                cli_rss.append(_rss_mib(usage.ru_maxrss))
+                if proc.returncode != 0:
+                    err.seek(0)
+                    failures.append((proc.returncode, err.read()))
+
+        cli_s = best_of(repeat, run_cli)
+        cli_rc = failures[-1][0] if failures else 0
+
+    ratio = validate_s / floor
+    print(f"validate benchmark: {label}")
+    print(f"  {len(files):,} files, {total_bytes / 1e6:.1f} MB, best of {repeat}, Python {sys.version.split()[0]}")
+    print(f"  {'step':<34}{'seconds':>9}{'x floor':>9}")
+    if gen_seconds is not None:
+        print(f"  {'generate tree (subprocess)':<34}{gen_seconds:>9.2f}{'':>9}")
+    print(f"  {'floor: ruamel C safe_load':<34}{floor:>9.2f}{1.0:>9.2f}")
+    verdict = "ok" if ratio <= TARGET_RATIO else f"OVER target {TARGET_RATIO:.2f}"
+    print(f"  {'validate_tree':<34}{validate_s:>9.2f}{ratio:>9.2f}  {verdict}")
+    if cli_s is not None:
+        print(f"  {'cpcompile validate (subprocess)':<34}{cli_s:>9.2f}{cli_s / floor:>9.2f}  exit {cli_rc}")
+    rss = f"  peak RSS: {rss_floor:.0f} MiB after floor, {rss_validate:.0f} MiB after validate"
+    if cli_s is not None:
+        rss += f", {max(cli_rss):.0f} MiB cpcompile validate subprocess"
+    print(rss)
+    print(f"  diagnostics: {len(errors)} errors, {len(diagnostics) - len(errors)} warnings")
+
+    if failures:
+        tail = failures[-1][1].decode("utf-8", "replace").strip().splitlines()[-5:]
+        print(f"validate_bench: `{shlex.join(cmd)}` exited {cli_rc}:", file=sys.stderr)
+        for line in tail:
+            print(f"  {line}", file=sys.stderr)
+    if errors:
+        print("validate_bench: the tree has error diagnostics, so the timing is not meaningful:", file=sys.stderr)
+        for d in errors[:10]:
+            print(f"  {d}", file=sys.stderr)
+    return 1 if errors or failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Time cpcompile validate against the YAML parsing floor.")
+    p.add_argument("--size", choices=SIZES, default="xl", help="size of the generated tree (default xl)")
+    p.add_argument("--seed", type=int, default=7, help="seed of the generated tree (default 7)")
+    p.add_argument("--root", type=Path, help="benchmark this config tree instead of generating one")
+    p.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best counts (default 3)")
+    p.add_argument("--cli", action="store_true", help="also time `cpcompile validate ROOT` as a subprocess")
+    args = p.parse_args(argv)
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
+
+    _import_validate_tree()  # fail before spending time on generating
+    if args.root is not None:
+        if not args.root.is_dir():
+            p.error(f"--root {args.root} is not a directory")
+        return run(args.root, args.repeat, args.cli, str(args.root), None)
+    with tempfile.TemporaryDirectory(prefix="cpcompile-bench-") as tmp:
+        root = Path(tmp)
+        gen_seconds = _generate(root, args.size, args.seed)
+        return run(root, args.repeat, args.cli, f"size {args.size}, seed {args.seed}", gen_seconds)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
