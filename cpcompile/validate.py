@@ -1,0 +1,44 @@
+"""The validation pipeline: discover → parse → schema → cross-file rules, every problem at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from . import rules, sources
+from .diagnostics import Diagnostic, exit_code, sorted_diagnostics
+from .project import Project, load_project
+
+# A reference into a file that failed to load is not a problem of its own: it would only repeat
+# that file's error as "unknown datastream" or "unknown audience" elsewhere.
+_DANGLING_IF_BROKEN = {"CP132": sources.Kind.DATASTREAM.value, "CP140": sources.Kind.CATALOG.value}
+
+
+@dataclass
+class ValidationResult:
+    project: Project
+    files: list[sources.SourceFile]
+    diagnostics: list[Diagnostic]
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.diagnostics)
+
+    def exit_code(self, *, strict: bool = False) -> int:
+        return exit_code(self.diagnostics, strict=strict)
+
+
+def validate_files(files: list[sources.SourceFile], found: Sequence[Diagnostic] = ()) -> ValidationResult:
+    project, diagnostics = load_project(files)
+    diagnostics = [*found, *diagnostics]
+    broken_folders = {d.file.split("/", 1)[0] for d in diagnostics if d.is_error}
+    diagnostics.extend(
+        d for d in rules.check_all(project) if _DANGLING_IF_BROKEN.get(d.code) not in broken_folders
+    )
+    return ValidationResult(project, files, sorted_diagnostics(diagnostics))
+
+
+def validate_tree(root: Path) -> ValidationResult:
+    discovery = sources.discover(root)
+    return validate_files(discovery.files, discovery.diagnostics)

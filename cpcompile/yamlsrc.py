@@ -1,0 +1,308 @@
+"""The one place YAML is read: plain data fast, positions only when a diagnostic needs them.
+
+Documents are composed into nodes by ruamel's C parser and turned into plain dicts and lists by a
+small builder (several times faster than ruamel's own constructors, and it lets us refuse what a
+reviewable config should not contain: aliases, merge keys, custom tags, non-string keys,
+duplicate keys). Positions are not kept for the fast path: ``locate`` composes the text again
+and walks to the offending key or value, which only happens for files with diagnostics.
+YAML 1.2 rules apply: ``no``, ``on`` and ``off`` are strings.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
+
+MAX_DEPTH = 32
+
+_TAG = "tag:yaml.org,2002:"
+_MAP, _SEQ, _STR = _TAG + "map", _TAG + "seq", _TAG + "str"
+_INT, _FLOAT, _BOOL, _NULL = _TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null"
+# Dates stay strings: the models parse them, and nothing else may become a Python object.
+_TIMESTAMP = _TAG + "timestamp"
+_MERGE = _TAG + "merge"
+_INDENT = re.compile(r"^[ \t?\-]*", re.MULTILINE)
+
+Path = tuple[str | int, ...]
+
+
+class YamlProblem(Exception):
+    """A document that cannot become config data; positions are 0-based, as ruamel's marks."""
+
+    def __init__(self, code: str, message: str, line: int, col: int, hint: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.line, self.col, self.hint = code, message, line, col, hint
+
+
+def _c_yaml() -> YAML:
+    yaml = YAML(typ="safe", pure=False)
+    if yaml.Parser.__name__ != "CParser":
+        raise RuntimeError(
+            "ruamel.yaml's C extension is missing, so YAML would be parsed in pure Python, "
+            "several times slower; install it with: pip install 'ruamel.yaml[oldlibyaml]'"
+        )
+    return yaml
+
+
+_YAML = _c_yaml()
+_PURE_YAML = YAML(typ="safe", pure=True)
+
+
+def parse(text: str) -> dict[str, Any]:
+    """Parse one config document into plain data, or raise ``YamlProblem``."""
+    _check_nesting(text)
+    root = _compose(text)
+    if root is None:
+        raise YamlProblem("CP103", "file is empty", 0, 0, "add the document's keys, or delete the file")
+    if not isinstance(root, MappingNode):
+        kind = "a list" if isinstance(root, SequenceNode) else "a single value"
+        raise YamlProblem(
+            "CP104",
+            f"the document is {kind}; it must be a mapping of keys to values",
+            root.start_mark.line,
+            root.start_mark.column,
+            "see docs/config.md for the shape of each file",
+        )
+    seen: set[int] | None = set() if "&" in text else None  # aliases need an anchor
+    was_enabled = gc.isenabled()
+    gc.disable()  # the built tree is acyclic; collection passes would only slow the build
+    try:
+        return _build_mapping(root, seen)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _compose(text: str) -> Node | None:
+    try:
+        return _YAML.compose(text)
+    except ReaderError as err:
+        line, col = _line_col(text, err.position)
+        raise YamlProblem("CP105", f"unreadable character: {err.reason}", line, col) from None
+    except MarkedYAMLError as err:
+        raise _syntax_problem(text, err) from None
+    except YAMLError as err:  # unmarked: rare, but still the file's fault
+        raise YamlProblem("CP101", f"YAML syntax error: {err}", 0, 0) from None
+
+
+def _syntax_problem(text: str, err: MarkedYAMLError) -> YamlProblem:
+    mark = err.problem_mark or err.context_mark
+    line, col = (mark.line, mark.column) if mark else (0, 0)
+    problem = err.problem or "syntax error"
+    if "expected a single document" in f"{err.context} {problem}":
+        return YamlProblem(
+            "CP113", "more than one YAML document in this file", line, col,
+            "keep one document per file: remove the '---' separator or split the file",
+        )
+    if _char_at(text, line, col) == "\t":
+        return YamlProblem(
+            "CP102", "tab character where YAML expects indentation or a token", line, col,
+            "indent with spaces; YAML does not allow tabs for indentation",
+        )
+    context = f" ({err.context})" if err.context else ""
+    return YamlProblem("CP101", f"YAML syntax error: {problem}{context}", line, col, _syntax_hint(problem))
+
+
+def _syntax_hint(problem: str) -> str | None:
+    if "mapping values are not allowed" in problem:
+        return "a value containing ': ' must be quoted, or a key is indented wrongly"
+    if "could not find expected ':'" in problem:
+        return "each line of a mapping needs 'key: value'; check the indentation above"
+    if "found character that cannot start any token" in problem:
+        return "quote values that start with '@', '`' or '%'"
+    return None
+
+
+def _char_at(text: str, line: int, col: int) -> str:
+    lines = text.split("\n", line + 1)
+    return lines[line][col : col + 1] if line < len(lines) else ""
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index)
+    return line, index - (text.rfind("\n", 0, index) + 1)
+
+
+def _check_nesting(text: str) -> None:
+    # ruamel's C composer recurses once per level and crashes the interpreter on very deep
+    # input, and takes quadratic time well before that. A cheap upper bound spares nearly
+    # every file the exact check, which walks events with the pure parser and stops early.
+    indent = max(map(len, _INDENT.findall(text)), default=0)
+    if text.count("[") + text.count("{") + 2 * indent + 2 <= MAX_DEPTH:
+        return
+    depth = 0
+    try:
+        for event in _PURE_YAML.parse(text):
+            name = type(event).__name__
+            if name in ("MappingStartEvent", "SequenceStartEvent"):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    raise YamlProblem(
+                        "CP109", f"nesting deeper than {MAX_DEPTH} levels", mark.line, mark.column,
+                        "config files are a few levels deep; flatten this structure",
+                    )
+            elif name in ("MappingEndEvent", "SequenceEndEvent"):
+                depth -= 1
+    except YAMLError:
+        return  # the C parser reports syntax errors with better messages
+
+
+def _build_mapping(node: MappingNode, seen: set[int] | None) -> dict[str, Any]:
+    if node.tag != _MAP:
+        raise _tag_problem(node)
+    out: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = _key(key_node)
+        if key in out:
+            mark = key_node.start_mark
+            raise YamlProblem(
+                "CP106", f"duplicate key '{key}'", mark.line, mark.column,
+                "YAML keeps only one of them; remove or rename one",
+            )
+        out[key] = _build(value_node, seen, key_node)
+    return out
+
+
+def _build(node: Node, seen: set[int] | None, owner: Node) -> Any:
+    # ``owner`` (the key, or the enclosing sequence) locates an alias: the aliased node itself
+    # carries the position of its anchor, not of the reference.
+    if seen is not None:
+        _mark_seen(node, seen, owner)
+    if node.__class__ is ScalarNode:
+        return _scalar(node)
+    if node.__class__ is MappingNode:
+        return _build_mapping(node, seen)
+    if node.tag != _SEQ:
+        raise _tag_problem(node)
+    return [_build(item, seen, node) for item in node.value]
+
+
+def _mark_seen(node: Node, seen: set[int], owner: Node) -> None:
+    if id(node) in seen:
+        mark = owner.start_mark
+        raise YamlProblem(
+            "CP107", "YAML aliases (*name) are not allowed", mark.line, mark.column,
+            "write the value out in full; aliases make reviews harder and can expand without bound",
+        )
+    seen.add(id(node))
+
+
+def _key(node: Node) -> str:
+    mark = node.start_mark
+    if node.__class__ is ScalarNode and node.tag == _MERGE:
+        raise YamlProblem(
+            "CP107", "YAML merge keys (<<) are not allowed", mark.line, mark.column,
+            "write the keys out in full",
+        )
+    if node.__class__ is not ScalarNode or node.tag != _STR:
+        raise YamlProblem(
+            "CP114", "keys must be plain strings", mark.line, mark.column,
+            "quote the key if it looks like a number, boolean or date",
+        )
+    return node.value
+
+
+def _scalar(node: ScalarNode) -> Any:
+    tag, value = node.tag, node.value
+    if tag == _STR or tag == _TIMESTAMP:
+        return value
+    if tag == _INT:
+        return _int(value)
+    if tag == _BOOL:
+        return value.lower() == "true"
+    if tag == _NULL:
+        return None
+    if tag == _FLOAT:
+        return _float(value)
+    raise _tag_problem(node)
+
+
+def _int(value: str) -> int:
+    digits = value.replace("_", "")
+    sign = -1 if digits.startswith("-") else 1
+    digits = digits.lstrip("+-")
+    for prefix, base in (("0o", 8), ("0x", 16), ("0b", 2)):
+        if digits.startswith(prefix):
+            return sign * int(digits[2:], base)
+    return sign * int(digits)
+
+
+def _float(value: str) -> float:
+    lowered = value.lower()
+    if lowered.endswith(".inf"):
+        return float("-inf") if lowered.startswith("-") else float("inf")
+    if lowered == ".nan":
+        return float("nan")
+    return float(value.replace("_", ""))
+
+
+def _tag_problem(node: Node) -> YamlProblem:
+    mark = node.start_mark
+    return YamlProblem(
+        "CP108", f"YAML tag '{node.tag}' is not allowed", mark.line, mark.column,
+        "remove the tag; config values are plain strings, numbers, booleans, lists and mappings",
+    )
+
+
+@dataclass
+class Positions:
+    """Lazily composed node tree of one text, to turn data paths into 1-based positions."""
+
+    text: str
+    _root: Node | None = None
+    _composed: bool = False
+
+    def locate(self, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
+        """Position of the value at ``path`` (or of its key): the nearest existing ancestor
+        when the path does not exist, e.g. the mapping that lacks a required key."""
+        node = self._tree()
+        if node is None:
+            return 1, 1
+        mark = node.start_mark
+        for step in path:
+            found = _child(node, step)
+            if found is None:
+                break
+            key_node, node = found
+            mark = node.start_mark
+            if key and key_node is not None and step is path[-1]:
+                mark = key_node.start_mark
+        return mark.line + 1, mark.column + 1
+
+    def _tree(self) -> Node | None:
+        if not self._composed:
+            self._composed = True
+            try:
+                self._root = _YAML.compose(self.text)
+            except YAMLError:
+                self._root = None
+        return self._root
+
+
+def _child(node: Node, step: str | int) -> tuple[Node | None, Node] | None:
+    if isinstance(node, MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, ScalarNode) and key_node.value == step:
+                return key_node, value_node
+    elif isinstance(node, SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
+        return None, node.value[step]
+    return None
+
+
+def iter_paths(data: Any, prefix: Path = ()) -> Iterator[Path]:
+    """Every path in plain data, parents first (used by tests and tooling)."""
+    yield prefix
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from iter_paths(v, (*prefix, k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from iter_paths(v, (*prefix, i))
