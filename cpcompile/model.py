@@ -8,7 +8,7 @@ stage give them their own diagnostic codes.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
@@ -145,3 +145,18 @@ class Catalog(_Model):
     sandbox: Text
     merge_policies: list[MergePolicy] = Field(default_factory=list)
     audiences: list[CatalogAudience] = Field(default_factory=list)
+
+
+def window_bounds(start: date | datetime | None, end: date | datetime | None) -> tuple[int | None, int | None]:
+    """Unix seconds of an activation window: a start day begins at 00:00 UTC, an end day is
+    inclusive (the window closes at the next midnight), an instant is taken as it is."""
+    return _instant(start, 0), _instant(end, 1)
+
+
+def _instant(when: date | datetime | None, days_after: int) -> int | None:
+    if when is None:
+        return None
+    if isinstance(when, datetime):
+        return int(when.timestamp())
+    midnight = datetime.combine(when + timedelta(days=days_after), time(0), tzinfo=timezone.utc)
+    return int(midnight.timestamp())

@@ -7,7 +7,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Generic, Sequence, TypeVar
+from typing import Any, Callable, Generic, Sequence, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -72,7 +72,14 @@ class Project:
     catalogs: list[Entry[Catalog]] = field(default_factory=list)
 
 
-def load_project(files: Sequence[SourceFile]) -> tuple[Project, list[Diagnostic]]:
+Parse = Callable[[SourceFile], dict[str, Any]]
+
+
+def parse_source(source: SourceFile) -> dict[str, Any]:
+    return yamlsrc.parse(source.text)
+
+
+def load_project(files: Sequence[SourceFile], parse: Parse = parse_source) -> tuple[Project, list[Diagnostic]]:
     project, diagnostics = Project(), []
     lists: dict[Kind, list[Any]] = {
         Kind.DATASTREAM: project.datastreams,
@@ -80,15 +87,15 @@ def load_project(files: Sequence[SourceFile]) -> tuple[Project, list[Diagnostic]
         Kind.CATALOG: project.catalogs,
     }
     for source in files:
-        entry = load_entry(source, diagnostics)
+        entry = load_entry(source, diagnostics, parse)
         if entry is not None:
             lists[source.kind].append(entry)
     return project, diagnostics
 
 
-def load_entry(source: SourceFile, diagnostics: list[Diagnostic]) -> Entry[Any] | None:
+def load_entry(source: SourceFile, diagnostics: list[Diagnostic], parse: Parse = parse_source) -> Entry[Any] | None:
     try:
-        data = yamlsrc.parse(source.text)
+        data = parse(source)
     except yamlsrc.YamlProblem as problem:
         diagnostics.append(
             Diagnostic(

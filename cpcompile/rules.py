@@ -5,12 +5,11 @@ from __future__ import annotations
 import difflib
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
 from functools import cached_property
 from typing import Callable, Iterable, Iterator
 
 from .diagnostics import Diagnostic, Severity
-from .model import CatalogAudience, Datastream, MergePolicy
+from .model import CatalogAudience, Datastream, MergePolicy, window_bounds
 from .project import Doc, Entry, Project, datastream_index
 
 WARNING = Severity.WARNING
@@ -63,21 +62,6 @@ class Context:
             if datastream is not None:
                 out[datastream.model.sandbox].append(i)
         return out
-
-
-def window_bounds(start: date | datetime | None, end: date | datetime | None) -> tuple[int | None, int | None]:
-    """Unix seconds of an activation window: a start day begins at 00:00 UTC, an end day is
-    inclusive (the window closes at the next midnight), an instant is taken as it is."""
-    return _instant(start, 0), _instant(end, 1)
-
-
-def _instant(when: date | datetime | None, days_after: int) -> int | None:
-    if when is None:
-        return None
-    if isinstance(when, datetime):
-        return int(when.timestamp())
-    midnight = datetime.combine(when + timedelta(days=days_after), time(0), tzinfo=timezone.utc)
-    return int(midnight.timestamp())
 
 
 def _first_seen(

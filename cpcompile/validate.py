@@ -8,7 +8,7 @@ from typing import Sequence
 
 from . import rules, sources
 from .diagnostics import Diagnostic, exit_code, sorted_diagnostics
-from .project import Project, load_project
+from .project import Parse, Project, load_project, parse_source
 
 # A reference into a file that failed to load is not a problem of its own: it would only repeat
 # that file's error as "unknown datastream" or "unknown audience" elsewhere.
@@ -29,8 +29,10 @@ class ValidationResult:
         return exit_code(self.diagnostics, strict=strict)
 
 
-def validate_files(files: list[sources.SourceFile], found: Sequence[Diagnostic] = ()) -> ValidationResult:
-    project, diagnostics = load_project(files)
+def validate_files(
+    files: list[sources.SourceFile], found: Sequence[Diagnostic] = (), parse: Parse = parse_source
+) -> ValidationResult:
+    project, diagnostics = load_project(files, parse)
     diagnostics = [*found, *diagnostics]
     broken_folders = {d.file.split("/", 1)[0] for d in diagnostics if d.is_error}
     diagnostics.extend(
