@@ -25,7 +25,14 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["public_key_from_seed", "sign", "verify", "SEED_SIZE", "PUBLIC_KEY_SIZE", "SIGNATURE_SIZE"]
+__all__ = [
+    "public_key_from_seed",
+    "sign",
+    "verify",
+    "SEED_SIZE",
+    "PUBLIC_KEY_SIZE",
+    "SIGNATURE_SIZE",
+]
 
 SEED_SIZE = 32
 PUBLIC_KEY_SIZE = 32
@@ -180,7 +187,7 @@ def _base_mult(k: int) -> _Point:
 
 
 def _wnaf(k: int, w: int = 5) -> list[int]:
-    """Width-w non-adjacent form, least significant digit first; digits odd in (-2**(w-1), 2**(w-1))."""
+    """Width-w NAF, least significant digit first; nonzero digits odd, |digit| < 2**(w-1)."""
     digits = []
     window = 1 << w
     half = window >> 1

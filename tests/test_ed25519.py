@@ -164,7 +164,7 @@ def test_bytes_like_inputs_are_accepted():
     assert ed.verify(bytearray(public), memoryview(message), bytearray(signature)) is True
 
 
-# --- malformed input: False, never an exception ----------------------------------------------------
+# --- malformed input: False, never an exception ---------------------------------------------------
 
 
 def test_non_canonical_s_rejected():
@@ -255,7 +255,7 @@ def test_seed_of_wrong_length():
         ed.public_key_from_seed(bytes(64))
 
 
-# --- scalar multiplication against a plain double-and-add ------------------------------------------
+# --- scalar multiplication against a plain double-and-add -----------------------------------------
 
 
 def _naive_mult(k, pt):
@@ -280,7 +280,7 @@ def test_scalar_multiplication_matches_double_and_add():
         assert ed._encode(got) == ed._encode(want), k
 
 
-# --- cross-check against an independent implementation ---------------------------------------------
+# --- cross-check against an independent implementation --------------------------------------------
 
 
 def test_cross_check_with_cryptography():
