@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .diagnostics import EXIT_CONFIG_ERRORS, EXIT_INTERNAL, EXIT_OK
+from .diagnostics import EXIT_CONFIG_ERRORS, EXIT_INTERNAL, EXIT_OK, exit_code
 from .render import FORMATS, render
 
 BUG_REPORTS = "the cpcompile issue tracker (see 'Reporting bugs' in the README)"
@@ -87,6 +87,92 @@ def schema(ctx: click.Context, out: Path, check: bool) -> None:
     for name in outdated:
         write_atomic(out / name, expected[name])
         click.echo(f"wrote {out / name}")
+    ctx.exit(EXIT_OK)
+
+
+@cli.command()
+@ROOT
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Output directory.  [default: ROOT/build]",
+)
+@click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), help="Ed25519 private key file (cpcompile keygen).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--strict", is_flag=True, help="Warnings fail too: exit 1 and write nothing.")
+@click.option(
+    "--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Incremental build cache.  [default: ROOT/.cpcompile-cache]",
+)
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
+@click.pass_context
+def build(
+    ctx: click.Context, root: Path, out: Path | None, sign_key: Path | None, fmt: str, strict: bool,
+    cache_dir: Path | None, no_cache: bool,
+) -> None:
+    """Validate ROOT and compile it into the lookup artifact (artifact.json, artifact.msgpack,
+    manifest.json; artifact.sig with --sign-key).
+
+    On any error (or warning, with --strict) nothing is written and an earlier build is left
+    as it was. Exit status as for `validate`.
+    """
+    from .build import build as run_build
+    from .signing import KeyFileError, load_private_key
+
+    key = None
+    if sign_key is not None:
+        try:
+            key = load_private_key(sign_key)
+        except KeyFileError as err:
+            raise click.BadParameter(str(err), param_hint="--sign-key") from None
+    out_dir = out if out is not None else root / "build"
+    cache = None if no_cache else (cache_dir if cache_dir is not None else root / ".cpcompile-cache")
+    outcome = run_build(root, out_dir, sign_key=key, cache_dir=cache, strict=strict)
+    click.echo(render(outcome.diagnostics, fmt, files_checked=outcome.files_checked), nl=False)
+    if outcome.manifest is not None and fmt == "text":
+        counts = outcome.manifest["counts"]
+        state = "up to date" if outcome.up_to_date else "wrote"
+        click.echo(
+            f"{state} {out_dir}: {outcome.revision} ({counts['datastreams']} datastreams, "
+            f"{counts['destinations']} destinations, {counts['audiences']} audiences, "
+            f"{counts['mappings']} mappings)"
+        )
+    ctx.exit(exit_code(outcome.diagnostics, strict=strict))
+
+
+@cli.command()
+@click.argument("artifact", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--public-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Also check the signature with this key.")
+@click.option("--signature", type=click.Path(dir_okay=False, path_type=Path), help="Signature file.  [default: artifact.sig beside ARTIFACT]")
+@click.pass_context
+def verify(ctx: click.Context, artifact: Path, public_key: Path | None, signature: Path | None) -> None:
+    """Check an artifact's format, schema version, revision hash and (with --public-key) its
+    signature. Exit 0 when it can be trusted, 1 when not."""
+    from .runtime import ArtifactError, load
+
+    try:
+        loaded = load(artifact, public_key=public_key, signature_path=signature)
+    except ArtifactError as err:
+        click.echo(f"{artifact}: rejected: {err}", err=True)
+        ctx.exit(EXIT_CONFIG_ERRORS)
+    signed = " and signature" if public_key is not None else ""
+    click.echo(f"{artifact}: ok, revision{signed} verified: {loaded.revision}")
+    ctx.exit(EXIT_OK)
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
+@click.option("--force", is_flag=True, help="Replace existing key files.")
+@click.pass_context
+def keygen(ctx: click.Context, out: Path, force: bool) -> None:
+    """Write a new Ed25519 key pair: OUT/cpcompile.key (private, mode 0600) and OUT/cpcompile.pub."""
+    from .signing import generate_keypair
+
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        public = generate_keypair(out / "cpcompile.key", out / "cpcompile.pub", overwrite=force)
+    except FileExistsError as err:
+        raise click.UsageError(f"{err}; pass --force to replace it") from None
+    click.echo(f"wrote {out / 'cpcompile.key'} (keep it secret) and {out / 'cpcompile.pub'} (key id {public.key_id})")
     ctx.exit(EXIT_OK)
 
 

@@ -54,3 +54,15 @@ def sorted_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
 def exit_code(diagnostics: Iterable[Diagnostic], *, strict: bool = False) -> int:
     failing = (d for d in diagnostics if d.is_error or strict)
     return EXIT_CONFIG_ERRORS if any(True for _ in failing) else EXIT_OK
+
+
+def diagnostic_from_dict(data: dict[str, object]) -> Diagnostic:
+    return Diagnostic(
+        code=str(data["code"]),
+        severity=Severity(data["severity"]),
+        message=str(data["message"]),
+        file=str(data["file"]),
+        line=int(data["line"]),  # type: ignore[call-overload]
+        col=int(data["col"]),  # type: ignore[call-overload]
+        hint=None if data.get("hint") is None else str(data["hint"]),
+    )

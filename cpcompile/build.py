@@ -1,0 +1,173 @@
+"""`cpcompile build`: validate, compile and write build/ so that no crash can leave it lying.
+
+Write order is the commit protocol: manifest.json is removed first and written last, after
+artifact.json, artifact.msgpack and artifact.sig are in place (each written to a temp file,
+fsynced and renamed). So a manifest, when present, always describes the files beside it;
+without one, the build is incomplete, yet each artifact file is whole and self-verifying.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import __version__, sources
+from ._format import FORMAT, SCHEMA_VERSION
+from .artifact import encode
+from .atomic import fsync_dir, write_atomic
+from .cache import Cache, input_digest
+from .compiler import compile_body, count
+from .diagnostics import Diagnostic, diagnostic_from_dict, exit_code
+from .signing import PrivateKey, encode_signature, signature_document
+from .project import parse_source
+from .validate import ValidationResult, validate_files
+
+ARTIFACT_JSON = "artifact.json"
+ARTIFACT_MSGPACK = "artifact.msgpack"
+SIGNATURE = "artifact.sig"
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class BuildOutcome:
+    diagnostics: list[Diagnostic]
+    files_checked: int
+    revision: str | None = None  # None: errors, nothing written
+    up_to_date: bool = False  # the inputs had not changed: nothing needed writing
+    manifest: dict[str, Any] | None = None
+
+
+def build(
+    root: Path,
+    out_dir: Path,
+    *,
+    sign_key: PrivateKey | None = None,
+    cache_dir: Path | None = None,
+    strict: bool = False,
+) -> BuildOutcome:
+    """Validate ``root`` and, if it passes (warnings included when ``strict``), write out_dir."""
+    discovery = sources.discover(root)
+    cache = Cache(cache_dir) if cache_dir is not None else None
+    commit = _git_commit(root)
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    key = sign_key.key_id if sign_key else ""
+    digest = input_digest(discovery.files, [f"sign={key}", f"commit={commit}", f"epoch={epoch}"])
+    if cache is not None:
+        reused = _reuse(cache, digest, out_dir)
+        if reused is not None and exit_code(reused.diagnostics, strict=strict) == 0:
+            return reused
+    result = validate_files(discovery.files, discovery.diagnostics, cache.parse if cache else parse_source)
+    outcome = BuildOutcome(result.diagnostics, len(result.files))
+    if result.exit_code(strict=strict) == 0:
+        outcome.manifest = _write_outputs(out_dir, result, sign_key, commit)
+        outcome.revision = outcome.manifest["artifact"]["revision"]
+        if cache is not None:
+            cache.store_build_record(_record(digest, outcome))
+    if cache is not None:
+        cache.flush()
+    return outcome
+
+
+def _write_outputs(
+    out_dir: Path, result: ValidationResult, sign_key: PrivateKey | None, commit: str | None
+) -> dict[str, Any]:
+    body = compile_body(result.project)
+    document, json_bytes, msgpack_bytes = encode(body)
+    outputs = {ARTIFACT_JSON: json_bytes, ARTIFACT_MSGPACK: msgpack_bytes}
+    if sign_key is not None:
+        outputs[SIGNATURE] = encode_signature(signature_document(document["revision"], sign_key))
+    manifest = _manifest(document, outputs, count(body).as_dict(), sign_key, commit)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temp_files(out_dir)
+    (out_dir / MANIFEST).unlink(missing_ok=True)
+    fsync_dir(out_dir)
+    for name, data in outputs.items():
+        write_atomic(out_dir / name, data)
+    if sign_key is None:
+        (out_dir / SIGNATURE).unlink(missing_ok=True)  # it would sign another revision
+    write_atomic(out_dir / MANIFEST, encode_manifest(manifest))
+    return manifest
+
+
+def _manifest(
+    document: dict[str, Any],
+    outputs: dict[str, bytes],
+    counts: dict[str, int],
+    sign_key: PrivateKey | None,
+    commit: str | None,
+) -> dict[str, Any]:
+    manifest: dict[str, Any] = {
+        "artifact": {
+            "format": FORMAT,
+            "revision": document["revision"],
+            "schema_version": SCHEMA_VERSION,
+        },
+        "counts": counts,
+        "files": {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for name, data in outputs.items()},
+        "generator": f"cpcompile {__version__}",
+        "signed_by": sign_key.key_id if sign_key is not None else None,
+        "source": {"git_commit": commit},
+    }
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        manifest["built_at"] = datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return manifest
+
+
+def encode_manifest(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def _git_commit(root: Path) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and len(commit) in (40, 64) else None
+
+
+def _remove_stale_temp_files(out_dir: Path) -> None:
+    # left behind only if an earlier build was killed between creating and renaming them
+    for name in (ARTIFACT_JSON, ARTIFACT_MSGPACK, SIGNATURE, MANIFEST):
+        for tmp in out_dir.glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
+def _record(digest: str, outcome: BuildOutcome) -> dict[str, Any]:
+    assert outcome.manifest is not None
+    return {
+        "digest": digest,
+        "diagnostics": [d.as_dict() for d in outcome.diagnostics],
+        "files_checked": outcome.files_checked,
+        "manifest": outcome.manifest,
+    }
+
+
+def _reuse(cache: Cache, digest: str, out_dir: Path) -> BuildOutcome | None:
+    """The outcome of an identical earlier build, if build/ still holds exactly its output."""
+    record = cache.build_record(digest)
+    if record is None:
+        return None
+    try:
+        manifest = record["manifest"]
+        if (out_dir / MANIFEST).read_bytes() != encode_manifest(manifest):
+            return None
+        for name, expected in manifest["files"].items():
+            if hashlib.sha256((out_dir / name).read_bytes()).hexdigest() != expected["sha256"]:
+                return None
+        if SIGNATURE not in manifest["files"] and (out_dir / SIGNATURE).exists():
+            return None
+        diagnostics = [diagnostic_from_dict(d) for d in record["diagnostics"]]
+        return BuildOutcome(diagnostics, int(record["files_checked"]), manifest["artifact"]["revision"], True, manifest)
+    except (OSError, KeyError, TypeError, ValueError, AttributeError):
+        return None
