@@ -19,6 +19,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.resolver import BaseResolver
+from ruamel.yaml.tag import Tag
 
 MAX_DEPTH = 32
 
@@ -27,8 +29,21 @@ _MAP, _SEQ, _STR = _TAG + "map", _TAG + "seq", _TAG + "str"
 _INT, _FLOAT, _BOOL, _NULL = _TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null"
 # Dates stay strings: the models parse them, and nothing else may become a Python object.
 _TIMESTAMP = _TAG + "timestamp"
-_MERGE = _TAG + "merge"
 _INDENT = re.compile(r"^[ \t?\-]*", re.MULTILINE)
+# YAML 1.2 core schema, https://yaml.org/spec/1.2.2/#1032-tag-resolution
+_CORE_CONSTANTS: dict[str, Any] = {
+    "": None, "~": None, "null": None, "Null": None, "NULL": None,
+    "true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False,
+}
+_CORE_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_CORE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+_NUMBER_START = frozenset("0123456789+-.")
+
+# Tags our resolver hands the C composer; compared by identity while building.
+_PLAIN_TAG = Tag(suffix="tag:cpcompile:plain")
+_QUOTED_TAG = Tag(suffix=_STR)
+_MAP_TAG = Tag(suffix=_MAP)
+_SEQ_TAG = Tag(suffix=_SEQ)
 
 Path = tuple[str | int, ...]
 
@@ -41,8 +56,23 @@ class YamlProblem(Exception):
         self.code, self.message, self.line, self.col, self.hint = code, message, line, col, hint
 
 
+class _PlainResolver(BaseResolver):
+    """Leaves plain scalars unresolved: ``_scalar`` applies YAML 1.2 itself. ruamel's own
+    resolver runs in Python for every scalar the C parser reports and costs more than the
+    parse itself."""
+
+    def __init__(self, version: Any = None, loadumper: Any = None, loader: Any = None) -> None:
+        super().__init__(loadumper=loadumper or loader)
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Tag:
+        if kind is ScalarNode:
+            return _PLAIN_TAG if implicit[0] else _QUOTED_TAG
+        return _SEQ_TAG if kind is SequenceNode else _MAP_TAG
+
+
 def _c_yaml() -> YAML:
     yaml = YAML(typ="safe", pure=False)
+    yaml.Resolver = _PlainResolver
     if yaml.Parser.__name__ != "CParser":
         raise RuntimeError(
             "ruamel.yaml's C extension is missing, so YAML would be parsed in pure Python, "
@@ -156,7 +186,7 @@ def _check_nesting(text: str) -> None:
 
 
 def _build_mapping(node: MappingNode, seen: set[int] | None) -> dict[str, Any]:
-    if node.tag != _MAP:
+    if node.ctag is not _MAP_TAG and node.tag != _MAP:
         raise _tag_problem(node)
     out: dict[str, Any] = {}
     for key_node, value_node in node.value:
@@ -180,7 +210,7 @@ def _build(node: Node, seen: set[int] | None, owner: Node) -> Any:
         return _scalar(node)
     if node.__class__ is MappingNode:
         return _build_mapping(node, seen)
-    if node.tag != _SEQ:
+    if node.ctag is not _SEQ_TAG and node.tag != _SEQ:
         raise _tag_problem(node)
     return [_build(item, seen, node) for item in node.value]
 
@@ -197,12 +227,19 @@ def _mark_seen(node: Node, seen: set[int], owner: Node) -> None:
 
 def _key(node: Node) -> str:
     mark = node.start_mark
-    if node.__class__ is ScalarNode and node.tag == _MERGE:
+    if node.__class__ is ScalarNode and node.value == "<<" and node.ctag is _PLAIN_TAG:
         raise YamlProblem(
             "CP107", "YAML merge keys (<<) are not allowed", mark.line, mark.column,
             "write the keys out in full",
         )
-    if node.__class__ is not ScalarNode or node.tag != _STR:
+    if node.__class__ is not ScalarNode:
+        raise YamlProblem(
+            "CP114", "keys must be plain strings", mark.line, mark.column,
+            "quote the key if it looks like a number, boolean or date",
+        )
+    if node.ctag is _QUOTED_TAG:
+        return node.value
+    if node.ctag is not _PLAIN_TAG or not isinstance(_scalar(node), str):
         raise YamlProblem(
             "CP114", "keys must be plain strings", mark.line, mark.column,
             "quote the key if it looks like a number, boolean or date",
@@ -211,7 +248,12 @@ def _key(node: Node) -> str:
 
 
 def _scalar(node: ScalarNode) -> Any:
-    tag, value = node.tag, node.value
+    ctag, value = node.ctag, node.value
+    if ctag is _QUOTED_TAG:
+        return value
+    if ctag is _PLAIN_TAG:
+        return _plain(value)
+    tag = node.tag  # an explicit tag, such as !!str
     if tag == _STR or tag == _TIMESTAMP:
         return value
     if tag == _INT:
@@ -223,6 +265,17 @@ def _scalar(node: ScalarNode) -> Any:
     if tag == _FLOAT:
         return _float(value)
     raise _tag_problem(node)
+
+
+def _plain(value: str) -> Any:
+    if value in _CORE_CONSTANTS:
+        return _CORE_CONSTANTS[value]
+    if value[0] in _NUMBER_START:
+        if _CORE_INT.fullmatch(value):
+            return _int(value)
+        if _CORE_FLOAT.fullmatch(value):
+            return _float(value)
+    return value
 
 
 def _int(value: str) -> int:
@@ -263,6 +316,8 @@ class Positions:
     def locate(self, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
         """Position of the value at ``path`` (or of its key): the nearest existing ancestor
         when the path does not exist, e.g. the mapping that lacks a required key."""
+        if not path:
+            return 1, 1  # the whole file: no need to compose it
         node = self._tree()
         if node is None:
             return 1, 1
