@@ -1,0 +1,384 @@
+"""`cpcompile build`: reproducible bytes, nothing written on errors, a manifest that matches.
+
+Everything goes through the command line (click's CliRunner, or ``python -m cpcompile`` in a
+subprocess where the interpreter itself must differ) or the public ``cpcompile.build.build``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import msgpack
+import pytest
+from click.testing import CliRunner
+
+from cpcompile.build import build
+from cpcompile.cli import cli
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_DIRS = ("datastreams", "destinations", "audiences")
+OUTPUTS = ("artifact.json", "artifact.msgpack", "manifest.json")
+EXAMPLE_COUNTS = {"audiences": 6, "datastreams": 2, "destinations": 3, "mappings": 7}
+
+
+@pytest.fixture(autouse=True)
+def _no_source_date_epoch(monkeypatch):
+    # a CI that exports SOURCE_DATE_EPOCH would otherwise change every manifest here
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def example_files() -> list[Path]:
+    return sorted(p.relative_to(REPO) for d in CONFIG_DIRS for p in (REPO / d).glob("*.yaml"))
+
+
+def copy_example(dst: Path, *, seed: int | None = None, via_rename: bool = False) -> Path:
+    """Copy the repository's example config into ``dst``. With ``seed`` the files (and so the
+    folders) are created in a shuffled order; with ``via_rename`` each is written elsewhere and
+    renamed into place, as editors and git checkouts do."""
+    files = example_files()
+    if seed is not None:
+        random.Random(seed).shuffle(files)
+    dst.mkdir(parents=True, exist_ok=True)
+    for rel in files:
+        target = dst / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if via_rename:
+            staging = dst / f"incoming-{rel.name}"
+            staging.write_bytes((REPO / rel).read_bytes())
+            os.rename(staging, target)
+        else:
+            target.write_bytes((REPO / rel).read_bytes())
+    return dst
+
+
+def run(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
+
+
+def run_subprocess(args: list[str], *, cwd: Path, hash_seed: str, extra_env: dict[str, str] | None = None):
+    env = {k: v for k, v in os.environ.items() if k not in ("SOURCE_DATE_EPOCH", "PYTHONHASHSEED")}
+    env["PYTHONHASHSEED"] = hash_seed
+    env.update(extra_env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "cpcompile", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def snapshot_dir(directory: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Every entry of ``directory`` (hidden temp files included): content, mtime and inode."""
+    out = {}
+    for name in sorted(os.listdir(directory)):
+        st = os.stat(directory / name)
+        out[name] = ((directory / name).read_bytes(), st.st_mtime_ns, st.st_ino)
+    return out
+
+
+def outputs(out: Path) -> dict[str, bytes]:
+    return {name: (out / name).read_bytes() for name in OUTPUTS}
+
+
+def all_strings(value):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from all_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from all_strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+# --- 1. reproducible ---------------------------------------------------------------------------
+
+
+def test_same_bytes_across_directories_order_hashseed_cwd_and_cache(tmp_path):
+    # A: in-process, files created in sorted order, default cache (ROOT/.cpcompile-cache)
+    a = copy_example(tmp_path / "a")
+    result = run("build", a)
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output
+    assert (a / ".cpcompile-cache").is_dir()
+    reference = outputs(a / "build")
+
+    # B: shuffled creation order, renamed into place, nested deeper, another interpreter with
+    # another hash seed and time zone, run from inside the root, relative paths, no cache
+    b = copy_example(tmp_path / "x" / "y" / "b", seed=1, via_rename=True)
+    done = run_subprocess(
+        ["build", ".", "--out", "out-b", "--no-cache"], cwd=b, hash_seed="1", extra_env={"TZ": "Pacific/Kiritimati"}
+    )
+    assert done.returncode == 0, done.stderr
+    assert not (b / ".cpcompile-cache").exists()
+
+    # C: another shuffle, another hash seed, cwd elsewhere, absolute paths, explicit cache dir,
+    # built twice (the second one reuses the cache)
+    c = copy_example(tmp_path / "c", seed=2)
+    (tmp_path / "elsewhere").mkdir()
+    for _ in range(2):
+        done = run_subprocess(
+            ["build", str(c), "--out", str(tmp_path / "out-c"), "--cache-dir", str(tmp_path / "cache-c")],
+            cwd=tmp_path / "elsewhere", hash_seed="4242", extra_env={"TZ": "America/St_Johns"},
+        )
+        assert done.returncode == 0, done.stderr
+    assert "up to date" in done.stdout
+    assert any((tmp_path / "cache-c").rglob("*.json"))
+
+    for out in (b / "out-b", tmp_path / "out-c"):
+        assert outputs(out) == reference, f"{out} differs from {a / 'build'}"
+
+
+def test_json_and_msgpack_hold_the_same_document(tmp_path):
+    root = copy_example(tmp_path / "root")
+    assert run("build", root).exit_code == 0
+    from_json = json.loads((root / "build/artifact.json").read_bytes())
+    from_msgpack = msgpack.unpackb((root / "build/artifact.msgpack").read_bytes(), raw=False)
+    assert from_json == from_msgpack
+    assert sorted(from_json) == ["body", "format", "min_reader_version", "revision", "schema_version"]
+    assert from_json["format"] == "cpcompile-artifact"
+    # canonical JSON: re-encoding gives the very same bytes
+    canonical = json.dumps(from_json, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert canonical == (root / "build/artifact.json").read_bytes()
+    # the revision is the sha256 of the canonical body
+    body = json.dumps(from_json["body"], sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert from_json["revision"] == "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def test_artifact_records_no_path_host_or_time(tmp_path):
+    root = copy_example(tmp_path / "some-unusual-dirname")
+    assert run("build", root).exit_code == 0
+    artifact = (root / "build/artifact.json").read_bytes()
+    packed = (root / "build/artifact.msgpack").read_bytes()
+    manifest = (root / "build/manifest.json").read_bytes()
+    needles = {str(tmp_path), str(tmp_path.resolve()), "some-unusual-dirname", str(Path.cwd())}
+    host = socket.gethostname()
+    if len(host) >= 4:
+        needles.add(host)
+    for needle in needles:
+        for name, data in (("artifact.json", artifact), ("artifact.msgpack", packed), ("manifest.json", manifest)):
+            assert needle.encode() not in data, f"{needle!r} appears in {name}"
+    for key in ("built_at", "time", "date", "host", "path"):
+        assert f'"{key}"'.encode() not in artifact
+    doc = json.loads(artifact)
+    assert not [s for s in all_strings(doc) if s.startswith("/") or "\\" in s]
+    assert "built_at" not in json.loads(manifest)
+
+
+@pytest.mark.parametrize(
+    ("epoch", "built_at"),
+    [("1700000000", "2023-11-14T22:13:20Z"), ("0", "1970-01-01T00:00:00Z"), ("not-a-number", None), ("", None)],
+)
+def test_source_date_epoch_only_reaches_the_manifest(tmp_path, epoch, built_at):
+    plain = copy_example(tmp_path / "plain")
+    dated = copy_example(tmp_path / "dated")
+    assert run("build", plain, "--no-cache").exit_code == 0
+    result = run("build", dated, "--no-cache", env={"SOURCE_DATE_EPOCH": epoch})
+    assert result.exit_code == 0, result.output
+    for name in ("artifact.json", "artifact.msgpack"):
+        assert (plain / "build" / name).read_bytes() == (dated / "build" / name).read_bytes()
+    manifest = json.loads((dated / "build/manifest.json").read_bytes())
+    assert manifest.get("built_at") == built_at
+    if built_at is not None:
+        assert built_at == datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    plain_manifest = json.loads((plain / "build/manifest.json").read_bytes())
+    manifest.pop("built_at", None)
+    assert manifest == plain_manifest
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_commit_goes_to_the_manifest_only(tmp_path):
+    plain = copy_example(tmp_path / "plain")
+    repo = copy_example(tmp_path / "repo")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "config"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+
+    assert run("build", plain).exit_code == 0
+    assert run("build", repo, "--out", tmp_path / "repo-out").exit_code == 0
+    assert json.loads((repo / "../repo-out/manifest.json").read_bytes())["source"] == {"git_commit": head}
+    assert json.loads((plain / "build/manifest.json").read_bytes())["source"] == {"git_commit": None}
+    for name in ("artifact.json", "artifact.msgpack"):
+        assert (plain / "build" / name).read_bytes() == (tmp_path / "repo-out" / name).read_bytes()
+
+
+# --- 2. all or nothing -------------------------------------------------------------------------
+
+BREAKAGES = {
+    "unknown datastream": ("destinations/ad-server.yaml", "datastream: web-prod", "datastream: web-prd", "CP132"),
+    "yaml syntax": ("destinations/ad-server.yaml", "audiences:\n", "audiences: [\n", "ad-server.yaml"),
+    "not a uuid": ("datastreams/web-prod.yaml", "id: 0f3a6c1e-", "id: 0f3a6c1x-", "web-prod.yaml"),
+    "duplicate alias": (
+        "destinations/ad-server.yaml", "alias: adServerAlias", "alias: personalizationAlias", "CP131",
+    ),
+}
+
+
+@pytest.mark.parametrize("cache", ["cache", "no-cache"])
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+def test_config_error_leaves_earlier_build_untouched(tmp_path, breakage, cache):
+    root = copy_example(tmp_path / "root")
+    flags = ["--no-cache"] if cache == "no-cache" else []
+    assert run("build", root, *flags).exit_code == 0
+    before = snapshot_dir(root / "build")
+
+    path, old, new, expected = BREAKAGES[breakage]
+    edit(root / path, old, new)
+    result = run("build", root, *flags)
+    assert result.exit_code == 1, result.output
+    assert expected in result.output
+    assert "wrote" not in result.output
+    assert snapshot_dir(root / "build") == before
+
+
+def test_config_error_on_first_build_creates_nothing(tmp_path):
+    root = copy_example(tmp_path / "root")
+    edit(root / "destinations/ad-server.yaml", "datastream: web-prod", "datastream: nowhere")
+    result = run("build", root, "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert not (tmp_path / "out").exists()
+    outcome = build(root, tmp_path / "out2", cache_dir=None)
+    assert outcome.revision is None and outcome.manifest is None
+    assert any(d.code == "CP132" for d in outcome.diagnostics)
+    assert not (tmp_path / "out2").exists()
+
+
+def _warn(root: Path) -> None:
+    # the staging destination's datastream loses edge segmentation: CP134, a warning
+    edit(root / "datastreams/web-staging.yaml", "edge_segmentation: true", "edge_segmentation: false")
+
+
+def test_strict_warning_writes_nothing(tmp_path):
+    root = copy_example(tmp_path / "root")
+    _warn(root)
+    result = run("build", root, "--strict")
+    assert result.exit_code == 1
+    assert "warning CP134" in result.output
+    assert not (root / "build").exists()
+
+
+def test_warning_without_strict_writes(tmp_path):
+    root = copy_example(tmp_path / "root")
+    _warn(root)
+    result = run("build", root)
+    assert result.exit_code == 0, result.output
+    assert "warning CP134" in result.output
+    assert "0 errors, 1 warning" in result.output
+    assert sorted(os.listdir(root / "build")) == sorted(OUTPUTS)
+
+
+@pytest.mark.parametrize("cache", ["cache", "no-cache"])
+def test_strict_warning_leaves_earlier_build_untouched(tmp_path, cache):
+    """Also when the earlier, non-strict build of the very same input is in the cache."""
+    root = copy_example(tmp_path / "root")
+    flags = ["--no-cache"] if cache == "no-cache" else []
+    _warn(root)
+    assert run("build", root, *flags).exit_code == 0
+    before = snapshot_dir(root / "build")
+    result = run("build", root, "--strict", *flags)
+    assert result.exit_code == 1, result.output
+    assert "warning CP134" in result.output
+    assert "up to date" not in result.output and "wrote" not in result.output
+    assert snapshot_dir(root / "build") == before
+
+
+@pytest.mark.parametrize("cache", ["cache", "no-cache"])
+def test_unsigned_build_removes_stale_signature(tmp_path, cache):
+    root = copy_example(tmp_path / "root")
+    flags = ["--no-cache"] if cache == "no-cache" else []
+    assert run("keygen", "--out", tmp_path / "keys").exit_code == 0
+    assert run("build", root, "--sign-key", tmp_path / "keys/cpcompile.key", *flags).exit_code == 0
+    assert (root / "build/artifact.sig").is_file()
+    signed_manifest = json.loads((root / "build/manifest.json").read_bytes())
+    assert "artifact.sig" in signed_manifest["files"]
+
+    result = run("build", root, *flags)
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output
+    assert sorted(os.listdir(root / "build")) == sorted(OUTPUTS)
+    manifest = json.loads((root / "build/manifest.json").read_bytes())
+    assert "artifact.sig" not in manifest["files"] and manifest["signed_by"] is None
+
+
+def _check_manifest(out: Path) -> dict:
+    manifest = json.loads((out / "manifest.json").read_bytes())
+    doc = json.loads((out / "artifact.json").read_bytes())
+    listed = set(manifest["files"])
+    assert listed == set(os.listdir(out)) - {"manifest.json"}
+    for name, entry in manifest["files"].items():
+        data = (out / name).read_bytes()
+        assert entry == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}, name
+    assert manifest["artifact"] == {
+        "format": "cpcompile-artifact", "revision": doc["revision"], "schema_version": doc["schema_version"],
+    }
+    body = doc["body"]["datastreams"].values()
+    assert manifest["counts"] == {
+        "datastreams": len(doc["body"]["datastreams"]),
+        "destinations": sum(len(d["destinations"]) for d in body),
+        "audiences": len({a for d in body for a in d["audiences"]}),
+        "mappings": sum(len(a["mappings"]) for d in body for a in d["audiences"].values()),
+    }
+    assert manifest["generator"].startswith("cpcompile ")
+    return manifest
+
+
+def test_manifest_matches_artifact(tmp_path):
+    root = copy_example(tmp_path / "root")
+    result = run("build", root)
+    assert result.exit_code == 0
+    manifest = _check_manifest(root / "build")
+    assert manifest["counts"] == EXAMPLE_COUNTS
+    assert manifest["signed_by"] is None
+    assert set(manifest["files"]) == {"artifact.json", "artifact.msgpack"}
+    assert "(2 datastreams, 3 destinations, 6 audiences, 7 mappings)" in result.output
+    assert manifest["artifact"]["revision"] in result.output
+    # written last, as the docs say: pretty, sorted, newline-terminated
+    raw = (root / "build/manifest.json").read_text()
+    assert raw == json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_signed_manifest_lists_the_signature(tmp_path):
+    root = copy_example(tmp_path / "root")
+    keygen = run("keygen", "--out", tmp_path / "keys")
+    assert keygen.exit_code == 0
+    assert run("build", root, "--sign-key", tmp_path / "keys/cpcompile.key").exit_code == 0
+    manifest = _check_manifest(root / "build")
+    assert manifest["counts"] == EXAMPLE_COUNTS
+    assert set(manifest["files"]) == {"artifact.json", "artifact.msgpack", "artifact.sig"}
+    signature = json.loads((root / "build/artifact.sig").read_bytes())
+    assert manifest["signed_by"] == signature["key_id"]
+    assert signature["key_id"] in keygen.output
+    assert signature["revision"] == manifest["artifact"]["revision"]
+
+
+def test_build_api_outcome_matches_files(tmp_path):
+    root = copy_example(tmp_path / "root")
+    outcome = build(root, tmp_path / "out", cache_dir=None)
+    assert outcome.diagnostics == [] and outcome.files_checked == 7 and not outcome.up_to_date
+    assert outcome.manifest == json.loads((tmp_path / "out/manifest.json").read_bytes())
+    assert outcome.revision == json.loads((tmp_path / "out/artifact.json").read_bytes())["revision"]
+
+
+def test_default_out_is_root_build_and_out_can_be_nested(tmp_path):
+    root = copy_example(tmp_path / "root")
+    assert run("build", root, "--out", tmp_path / "deep/er/out").exit_code == 0
+    assert sorted(os.listdir(tmp_path / "deep/er/out")) == sorted(OUTPUTS)
+    assert not (root / "build").exists()
