@@ -176,6 +176,53 @@ def keygen(ctx: click.Context, out: Path, force: bool) -> None:
     ctx.exit(EXIT_OK)
 
 
+@cli.command()
+@click.argument("artifact", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--datastream", "datastream_id", required=True, help="Datastream ID of the request.")
+@click.option("--segments", help="Comma-separated audience IDs the profile belongs to.")
+@click.option(
+    "--membership-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON: a list of audience IDs, an XDM segmentMembership map, or a profile with one.",
+)
+@click.option("--attributes-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON: the profile's attributes (XDM), returned only with --authenticated.")
+@click.option("--authenticated", is_flag=True, help="Answer as to an authenticated Server API call.")
+@click.option("--now", help="Time of the request: 2026-12-24, 2026-12-24T18:00:00Z or Unix seconds.  [default: now]")
+@click.option("--envelope", is_flag=True, help="Print the whole Edge Network response, not just the payload.")
+@click.option("--public-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Verify the signature first.")
+@click.pass_context
+def lookup(
+    ctx: click.Context, artifact: Path, datastream_id: str, segments: str | None, membership_file: Path | None,
+    attributes_file: Path | None, authenticated: bool, now: str | None, envelope: bool, public_key: Path | None,
+) -> None:
+    """Answer one profile request from ARTIFACT and print the JSON, as a page would get it in
+    `results.destinations` (or, with --envelope, as the Edge Network sends it)."""
+    import json
+
+    from .lookup_input import LookupInputError, read_attributes, read_memberships, parse_now
+    from .runtime import ArtifactError, edge_response, load
+
+    if (segments is None) == (membership_file is None):
+        raise click.UsageError("give exactly one of --segments and --membership-file")
+    try:
+        memberships = read_memberships(segments, membership_file)
+        attributes = read_attributes(attributes_file)
+        when = parse_now(now)
+    except LookupInputError as err:
+        raise click.UsageError(str(err)) from None
+    try:
+        loaded = load(artifact, public_key=public_key)
+    except ArtifactError as err:
+        click.echo(f"{artifact}: rejected: {err}", err=True)
+        ctx.exit(EXIT_CONFIG_ERRORS)
+    payload = loaded.lookup(datastream_id, memberships, now=when, attributes=attributes, authenticated=authenticated)
+    if loaded.stats.unknown_datastreams:
+        click.echo(f"note: datastream {datastream_id} is not in this artifact; the answer is empty", err=True)
+    result = edge_response(payload) if envelope else payload
+    click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    ctx.exit(EXIT_OK)
+
+
 def main() -> None:
     cli(prog_name="cpcompile")
 

@@ -1,0 +1,112 @@
+"""`cpcompile lookup`: one profile request answered from a built artifact, for debugging."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cpcompile.cli import cli
+
+REPO = Path(__file__).resolve().parent.parent
+PROD = "0f3a6c1e-2b7d-4e59-9c3a-1d2e3f4a5b6c"
+RENTERS = "499eb3e7-3d50-47d3-ad30-a5ad99e8ab77"
+FIRST_TIME = "399eb3e7-3d50-47d3-ad30-a5ad99e8ab77"
+HOLIDAY = "8c2d4f61-5a7e-4b3c-9d1e-2f3a4b5c6d7e"  # mapped 2026-12-01 .. 2027-01-31 (inclusive)
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("example")
+    for folder in ("datastreams", "destinations", "audiences"):
+        shutil.copytree(REPO / folder, root / folder)
+    result = CliRunner().invoke(cli, ["build", str(root), "--no-cache"])
+    assert result.exit_code == 0, result.output
+    return root / "build" / "artifact.json"
+
+
+def lookup(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["lookup", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_segments_by_alias_and_window(artifact: Path) -> None:
+    code, out, _ = lookup(str(artifact), "--datastream", PROD, "--segments", f"{RENTERS},{HOLIDAY}", "--now", "2027-01-31T23:59:59Z")
+    assert code == 0
+    payload = json.loads(out)
+    assert [item["alias"] for item in payload] == ["adServerAlias", "personalizationAlias"]
+    assert payload[1]["segments"] == [{"id": RENTERS, "namespace": "ups"}, {"id": HOLIDAY, "namespace": "ups"}]
+    assert all(item["type"] == "profileLookup" and "attributes" not in item for item in payload)
+
+
+def test_window_end_day_is_inclusive_then_closes(artifact: Path) -> None:
+    _, out, _ = lookup(str(artifact), "--datastream", PROD, "--segments", HOLIDAY, "--now", "2027-02-01")
+    assert json.loads(out) == []
+    _, out, _ = lookup(str(artifact), "--datastream", PROD, "--segments", HOLIDAY, "--now", "2026-12-01")
+    assert [s["id"] for s in json.loads(out)[0]["segments"]] == [HOLIDAY]
+
+
+def test_membership_file_ignores_exited(artifact: Path, tmp_path: Path) -> None:
+    profile = {"segmentMembership": {"ups": {RENTERS: {"status": "exited"}, FIRST_TIME: {"status": "realized"}}}}
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(profile))
+    _, out, _ = lookup(str(artifact), "--datastream", PROD, "--membership-file", str(path))
+    payload = json.loads(out)
+    assert [(i["alias"], [s["id"] for s in i["segments"]]) for i in payload] == [("personalizationAlias", [FIRST_TIME])]
+
+
+def test_attributes_only_when_authenticated(artifact: Path, tmp_path: Path) -> None:
+    attrs = tmp_path / "attrs.json"
+    attrs.write_text(json.dumps({"person": {"name": {"firstName": "Ada"}}, "homeAddress": {"city": ["not", "single"]}}))
+    args = [str(artifact), "--datastream", PROD, "--segments", FIRST_TIME, "--attributes-file", str(attrs)]
+    _, out, _ = lookup(*args)
+    assert "attributes" not in json.loads(out)[0]
+    _, out, _ = lookup(*args, "--authenticated")
+    assert json.loads(out)[0]["attributes"] == {"firstName": {"value": "Ada"}}
+
+
+def test_envelope(artifact: Path) -> None:
+    _, out, _ = lookup(str(artifact), "--datastream", PROD, "--segments", RENTERS, "--envelope")
+    response = json.loads(out)
+    assert set(response) == {"requestId", "handle"}
+    (handle,) = response["handle"]
+    assert handle["type"] == "activation:pull" and handle["eventIndex"] == 0
+    assert [i["alias"] for i in handle["payload"]] == ["adServerAlias", "personalizationAlias"]
+
+
+def test_unknown_datastream_is_empty_with_a_note(artifact: Path) -> None:
+    code, out, err = lookup(str(artifact), "--datastream", "no-such-datastream", "--segments", RENTERS)
+    assert (code, json.loads(out)) == (0, [])
+    assert "not in this artifact" in err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "exactly one of --segments and --membership-file"),
+        (["--segments", RENTERS, "--now", "christmas"], "--now 'christmas'"),
+    ],
+)
+def test_usage_errors(artifact: Path, extra: list[str], message: str) -> None:
+    code, _, err = lookup(str(artifact), "--datastream", PROD, *extra)
+    assert code == 2 and message in err
+
+
+def test_bad_membership_file(artifact: Path, tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text("{not json")
+    code, _, err = lookup(str(artifact), "--datastream", PROD, "--membership-file", str(path))
+    assert code == 2 and "not readable JSON" in err
+    path.write_text("42")
+    code, _, err = lookup(str(artifact), "--datastream", PROD, "--membership-file", str(path))
+    assert code == 2 and "segmentMembership map" in err
+
+
+def test_corrupt_artifact_is_rejected(artifact: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "artifact.json"
+    broken.write_bytes(artifact.read_bytes()[:-20])
+    code, _, err = lookup(str(broken), "--datastream", PROD, "--segments", RENTERS)
+    assert code == 1 and "rejected" in err
