@@ -1,0 +1,68 @@
+"""Shared test helpers: config trees written into tmp_path, and the generated golden cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Mapping
+
+import pytest
+from click.testing import CliRunner
+
+CASES_DIR = Path(__file__).resolve().parent / "cases"
+REPO_ROOT = CASES_DIR.parent.parent
+
+
+def write_tree(root: Path, files: Mapping[str, str | bytes]) -> Path:
+    """Write ``{"destinations/a.yaml": "..."}`` under ``root`` and return ``root``."""
+    for relpath, content in files.items():
+        path = root / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return root
+
+
+def uuid(prefix: str, n: int) -> str:
+    """A readable, valid UUID: ``uuid("a0", 7)`` is ``a0000000-0000-4000-8000-000000000007``."""
+    return f"{prefix:0<8}-0000-4000-8000-{n:012d}"
+
+
+DATASTREAM_ID = uuid("d5", 1)
+WEB_DATASTREAM = f"""\
+id: {DATASTREAM_ID}
+name: Web
+sandbox: prod
+edge_segmentation: true
+personalization_destinations: true
+"""
+
+
+def destination(n: int = 1, *, alias: str = "homeBanner", datastream: str = "web", audiences: int = 1) -> str:
+    items = "".join(f"  - id: {uuid('a0', i)}\n" for i in range(1, audiences + 1))
+    return (
+        f"id: {uuid('de', n)}\nname: Destination {n}\nalias: {alias}\ndatastream: {datastream}\n"
+        + (f"audiences:\n{items}" if items else "")
+    )
+
+
+# Guardrail cases need hundreds of entries; they are generated rather than committed. Each one
+# is listed by the case test next to the committed cases, as if it were a directory in cases/.
+def _too_many_audiences(root: Path) -> None:
+    write_tree(root, {"datastreams/web.yaml": WEB_DATASTREAM, "destinations/home.yaml": destination(audiences=251)})
+
+
+def _too_many_edge_audiences(root: Path) -> None:
+    audiences = "".join(
+        f"  - id: {uuid('a0', i)}\n    name: Edge audience {i}\n    evaluation: edge\n" for i in range(1, 152)
+    )
+    write_tree(root, {"audiences/prod.yaml": f"sandbox: prod\naudiences:\n{audiences}"})
+
+
+GENERATED_CASES: dict[str, Callable[[Path], None]] = {
+    "invalid/cp151-too-many-audiences-warning": _too_many_audiences,
+    "invalid/cp153-too-many-edge-audiences-warning": _too_many_edge_audiences,
+}
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()

@@ -1,0 +1,345 @@
+"""`cpcompile validate` as CI sees it: exit codes, output formats, and inputs that cannot be
+committed as golden cases (a file over the size limit, symbolic links out of the repository)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import cpcompile
+from cpcompile import sources
+from cpcompile.cli import cli
+from conftest import CASES_DIR, REPO_ROOT, WEB_DATASTREAM, destination, write_tree
+
+VALID = CASES_DIR / "valid" / "with-catalog"
+INVALID = CASES_DIR / "invalid" / "cp132-unknown-datastream"
+WARNING_ONLY = CASES_DIR / "invalid" / "cp134-edge-segmentation-off-warning"
+MANY = CASES_DIR / "invalid" / "many-problems-across-files"
+
+
+def _validate(runner, root: Path, *args: str):
+    return runner.invoke(cli, ["validate", str(root), *args])
+
+
+def _report(result) -> dict:
+    return json.loads(result.stdout)
+
+
+def _codes(result) -> list[str]:
+    return [d["code"] for d in _report(result)["diagnostics"]]
+
+
+# ------------------------------------------------------------------------------- exit codes
+
+
+def test_clean_config_exits_0(runner):
+    result = _validate(runner, VALID)
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "0 errors, 0 warnings in 3 files checked\n", "")
+
+
+def test_config_errors_exit_1(runner):
+    assert _validate(runner, INVALID).exit_code == 1
+
+
+def test_root_defaults_to_the_current_directory(runner, monkeypatch):
+    monkeypatch.chdir(INVALID)
+    result = runner.invoke(cli, ["validate"])
+    assert result.exit_code == 1
+    assert "CP132" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["validate", "no/such/dir"], id="nonexistent-root"),
+        pytest.param(["validate", str(VALID / "datastreams" / "web.yaml")], id="root-is-a-file"),
+        pytest.param(["validate", str(VALID), "--format", "xml"], id="bad-format"),
+        pytest.param(["validate", str(VALID), "--no-such-option"], id="unknown-option"),
+        pytest.param(["valdate", str(VALID)], id="unknown-command"),
+    ],
+)
+def test_usage_errors_exit_2(runner, args):
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "Usage:" in result.stderr
+
+
+def test_internal_error_exits_3_with_a_one_line_apology(runner, monkeypatch):
+    def broken(root):
+        raise RuntimeError("boom")
+
+    monkeypatch.delenv("CPCOMPILE_DEBUG", raising=False)
+    monkeypatch.setattr("cpcompile.validate.validate_tree", broken)
+    result = _validate(runner, VALID)
+    assert result.exit_code == 3
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("cpcompile: internal error (RuntimeError: boom). Sorry, this is a bug in cpcompile")
+    assert "CPCOMPILE_DEBUG=1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_internal_error_shows_the_traceback_with_cpcompile_debug(runner, monkeypatch):
+    def broken(root):
+        raise RuntimeError("boom")
+
+    monkeypatch.setenv("CPCOMPILE_DEBUG", "1")
+    monkeypatch.setattr("cpcompile.validate.validate_tree", broken)
+    result = _validate(runner, VALID)
+    assert result.exit_code == 3
+    assert "Traceback (most recent call last)" in result.stderr
+    assert 'raise RuntimeError("boom")' in result.stderr
+    assert "cpcompile: internal error (RuntimeError: boom)" in result.stderr
+
+
+def test_warnings_pass_unless_strict(runner):
+    plain = _validate(runner, WARNING_ONLY)
+    strict = _validate(runner, WARNING_ONLY, "--strict")
+    assert plain.exit_code == 0
+    assert strict.exit_code == 1
+    assert plain.stdout == strict.stdout
+    assert "warning CP134" in plain.stdout
+
+
+def test_strict_passes_a_clean_config(runner):
+    assert _validate(runner, VALID, "--strict").exit_code == 0
+
+
+# ----------------------------------------------------------------------------------- formats
+
+
+GITHUB_LINE = re.compile(r"::(error|warning) file=[^,:]+,line=[1-9]\d*,col=[1-9]\d*,title=CP\d{3}::\S.*")
+
+
+def test_github_format_is_one_workflow_command_per_diagnostic(runner):
+    github = _validate(runner, MANY, "--format", "github")
+    report = _report(_validate(runner, MANY, "--format", "json"))
+    lines = github.stdout.splitlines()
+    assert github.exit_code == 1
+    assert len(lines) == len(report["diagnostics"])
+    for line, d in zip(lines, report["diagnostics"]):
+        assert GITHUB_LINE.fullmatch(line), line
+        command = "error" if d["severity"] == "error" else "warning"
+        assert line.startswith(f"::{command} file={d['file']},line={d['line']},col={d['col']},title={d['code']}::")
+    assert "%0Ahint: " in github.stdout  # the hint goes on a second line of the annotation
+
+
+def test_github_format_escapes_properties_and_data(runner, tmp_path):
+    write_tree(tmp_path, {"datastreams/web,v2:old.yaml": "id: 100%\nname: Web\nsandbox: prod\n"})
+    result = _validate(runner, tmp_path, "--format", "github")
+    assert result.stdout == (
+        "::error file=datastreams/web%2Cv2%3Aold.yaml,line=1,col=5,title=CP123::"
+        "id: '100%25' is not a UUID (expected 8-4-4-4-12 hex digits)\n"
+    )
+
+
+def test_github_format_prints_nothing_for_a_clean_config(runner):
+    result = _validate(runner, VALID, "--format", "github")
+    assert (result.exit_code, result.stdout) == (0, "")
+
+
+def test_json_format_is_one_document(runner):
+    report = _report(_validate(runner, MANY, "--format", "json"))
+    assert set(report) == {"diagnostics", "summary"}
+    assert report["summary"] == {"errors": 8, "warnings": 3, "files": 7}
+    assert set(report["diagnostics"][0]) == {"code", "severity", "message", "file", "line", "col", "hint"}
+
+
+# ---------------------------------------------------------------------------------- the repo
+
+
+def test_the_example_config_validates(runner):
+    result = _validate(runner, REPO_ROOT, "--strict")
+    assert result.exit_code == 0, result.stdout
+    assert result.stdout.startswith("0 errors, 0 warnings in ")
+
+
+def test_python_m_cpcompile_version():
+    done = subprocess.run(
+        [sys.executable, "-m", "cpcompile", "--version"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"cpcompile, version {cpcompile.__version__}\n"
+
+
+def _listing(*roots: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(path): (path.lstat().st_size, path.lstat().st_mtime_ns)
+        for root in roots
+        for path in [root, *root.rglob("*")]
+    }
+
+
+def test_validate_writes_nothing(runner, tmp_path, monkeypatch):
+    root = tmp_path / "config"
+    shutil.copytree(MANY, root)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    before = _listing(root, cwd)
+    for fmt in ("text", "json", "github"):
+        assert _validate(runner, root, "--format", fmt).exit_code == 1
+        assert _validate(runner, root, "--format", fmt, "--strict").exit_code == 1
+    assert _listing(root, cwd) == before
+
+
+# ------------------------------------------------------ inputs that are not committed as cases
+
+
+def test_cp110_file_over_the_size_limit(runner, tmp_path):
+    write_tree(tmp_path, {"datastreams/web.yaml": WEB_DATASTREAM})
+    with open(tmp_path / "datastreams" / "huge.yaml", "wb") as huge:
+        huge.truncate(sources.MAX_FILE_BYTES + 1)  # sparse: nothing is written to disk
+    result = _validate(runner, tmp_path)
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "datastreams/huge.yaml:1:1: error CP110 file is 4,194,305 bytes; the limit is 4,194,304\n"
+        "    hint: split it into several files\n"
+        "1 error, 0 warnings in 1 file checked\n"
+    )
+
+
+def test_cp110_limit_is_inclusive(runner, tmp_path, monkeypatch):
+    at_limit = WEB_DATASTREAM.encode()
+    write_tree(tmp_path, {"datastreams/web.yaml": at_limit, "datastreams/app.yaml": at_limit + b"\n"})
+    monkeypatch.setattr(sources, "MAX_FILE_BYTES", len(at_limit))
+    result = _validate(runner, tmp_path, "--format", "json")
+    assert [(d["code"], d["file"]) for d in _report(result)["diagnostics"]] == [("CP110", "datastreams/app.yaml")]
+
+
+def _outside_file(tmp_path: Path) -> Path:
+    outside = write_tree(tmp_path / "elsewhere", {"web.yaml": WEB_DATASTREAM})
+    return outside / "web.yaml"
+
+
+def test_cp111_symlinked_file_out_of_the_root(runner, tmp_path):
+    root = tmp_path / "repo"
+    target = _outside_file(tmp_path)
+    (root / "datastreams").mkdir(parents=True)
+    (root / "datastreams" / "web.yaml").symlink_to(target)
+    result = _validate(runner, root)
+    assert result.exit_code == 1
+    assert result.stdout.startswith(
+        "datastreams/web.yaml:1:1: error CP111 symbolic link points outside the config root (to 'web.yaml')\n"
+    )
+
+
+def test_cp111_symlinked_folder_out_of_the_root(runner, tmp_path):
+    root = tmp_path / "repo"
+    _outside_file(tmp_path)
+    (root / "datastreams").mkdir(parents=True)
+    (root / "datastreams" / "shared").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    result = _validate(runner, root, "--format", "json")
+    assert [(d["code"], d["file"]) for d in _report(result)["diagnostics"]] == [("CP111", "datastreams/shared")]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="sources.discover walks a config folder that is itself a symlink out of the root "
+    "(datastreams -> /elsewhere) without checking it, and reads the files there as if in the repo",
+)
+def test_cp111_config_folder_itself_symlinked_out_of_the_root(runner, tmp_path):
+    root = tmp_path / "repo"
+    _outside_file(tmp_path)
+    root.mkdir()
+    (root / "datastreams").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    result = _validate(runner, root, "--format", "json")
+    assert result.exit_code == 1
+    assert [(d["code"], d["file"]) for d in _report(result)["diagnostics"]] == [("CP111", "datastreams")]
+
+
+def test_symlinks_inside_the_root_are_followed(runner, tmp_path):
+    write_tree(tmp_path, {"shared/web.yaml": WEB_DATASTREAM, "destinations/home.yaml": destination()})
+    (tmp_path / "datastreams").mkdir()
+    (tmp_path / "datastreams" / "web.yaml").symlink_to(tmp_path / "shared" / "web.yaml")
+    result = _validate(runner, tmp_path)
+    assert (result.exit_code, result.stdout) == (0, "0 errors, 0 warnings in 2 files checked\n")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="sources._walk follows a folder symlink that points back up the tree (datastreams/loop -> ..) "
+    "until the OS gives up: every file is read ~40 times, with bogus CP130/CP137 errors",
+)
+def test_symlink_cycle_reads_each_file_once(runner, tmp_path):
+    write_tree(tmp_path, {"datastreams/web.yaml": WEB_DATASTREAM})
+    (tmp_path / "datastreams" / "loop").symlink_to("..", target_is_directory=True)
+    result = _validate(runner, tmp_path, "--format", "json")
+    assert _report(result)["summary"]["files"] == 1
+    assert "CP130" not in _codes(result) and "CP137" not in _codes(result)
+
+
+# ------------------------------------------------------------------------- hostile YAML
+
+
+def test_billion_laughs_is_refused_quickly(runner, tmp_path):
+    # 30 levels of 30 aliases each: 30^30 nodes if anything expanded it
+    lines = ["a0: &a0 [" + ", ".join(["lol"] * 30) + "]"]
+    for i in range(1, 30):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 30) + "]")
+    write_tree(tmp_path, {"datastreams/web.yaml": "\n".join(lines) + "\n"})
+    started = time.monotonic()
+    result = _validate(runner, tmp_path, "--format", "json")
+    assert time.monotonic() - started < 5
+    assert result.exit_code == 1
+    assert _codes(result) == ["CP107"]
+
+
+@pytest.mark.parametrize("value", ["!!int abc", "!!float abc", '!!int ""', "!!int 0b2"])
+@pytest.mark.xfail(
+    strict=True,
+    reason="yamlsrc._scalar converts explicitly tagged !!int/!!float scalars with int()/float() and "
+    "does not catch ValueError: internal error (exit 3) instead of a diagnostic",
+)
+def test_explicit_standard_tag_with_bad_content_is_a_diagnostic(runner, tmp_path, value):
+    write_tree(tmp_path, {"datastreams/web.yaml": f"id: {value}\nname: Web\nsandbox: prod\n"})
+    result = _validate(runner, tmp_path)
+    assert result.exit_code == 1, result.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="sources.discover drops a file that is not UTF-8 from the files it returns, so the summary "
+    "says '1 error ... in 0 files checked' about the file it just reported",
+)
+def test_undecodable_file_counts_as_checked(runner):
+    result = _validate(runner, CASES_DIR / "invalid" / "cp105-not-utf8")
+    assert result.stdout.endswith("1 error, 0 warnings in 1 file checked\n")
+
+
+def test_every_problem_of_every_file_in_one_run(runner):
+    report = _report(_validate(runner, MANY, "--format", "json"))
+    files = {d["file"] for d in report["diagnostics"]}
+    assert len(files) == 7  # prod.yaml, notes.txt, and five destinations
+    assert sorted(set(_codes(_validate(runner, MANY, "--format", "json")))) == [
+        "CP102", "CP112", "CP122", "CP126", "CP131", "CP132", "CP134", "CP135", "CP140", "CP142",
+    ]
+
+
+def test_runs_are_identical(runner):
+    first = _validate(runner, MANY, "--format", "json").stdout
+    assert all(_validate(runner, MANY, "--format", "json").stdout == first for _ in range(3))
+
+
+def test_no_config_folders_at_all(runner, tmp_path):
+    result = _validate(runner, tmp_path)
+    assert (result.exit_code, result.stdout) == (0, "0 errors, 0 warnings in 0 files checked\n")
+
+
+def test_dot_folders_and_dot_files_are_skipped(runner, tmp_path):
+    write_tree(tmp_path, {
+        "datastreams/web.yaml": WEB_DATASTREAM,
+        "datastreams/.web.yaml.swp": b"\x00\xff",
+        "datastreams/.drafts/broken.yaml": "id: [",
+    })
+    result = _validate(runner, tmp_path)
+    assert (result.exit_code, result.stdout) == (0, "0 errors, 0 warnings in 1 file checked\n")
+
