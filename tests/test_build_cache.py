@@ -1,0 +1,420 @@
+"""The incremental build cache (ROOT/.cpcompile-cache): an optimisation that never changes the result.
+
+A build with the cache must write exactly what a ``--no-cache`` build writes, whatever state the
+cache is in; an unchanged input gives "up to date" and touches nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cpcompile.cli import cli
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_DIRS = ("datastreams", "destinations", "audiences")
+OUTPUTS = ("artifact.json", "artifact.msgpack", "manifest.json")
+CACHE = ".cpcompile-cache"
+
+
+@pytest.fixture(autouse=True)
+def _no_source_date_epoch(monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+
+
+def run(*args, env=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
+
+
+def copy_example(dst: Path) -> Path:
+    for d in CONFIG_DIRS:
+        shutil.copytree(REPO / d, dst / d)
+    return dst
+
+
+def state(directory: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Content, mtime and inode of every entry (hidden temp files included)."""
+    out = {}
+    for name in sorted(os.listdir(directory)):
+        st = os.stat(directory / name)
+        out[name] = ((directory / name).read_bytes(), st.st_mtime_ns, st.st_ino)
+    return out
+
+
+def files(directory: Path) -> dict[str, bytes]:
+    return {name: (directory / name).read_bytes() for name in sorted(os.listdir(directory))}
+
+
+def reference(root: Path, tmp_path: Path, *extra: str) -> tuple[dict[str, bytes], str]:
+    """What a --no-cache build of ``root`` writes, and the diagnostics it prints."""
+    out = tmp_path / f"reference-{len(list(tmp_path.glob('reference-*')))}"
+    result = run("build", root, "--out", out, "--no-cache", *extra)
+    assert result.exit_code == 0, result.output
+    return files(out), report(result.output)
+
+
+def report(output: str) -> str:
+    """The diagnostics and summary, without the last 'wrote …'/'up to date …' line."""
+    lines = output.splitlines()
+    assert lines[-1].startswith(("wrote ", "up to date ")), output
+    return "\n".join(lines[:-1])
+
+
+def cache_files(root: Path, kind: str = "") -> list[Path]:
+    found = sorted(p for p in (root / CACHE).rglob("*") if p.is_file())
+    return [p for p in found if f"/{kind}/" in p.as_posix()] if kind else found
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+# --- up to date ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cache_dir", [None, "elsewhere"])
+def test_unchanged_input_is_up_to_date_and_writes_nothing(tmp_path, cache_dir):
+    root = copy_example(tmp_path / "root")
+    flags = [] if cache_dir is None else ["--cache-dir", tmp_path / cache_dir]
+    first = run("build", root, *flags)
+    assert first.exit_code == 0 and "wrote" in first.output
+    before = state(root / "build")
+    cache_before = {p: p.stat().st_mtime_ns for p in (tmp_path / (cache_dir or "root/" + CACHE)).rglob("*")}
+
+    second = run("build", root, *flags)
+    assert second.exit_code == 0, second.output
+    assert f"up to date {root / 'build'}: " in second.output
+    assert report(second.output) == report(first.output)
+    assert second.output.splitlines()[-1].split(": ", 1)[1] == first.output.splitlines()[-1].split(": ", 1)[1]
+    assert state(root / "build") == before
+    cache_after = {p: p.stat().st_mtime_ns for p in (tmp_path / (cache_dir or "root/" + CACHE)).rglob("*")}
+    assert cache_after == cache_before
+    if cache_dir is not None:
+        assert not (root / CACHE).exists()
+
+
+def test_up_to_date_through_the_api(tmp_path):
+    from cpcompile.build import build
+
+    root = copy_example(tmp_path / "root")
+    first = build(root, root / "build", cache_dir=root / CACHE)
+    again = build(root, root / "build", cache_dir=root / CACHE)
+    assert not first.up_to_date and again.up_to_date
+    assert (again.revision, again.manifest, again.files_checked) == (first.revision, first.manifest, first.files_checked)
+
+
+def test_warnings_are_reported_on_an_up_to_date_build(tmp_path):
+    root = copy_example(tmp_path / "root")
+    edit(root / "datastreams/web-staging.yaml", "edge_segmentation: true", "edge_segmentation: false")
+    first = run("build", root)
+    assert first.exit_code == 0 and "warning CP134" in first.output
+    second = run("build", root)
+    assert second.exit_code == 0
+    assert "up to date" in second.output
+    assert report(second.output) == report(first.output)
+    assert "destinations/home-personalization-staging.yaml:" in second.output
+    assert "0 errors, 1 warning in 7 files checked" in second.output
+
+    as_json = run("build", root, "--format", "json")
+    assert as_json.exit_code == 0
+    diagnostics = json.loads(as_json.output)["diagnostics"]
+    assert [d["code"] for d in diagnostics] == ["CP134"]
+    assert as_json.output == run("build", root, "--format", "json", "--no-cache", "--out", tmp_path / "o").output
+
+    github = run("build", root, "--format", "github")
+    assert github.output.startswith("::warning file=destinations/home-personalization-staging.yaml,")
+
+
+# --- changes are seen ----------------------------------------------------------------------------
+
+
+def test_changed_file_rebuilds_like_no_cache(tmp_path):
+    root = copy_example(tmp_path / "root")
+    assert run("build", root).exit_code == 0
+    old = files(root / "build")
+    edit(root / "destinations/home-personalization.yaml", "end: 2027-01-31", "end: 2027-02-28")
+    result = run("build", root)
+    assert result.exit_code == 0 and "wrote" in result.output
+    assert files(root / "build") != old
+    assert b'"end":1803859200'  # 2027-03-01T00:00:00Z in (root / "build/artifact.json").read_bytes()
+    expected, expected_report = reference(root, tmp_path)
+    assert files(root / "build") == expected
+    assert report(result.output) == expected_report
+
+
+def test_same_size_same_mtime_edit_is_still_seen(tmp_path):
+    """The cache is keyed on content, not on size and modification time."""
+    root = copy_example(tmp_path / "root")
+    assert run("build", root).exit_code == 0
+    path = root / "destinations/ad-server.yaml"
+    st = path.stat()
+    edit(path, "alias: adServerAlias", "alias: adServerAlibs")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size
+    result = run("build", root)
+    assert "wrote" in result.output
+    assert b"adServerAlibs" in (root / "build/artifact.json").read_bytes()
+
+
+def test_added_and_removed_files_are_seen(tmp_path):
+    root = copy_example(tmp_path / "root")
+    assert run("build", root).exit_code == 0
+    (root / "destinations/ad-server.yaml").rename(tmp_path / "ad-server.yaml")
+    result = run("build", root)
+    assert "wrote" in result.output and "2 destinations" in result.output
+    assert files(root / "build") == reference(root, tmp_path)[0]
+    (tmp_path / "ad-server.yaml").rename(root / "destinations/ad-server.yaml")
+    result = run("build", root)
+    assert "wrote" in result.output and "3 destinations" in result.output
+    assert files(root / "build") == reference(root, tmp_path)[0]
+
+
+def test_change_and_revert_gives_the_original_bytes(tmp_path):
+    root = copy_example(tmp_path / "root")
+    assert run("build", root).exit_code == 0
+    original = files(root / "build")
+    path = root / "destinations/ad-server.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("adServerAlias", "adServerAlias2"))
+    assert run("build", root).exit_code == 0
+    path.write_text(text)
+    result = run("build", root)
+    assert result.exit_code == 0 and "wrote" in result.output
+    assert files(root / "build") == original
+
+
+def test_options_are_part_of_the_input(tmp_path):
+    root = copy_example(tmp_path / "root")
+    assert run("build", root).exit_code == 0
+    result = run("build", root, env={"SOURCE_DATE_EPOCH": "1700000000"})
+    assert "wrote" in result.output
+    assert json.loads((root / "build/manifest.json").read_bytes())["built_at"] == "2023-11-14T22:13:20Z"
+    result = run("build", root)
+    assert "wrote" in result.output
+    assert "built_at" not in json.loads((root / "build/manifest.json").read_bytes())
+
+    assert run("keygen", "--out", tmp_path / "keys").exit_code == 0
+    result = run("build", root, "--sign-key", tmp_path / "keys/cpcompile.key")
+    assert "wrote" in result.output and (root / "build/artifact.sig").exists()
+    assert "up to date" in run("build", root, "--sign-key", tmp_path / "keys/cpcompile.key").output
+    assert run("keygen", "--out", tmp_path / "keys", "--force").exit_code == 0
+    result = run("build", root, "--sign-key", tmp_path / "keys/cpcompile.key")
+    assert "wrote" in result.output
+    assert run("verify", root / "build/artifact.json", "--public-key", tmp_path / "keys/cpcompile.pub").exit_code == 0
+
+
+def test_another_out_dir_is_written(tmp_path):
+    root = copy_example(tmp_path / "root")
+    assert run("build", root).exit_code == 0
+    result = run("build", root, "--out", tmp_path / "other")
+    assert "wrote" in result.output
+    assert files(tmp_path / "other") == files(root / "build")
+
+
+# --- the output directory is checked, not trusted --------------------------------------------------
+
+
+def _delete(out: Path, name: str) -> None:
+    (out / name).unlink()
+
+
+def _tamper(out: Path, name: str) -> None:
+    data = bytearray((out / name).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (out / name).write_bytes(bytes(data))
+
+
+def _stale_signature(out: Path, name: str) -> None:
+    (out / "artifact.sig").write_bytes(b'{"algorithm":"ed25519"}')
+
+
+@pytest.mark.parametrize(
+    ("damage", "name"),
+    [
+        (_delete, "artifact.json"),
+        (_delete, "artifact.msgpack"),
+        (_delete, "manifest.json"),
+        (_tamper, "artifact.json"),
+        (_tamper, "artifact.msgpack"),
+        (_tamper, "manifest.json"),
+        (_stale_signature, "artifact.sig"),
+    ],
+    ids=lambda v: getattr(v, "__name__", v),
+)
+def test_damaged_output_is_written_again(tmp_path, damage, name):
+    root = copy_example(tmp_path / "root")
+    assert run("build", root).exit_code == 0
+    original = files(root / "build")
+    damage(root / "build", name)
+    result = run("build", root)
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output and "up to date" not in result.output
+    assert files(root / "build") == original
+    assert "up to date" in run("build", root).output
+
+
+# --- a corrupt cache is ignored ------------------------------------------------------------------
+
+
+def _truncate(path: Path, rng: random.Random) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: rng.randrange(len(data))])
+
+
+def _empty(path: Path, rng: random.Random) -> None:
+    path.write_bytes(b"")
+
+
+def _garble(path: Path, rng: random.Random) -> None:
+    path.write_bytes(rng.randbytes(len(path.read_bytes())))
+
+
+def _flip_random_byte(path: Path, rng: random.Random) -> None:
+    data = bytearray(path.read_bytes())
+    data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    path.write_bytes(bytes(data))
+
+
+def _junk_json(path: Path, rng: random.Random) -> None:
+    path.write_text(rng.choice(['{"junk": true}', "[]", "null", '"text"', "42", "{}"]))
+
+
+def _not_utf8(path: Path, rng: random.Random) -> None:
+    path.write_bytes(b"\xff\xfe\xfd " + path.read_bytes())
+
+
+def _directory(path: Path, rng: random.Random) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+def _payload_changed_header_kept(path: Path, rng: random.Random) -> None:
+    """Plausible damage: valid JSON, right header, one byte of the payload changed."""
+    data = path.read_bytes()
+    header, _, payload = data.partition(b"\n")
+    if header.startswith(b"cpcompile-doc-cache") and b"adServerAlias" in payload:
+        payload = payload.replace(b"adServerAlias", b"adServerAlibs")
+    elif header.startswith(b"cpcompile-doc-cache"):
+        i = payload.index(b'"name":"') + len(b'"name":"')
+        payload = payload[:i] + bytes([payload[i] ^ 0x01]) + payload[i + 1 :]
+    else:
+        return
+    path.write_bytes(header + b"\n" + payload)
+
+
+CORRUPTIONS = [
+    _truncate, _empty, _garble, _flip_random_byte, _junk_json, _not_utf8, _directory, _payload_changed_header_kept,
+]
+
+
+@pytest.mark.parametrize("corrupt", CORRUPTIONS, ids=lambda f: f.__name__.strip("_"))
+def test_corrupt_cache_is_ignored(tmp_path, corrupt):
+    root = copy_example(tmp_path / "root")
+    assert run("build", root).exit_code == 0
+    docs = cache_files(root, "docs")
+    assert len(docs) == 7 and len(cache_files(root, "builds")) == 1
+    rng = random.Random(corrupt.__name__)
+    for path in cache_files(root):
+        corrupt(path, rng)
+    expected, expected_report = reference(root, tmp_path)
+
+    # a fresh output directory: the build record cannot be reused, every document is looked up
+    fresh = run("build", root, "--out", tmp_path / "fresh")
+    assert fresh.exit_code == 0, fresh.output
+    assert files(tmp_path / "fresh") == expected
+    assert report(fresh.output) == expected_report
+
+    # the original output directory, with the damaged (or by now repaired) build record
+    again = run("build", root)
+    assert again.exit_code == 0, again.output
+    assert files(root / "build") == expected
+    assert report(again.output) == expected_report
+
+
+def test_corrupt_doc_cache_is_not_trusted_and_is_repaired(tmp_path):
+    root = copy_example(tmp_path / "root")
+    assert run("build", root).exit_code == 0
+    for path in cache_files(root, "docs"):
+        _payload_changed_header_kept(path, random.Random(0))
+    result = run("build", root, "--out", tmp_path / "out")
+    assert result.exit_code == 0
+    assert b"adServerAlibs" not in (tmp_path / "out/artifact.json").read_bytes()
+    assert not any(b"adServerAlibs" in p.read_bytes() for p in cache_files(root, "docs"))
+
+
+@pytest.mark.parametrize("corrupt", [_junk_json, _garble, _truncate], ids=lambda f: f.__name__.strip("_"))
+def test_corrupt_cache_with_config_errors_still_reports_them(tmp_path, corrupt):
+    root = copy_example(tmp_path / "root")
+    assert run("build", root).exit_code == 0
+    edit(root / "destinations/ad-server.yaml", "datastream: web-prod", "datastream: web-prd")
+    first = run("build", root)
+    assert first.exit_code == 1 and "CP132" in first.output
+    for path in cache_files(root):
+        corrupt(path, random.Random(1))
+    again = run("build", root)
+    assert again.exit_code == 1
+    assert again.output == first.output == run("build", root, "--no-cache").output
+
+
+def test_cached_parses_give_the_same_positions(tmp_path):
+    """Diagnostics of documents read from the cache point at the same file:line:col."""
+    root = copy_example(tmp_path / "root")
+    edit(root / "destinations/ad-server.yaml", "datastream: web-prod", "datastream: web-prd")
+    edit(root / "destinations/home-personalization.yaml", "end: 2027-01-31", "end: 2026-11-30")
+    first = run("build", root)
+    assert first.exit_code == 1
+    assert len(cache_files(root, "docs")) == 7
+    again = run("build", root)
+    assert again.output == first.output == run("build", root, "--no-cache").output
+    assert "destinations/ad-server.yaml:7:13: error CP132" in again.output
+    assert "CP126" in again.output
+
+
+def test_cache_dir_that_cannot_be_created(tmp_path):
+    root = copy_example(tmp_path / "root")
+    (tmp_path / "cache").write_text("not a directory")
+    for _ in range(2):
+        result = run("build", root, "--cache-dir", tmp_path / "cache" / "sub")
+        assert result.exit_code == 0, result.output
+        assert "wrote" in result.output
+    assert files(root / "build") == reference(root, tmp_path)[0]
+    assert (tmp_path / "cache").read_text() == "not a directory"
+
+
+def test_cache_of_another_version_is_not_read(tmp_path):
+    root = copy_example(tmp_path / "root")
+    assert run("build", root).exit_code == 0
+    (version_dir,) = (root / CACHE).iterdir()
+    foreign = version_dir.with_name("v1-0.0.0-old-schema1")
+    shutil.copytree(version_dir, foreign)
+    shutil.rmtree(version_dir)
+    for path in cache_files(root):
+        _garble(path, random.Random(2))
+    result = run("build", root)
+    assert result.exit_code == 0 and "wrote" in result.output
+    assert files(root / "build") == reference(root, tmp_path)[0]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="build records (cache/builds/*.json) carry no checksum: a flipped digit in "
+    "'files_checked' is trusted and the up-to-date build reports '8 files checked' for 7 files",
+)
+def test_build_record_byte_flip_does_not_change_the_report(tmp_path):
+    root = copy_example(tmp_path / "root")
+    first = run("build", root)
+    (record,) = cache_files(root, "builds")
+    data = record.read_bytes()
+    assert data.count(b'"files_checked": 7') == 1
+    record.write_bytes(data.replace(b'"files_checked": 7', b'"files_checked": 8'))
+    again = run("build", root)
+    assert again.exit_code == 0
+    assert report(again.output) == report(first.output)
