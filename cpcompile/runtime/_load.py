@@ -1,0 +1,91 @@
+"""Reading artifact files: ``load`` (a path) and ``loads`` (bytes, e.g. fetched over HTTP).
+
+Verification (format, versions, revision, signature) happens in ``_format.read_document``
+before the index is built, so nothing is built from content that is not trusted.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+
+from cpcompile._format import SignatureMissing, parse_public_key, read_document
+from cpcompile.runtime._artifact import Artifact
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Union
+
+    from cpcompile._format import KeySource
+
+    PathLike = Union[str, "os.PathLike[str]"]
+
+
+def loads(
+    data: bytes,
+    *,
+    encoding: str = "json",
+    public_key: KeySource | None = None,
+    signature: bytes | str | None = None,
+) -> Artifact:
+    """An ``Artifact`` from the bytes of ``artifact.json`` (or ``.msgpack``).
+
+    ``public_key``: 32 raw bytes, key-file text or a key file path; when given, ``signature``
+    (the content of ``artifact.sig``) must be present and valid.
+    """
+    if isinstance(data, memoryview):
+        data = data.tobytes()
+    key = None if public_key is None else parse_public_key(public_key)
+    if isinstance(signature, str):
+        signature = signature.encode("utf-8")
+    # The decoded artifact is hundreds of thousands of acyclic containers; letting the cyclic
+    # GC scan them again and again while they are created nearly doubles the load time.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        document = read_document(data, encoding=encoding, public_key=key, signature=signature)
+        return Artifact(document)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def load(
+    path: PathLike,
+    *,
+    public_key: KeySource | None = None,
+    signature_path: PathLike | None = None,
+    encoding: str | None = None,
+) -> Artifact:
+    """An ``Artifact`` from a file; the encoding follows the suffix (``.msgpack`` or JSON).
+
+    With ``public_key``, the signature is read from ``signature_path``, by default the
+    artifact's path with the suffix ``.sig`` (``build/artifact.sig``).
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    key = None if public_key is None else parse_public_key(public_key)
+    signature = None
+    if key is not None:
+        signature = read_signature(signature_path or default_signature_path(path))
+    return loads(data, encoding=encoding or encoding_for(path), public_key=key, signature=signature)
+
+
+def encoding_for(path: PathLike) -> str:
+    return "msgpack" if os.fspath(path).endswith(".msgpack") else "json"
+
+
+def default_signature_path(path: PathLike) -> str:
+    return os.path.splitext(os.fspath(path))[0] + ".sig"
+
+
+def read_signature(path: PathLike) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise SignatureMissing(
+            f"no signature file {os.fspath(path)}: a public key was given, so the artifact "
+            "must be signed (cpcompile build --sign-key)"
+        ) from None

@@ -1,0 +1,432 @@
+"""load / loads: every way an artifact can be unusable raises its own ArtifactError."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runtime_helpers import AUD_1, DS, doc_with, document_bytes, msgpack_bytes, small_body
+
+from cpcompile import runtime
+from cpcompile._format import canonical_json, make_document
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_bytes(data: bytes, **kwargs: Any) -> runtime.Artifact:
+    return runtime.loads(data, **kwargs)
+
+
+# --- decoding and header -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        document_bytes()[:-1],
+        document_bytes()[: len(document_bytes()) // 2],
+        b"",
+        b"hello",
+        b'{"body":',
+        b"\xff\xfe\x00garbage",
+    ],
+    ids=["last-byte-missing", "half", "empty", "not-json", "prefix-only", "not-utf8"],
+)
+def test_truncated_or_not_json(data: bytes) -> None:
+    with pytest.raises(runtime.ArtifactCorrupt, match="artifact is truncated or not valid JSON: "):
+        _load_bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ([1, 2], "the document is a array"),
+        ("artifact", "the document is a string"),
+        ({"body": {}}, "has no 'format' field"),
+        (doc_with(format="cpcompile-manifest"), "format is 'cpcompile-manifest', expected 'cpcompile-artifact'"),
+        (doc_with(format=None), "format is None"),
+    ],
+)
+def test_unknown_format(document: Any, message: str) -> None:
+    with pytest.raises(runtime.UnknownFormat, match=message):
+        _load_bytes(canonical_json(document))
+
+
+def test_future_schema_version() -> None:
+    with pytest.raises(runtime.UnsupportedVersion) as e:
+        _load_bytes(canonical_json(doc_with(schema_version=2, body={"new": "shape"})))
+    assert str(e.value) == (
+        "artifact schema_version 2 is newer than this reader supports (up to 1); "
+        "upgrade cpcompile to read it"
+    )
+
+
+def test_future_min_reader_version() -> None:
+    with pytest.raises(runtime.UnsupportedVersion) as e:
+        _load_bytes(canonical_json(doc_with(min_reader_version=3)))
+    assert str(e.value) == (
+        "artifact needs reader version 3 or newer; this reader is version 1; "
+        "upgrade cpcompile to read it"
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"schema_version": "1"}, "schema_version must be a positive integer, got '1'"),
+        ({"schema_version": 0}, "schema_version must be a positive integer, got 0"),
+        ({"schema_version": True}, "schema_version must be a positive integer, got True"),
+        ({"min_reader_version": None}, "min_reader_version must be a positive integer"),
+        ({"revision": "sha1:abc"}, "revision must be 'sha256:' and 64 lowercase hex digits"),
+        ({"revision": "sha256:" + "A" * 64}, "revision must be 'sha256:'"),
+        ({"body": []}, "body must be an object, got array"),
+    ],
+)
+def test_bad_header_fields(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(runtime.ArtifactCorrupt, match=message):
+        _load_bytes(canonical_json(doc_with(**changes)))
+
+
+# --- revision ---------------------------------------------------------------------------------
+
+
+def test_tampered_body_byte() -> None:
+    data = document_bytes()
+    tampered = data.replace(b"adServerAlias", b"adServerAliaz")
+    assert len(tampered) == len(data) and tampered != data
+    with pytest.raises(runtime.RevisionMismatch, match="body does not match its revision"):
+        _load_bytes(tampered)
+
+
+def test_tampered_revision() -> None:
+    document = make_document(small_body())
+    document["revision"] = make_document(small_body("other"))["revision"]
+    with pytest.raises(runtime.RevisionMismatch, match=r"the file says sha256:\w+, the body hashes"):
+        _load_bytes(canonical_json(document))
+
+
+@pytest.mark.parametrize(
+    "reformat",
+    [
+        lambda d: json.dumps(d, indent=2).encode(),
+        lambda d: canonical_json(d) + b"\n",
+        lambda d: json.dumps(d, sort_keys=True).encode(),
+        lambda d: json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+        + b" ",
+        lambda d: json.dumps({"a": 1, **d}, sort_keys=True, separators=(",", ":")).encode(),
+    ],
+    ids=["indented", "trailing-newline", "spaces", "trailing-space", "extra-key-first"],
+)
+def test_reformatted_json_fails_verification(reformat: Any) -> None:
+    with pytest.raises(runtime.RevisionMismatch, match="not in canonical form"):
+        _load_bytes(reformat(make_document(small_body())))
+
+
+def test_body_strings_that_look_like_the_tail_do_not_confuse_it() -> None:
+    body = small_body(alias_a=',"format":"cpcompile-artifact","min_reader_version":1,"revision":"x"}')
+    artifact = _load_bytes(document_bytes(body))
+    assert artifact.lookup(DS, [AUD_1], now=0)[0]["alias"].startswith(',"format"')
+
+
+def test_non_ascii_is_hashed_as_utf8() -> None:
+    artifact = _load_bytes(document_bytes(small_body(alias_a="Zürich-Werbung")))
+    assert artifact.lookup(DS, [AUD_1], now=0)[0]["alias"] == "Zürich-Werbung"
+
+
+def test_checks_run_before_the_body_is_looked_at() -> None:
+    # a tampered artifact with a broken body reports tampering, not the shape
+    document = make_document(small_body())
+    document["body"] = {"datastreams": "broken"}
+    with pytest.raises(runtime.RevisionMismatch):
+        _load_bytes(canonical_json(document))
+
+
+# --- body shape ---------------------------------------------------------------------------------
+
+
+def _body_with(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    body = small_body()
+    node: Any = body
+    for key in path[:-1]:
+        node = node[key]
+    if value is KeyError:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return body
+
+
+AUDIENCE = ("datastreams", DS, "audiences", AUD_1)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("datastreams",), KeyError, r"body.datastreams must be an object"),
+        (("datastreams",), [], r"body.datastreams must be an object"),
+        (("datastreams", DS), [], r"body.datastreams\['0f3a.*'\] must be an object"),
+        (("datastreams", DS, "destinations"), KeyError, r"\.destinations must be an array"),
+        (("datastreams", DS, "audiences"), [], r"\.audiences must be an object"),
+        (("datastreams", DS, "destinations", 0, "alias"), KeyError, r"destinations\[0\]\.alias must be"),
+        (("datastreams", DS, "destinations", 1, "destinationId"), 7, r"destinations\[1\]\.destinationId must"),
+        (("datastreams", DS, "destinations", 1, "attributes"), {}, r"destinations\[1\]\.attributes must be an array"),
+        (("datastreams", DS, "destinations", 1, "attributes", 0, "source"), "person..name", r"attributes\[0\]\.source must"),
+        (("datastreams", DS, "destinations", 1, "attributes", 0, "target"), "", r"attributes\[0\]\.target must"),
+        (("datastreams", DS, "destinations", 0), "x", r"destinations\[0\] must be an object"),
+        (AUDIENCE, [], r"audiences\['1a000000-.*'\] must be an object"),
+        ((*AUDIENCE, "namespace"), KeyError, r"audiences\['1a000000-.*'\] needs 'namespace' and 'mappings'"),
+        ((*AUDIENCE, "namespace"), 1, r"audiences\['1a000000-.*'\] namespace must be a non-empty string"),
+        ((*AUDIENCE, "namespace"), "", r"namespace must be a non-empty string"),
+        ((*AUDIENCE, "mappings"), {}, r"audiences\['1a000000-.*'\] mappings must be an array"),
+        ((*AUDIENCE, "mappings", 0), 0, r"mappings must be objects with an integer 'destination' in 0..1"),
+        ((*AUDIENCE, "mappings", 0, "destination"), 2, "in 0..1"),
+        ((*AUDIENCE, "mappings", 0, "destination"), -1, "in 0..1"),
+        ((*AUDIENCE, "mappings", 0, "destination"), True, "in 0..1"),
+        ((*AUDIENCE, "mappings", 0, "destination"), KeyError, "in 0..1"),
+        ((*AUDIENCE, "mappings", 0, "start"), "2026-01-01", "start must be integer Unix seconds"),
+        ((*AUDIENCE, "mappings", 0, "end"), 1.5, "end must be integer Unix seconds"),
+    ],
+)
+def test_wrong_body_shape(path: tuple[Any, ...], value: Any, message: str) -> None:
+    with pytest.raises(runtime.ArtifactCorrupt, match="artifact has the wrong shape: .*" + message):
+        _load_bytes(document_bytes(_body_with(path, value)))
+
+
+def test_empty_audience_id_is_refused() -> None:
+    body = small_body()
+    body["datastreams"][DS]["audiences"][""] = {"mappings": [], "namespace": "ups"}
+    with pytest.raises(runtime.ArtifactCorrupt, match="audience IDs must be non-empty strings"):
+        _load_bytes(document_bytes(body))
+
+
+def test_unknown_keys_are_ignored() -> None:
+    # additions old readers can ignore do not bump schema_version (docs/artifact.md)
+    body = small_body()
+    body["comment"] = "x"
+    body["datastreams"][DS]["labels"] = ["C1"]
+    body["datastreams"][DS]["audiences"][AUD_1]["name"] = "Audience one"
+    artifact = _load_bytes(document_bytes(body))
+    assert len(artifact.lookup(DS, [AUD_1], now=0)) == 2
+
+
+def test_empty_body() -> None:
+    artifact = _load_bytes(document_bytes({"datastreams": {}}))
+    assert artifact.datastream_ids == ()
+    assert artifact.lookup(DS, [AUD_1]) == []
+
+
+# --- msgpack ---------------------------------------------------------------------------------
+
+
+def test_msgpack_round_trip_equals_json() -> None:
+    pytest.importorskip("msgpack")
+    document = make_document(small_body())
+    from_json = _load_bytes(canonical_json(document))
+    from_msgpack = _load_bytes(msgpack_bytes(document), encoding="msgpack")
+    assert from_msgpack.revision == from_json.revision
+    assert from_msgpack.datastream_ids == from_json.datastream_ids
+    for memberships in ([AUD_1], {"ups": {AUD_1: {"status": "realized"}}}, []):
+        for authenticated in (False, True):
+            kwargs: dict[str, Any] = {
+                "now": 1_500_000_000,
+                "authenticated": authenticated,
+                "attributes": {"person": {"name": {"firstName": "Ada"}}},
+            }
+            assert from_msgpack.lookup(DS, memberships, **kwargs) == from_json.lookup(
+                DS, memberships, **kwargs
+            )
+
+
+def test_msgpack_truncated() -> None:
+    pytest.importorskip("msgpack")
+    data = msgpack_bytes(make_document(small_body()))
+    with pytest.raises(runtime.ArtifactCorrupt, match="truncated or not valid msgpack"):
+        _load_bytes(data[:-3], encoding="msgpack")
+
+
+def test_msgpack_tampered() -> None:
+    pytest.importorskip("msgpack")
+    document = make_document(small_body())
+    document["body"]["datastreams"][DS]["destinations"][0]["alias"] = "changed"
+    with pytest.raises(runtime.RevisionMismatch):
+        _load_bytes(msgpack_bytes(document), encoding="msgpack")
+
+
+def test_msgpack_with_values_json_cannot_hold() -> None:
+    msgpack = pytest.importorskip("msgpack")
+    document = make_document(small_body())
+    document["body"]["blob"] = b"\x00"
+    with pytest.raises(runtime.ArtifactCorrupt, match="JSON cannot represent"):
+        _load_bytes(msgpack.packb(document, use_bin_type=True), encoding="msgpack")
+
+
+def test_json_given_as_msgpack_and_back() -> None:
+    pytest.importorskip("msgpack")
+    with pytest.raises(runtime.ArtifactError):
+        _load_bytes(document_bytes(), encoding="msgpack")
+    with pytest.raises(runtime.ArtifactCorrupt):
+        _load_bytes(msgpack_bytes(make_document(small_body())), encoding="json")
+
+
+# --- files and arguments ----------------------------------------------------------------------
+
+
+def test_load_picks_the_encoding_from_the_suffix(tmp_path: Path) -> None:
+    pytest.importorskip("msgpack")
+    document = make_document(small_body())
+    (tmp_path / "artifact.json").write_bytes(canonical_json(document))
+    (tmp_path / "artifact.msgpack").write_bytes(msgpack_bytes(document))
+    from_json = runtime.load(tmp_path / "artifact.json")
+    from_msgpack = runtime.load(str(tmp_path / "artifact.msgpack"))
+    assert from_json.revision == from_msgpack.revision == document["revision"]
+    (tmp_path / "other.bin").write_bytes(msgpack_bytes(document))
+    assert runtime.load(tmp_path / "other.bin", encoding="msgpack").revision == document["revision"]
+
+
+def test_missing_file_is_an_os_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        runtime.load(tmp_path / "artifact.json")
+
+
+def test_loads_argument_errors() -> None:
+    with pytest.raises(ValueError, match="encoding must be one of json, msgpack"):
+        runtime.loads(document_bytes(), encoding="yaml")
+    with pytest.raises(TypeError, match="artifact data must be bytes, got str"):
+        runtime.loads(document_bytes().decode())  # type: ignore[arg-type]
+    assert runtime.loads(bytearray(document_bytes())).datastream_ids == (DS,)
+    assert runtime.loads(memoryview(document_bytes())).datastream_ids == (DS,)
+
+
+def test_every_error_is_an_artifact_error() -> None:
+    for name in (
+        "ArtifactCorrupt",
+        "UnknownFormat",
+        "UnsupportedVersion",
+        "RevisionMismatch",
+        "SignatureError",
+        "SignatureMissing",
+        "SignatureInvalid",
+    ):
+        assert issubclass(getattr(runtime, name), runtime.ArtifactError)
+    assert issubclass(runtime.SignatureInvalid, runtime.SignatureError)
+    assert issubclass(runtime.SignatureMissing, runtime.SignatureError)
+
+
+def test_gc_state_is_restored() -> None:
+    import gc
+
+    assert gc.isenabled()
+    with pytest.raises(runtime.RevisionMismatch):
+        _load_bytes(document_bytes().replace(b"adServerAlias", b"adServerAliaz"))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        _load_bytes(document_bytes())
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+# --- import isolation --------------------------------------------------------------------------
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+
+
+def test_runtime_imports_nothing_heavy(tmp_path: Path) -> None:
+    artifact = tmp_path / "artifact.json"
+    artifact.write_bytes(document_bytes())
+    result = _run(
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "import cpcompile.runtime as r\n"
+        "heavy = {'pydantic', 'ruamel', 'jinja2', 'click', 'msgpack', 'yaml'}\n"
+        "# imported on first load or first use instead: keeps replicas' import fast\n"
+        "light = {'typing', 'json', 'hashlib', 're', 'uuid', 'pathlib', 'threading', 'datetime'}\n"
+        "def top(names): return sorted({m.split('.')[0] for m in sys.modules} & names)\n"
+        "new = {m.split('.')[0] for m in set(sys.modules) - before}\n"
+        "assert not top(heavy), top(heavy)\n"
+        "assert not new & light, sorted(new & light)\n"
+        f"a = r.load({str(artifact)!r})\n"
+        "assert a.lookup(a.datastream_ids[0], []) == []\n"
+        "assert not top(heavy), top(heavy)\n"
+        "print('ok')\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "ok\n"
+
+
+# --- signed artifacts on disk ---------------------------------------------------------------
+
+
+@pytest.fixture
+def signed_dir(tmp_path: Path) -> Path:
+    ed25519 = pytest.importorskip("cpcompile._ed25519")
+    seed = bytes(range(32))
+    document = make_document(small_body())
+    signature = {
+        "algorithm": "ed25519",
+        "revision": document["revision"],
+        "signature": base64.b64encode(ed25519.sign(seed, document["revision"].encode())).decode(),
+    }
+    (tmp_path / "artifact.json").write_bytes(canonical_json(document))
+    (tmp_path / "artifact.sig").write_bytes(canonical_json(signature))
+    public = base64.b64encode(ed25519.public_key_from_seed(seed)).decode()
+    (tmp_path / "cpcompile.pub").write_text(f"cpcompile-ed25519-public:{public}\n")
+    return tmp_path
+
+
+def test_load_signed(signed_dir: Path) -> None:
+    key_file = signed_dir / "cpcompile.pub"
+    for key in (key_file, str(key_file), key_file.read_text(), key_file.read_bytes()):
+        assert runtime.load(signed_dir / "artifact.json", public_key=key).datastream_ids == (DS,)
+
+
+def test_load_signed_msgpack_uses_the_same_signature(signed_dir: Path) -> None:
+    pytest.importorskip("msgpack")
+    document = json.loads((signed_dir / "artifact.json").read_bytes())
+    (signed_dir / "artifact.msgpack").write_bytes(msgpack_bytes(document))
+    artifact = runtime.load(signed_dir / "artifact.msgpack", public_key=signed_dir / "cpcompile.pub")
+    assert artifact.revision == document["revision"]
+
+
+def test_load_signed_missing_signature_file(signed_dir: Path) -> None:
+    (signed_dir / "artifact.sig").rename(signed_dir / "elsewhere.sig")
+    with pytest.raises(runtime.SignatureMissing, match=r"no signature file .*artifact\.sig"):
+        runtime.load(signed_dir / "artifact.json", public_key=signed_dir / "cpcompile.pub")
+    artifact = runtime.load(
+        signed_dir / "artifact.json",
+        public_key=signed_dir / "cpcompile.pub",
+        signature_path=signed_dir / "elsewhere.sig",
+    )
+    assert artifact.datastream_ids == (DS,)
+    # without a key, a missing signature is fine
+    assert runtime.load(signed_dir / "artifact.json").datastream_ids == (DS,)
+
+
+def test_load_signed_tampered_signature(signed_dir: Path) -> None:
+    sig = json.loads((signed_dir / "artifact.sig").read_bytes())
+    raw = bytearray(base64.b64decode(sig["signature"]))
+    raw[0] ^= 1
+    sig["signature"] = base64.b64encode(bytes(raw)).decode()
+    (signed_dir / "artifact.sig").write_bytes(canonical_json(sig))
+    with pytest.raises(runtime.SignatureInvalid, match="does not verify"):
+        runtime.load(signed_dir / "artifact.json", public_key=signed_dir / "cpcompile.pub")
+
+
+def test_loads_signed_with_signature_text(signed_dir: Path) -> None:
+    artifact = runtime.loads(
+        (signed_dir / "artifact.json").read_bytes(),
+        public_key=(signed_dir / "cpcompile.pub").read_text(),
+        signature=(signed_dir / "artifact.sig").read_text(),
+    )
+    assert artifact.datastream_ids == (DS,)
