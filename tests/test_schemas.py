@@ -1,0 +1,121 @@
+"""The committed JSON Schemas (docs/schemas/) are generated from the models and must not go stale."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cpcompile import yamlsrc
+from cpcompile.cli import cli
+from cpcompile.schemas import CONFIG_SCHEMAS, SCHEMA_DIALECT, config_schemas
+from conftest import CASES_DIR, REPO_ROOT
+
+COMMITTED = REPO_ROOT / "docs" / "schemas"
+NAMES = sorted(CONFIG_SCHEMAS)
+KIND_OF_FOLDER = {
+    "datastreams": "datastream.schema.json",
+    "destinations": "destination.schema.json",
+    "audiences": "catalog.schema.json",
+}
+
+
+def test_committed_schemas_are_up_to_date(runner):
+    result = runner.invoke(cli, ["schema", "--check", "--out", str(COMMITTED)])
+    assert result.exit_code == 0, f"{result.stderr}run `cpcompile schema` from the repository root and commit"
+    assert result.stdout == result.stderr == ""
+
+
+def test_check_defaults_to_docs_schemas_from_the_repository_root(runner, monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    result = runner.invoke(cli, ["schema", "--check"])
+    assert result.exit_code == 0, result.stderr
+
+
+def test_schema_writes_the_three_files(runner, tmp_path):
+    out = tmp_path / "schemas"
+    result = runner.invoke(cli, ["schema", "--out", str(out)])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [f"wrote {out / name}" for name in NAMES]
+    assert sorted(p.name for p in out.iterdir()) == NAMES
+    expected = config_schemas()
+    for name in NAMES:
+        assert (out / name).read_bytes() == expected[name]
+        assert (out / name).read_bytes() == (COMMITTED / name).read_bytes()
+
+
+def test_schema_rewrites_nothing_that_is_current(runner, tmp_path):
+    runner.invoke(cli, ["schema", "--out", str(tmp_path)])
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    result = runner.invoke(cli, ["schema", "--out", str(tmp_path)])
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize("change", ["edited", "missing"])
+def test_stale_schema_is_detected_and_not_fixed_by_check(runner, tmp_path, change):
+    runner.invoke(cli, ["schema", "--out", str(tmp_path)])
+    stale = tmp_path / "destination.schema.json"
+    if change == "edited":
+        stale.write_text(stale.read_text().replace('"alias"', '"integrationAlias"'))
+    else:
+        stale.unlink()
+    before = stale.read_bytes() if stale.exists() else None
+
+    result = runner.invoke(cli, ["schema", "--check", "--out", str(tmp_path)])
+
+    assert result.exit_code == 1
+    assert result.stderr == f"{stale}: stale; run `cpcompile schema --out {tmp_path}`\n"
+    assert (stale.read_bytes() if stale.exists() else None) == before
+    assert runner.invoke(cli, ["schema", "--out", str(tmp_path)]).stdout == f"wrote {stale}\n"
+    assert runner.invoke(cli, ["schema", "--check", "--out", str(tmp_path)]).exit_code == 0
+
+
+def test_check_of_an_empty_folder_names_every_file(runner, tmp_path):
+    result = runner.invoke(cli, ["schema", "--check", "--out", str(tmp_path / "none")])
+    assert result.exit_code == 1
+    assert len(result.stderr.splitlines()) == 3
+    assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "required"),
+    [
+        ("datastream.schema.json", ["id", "name", "sandbox"]),
+        ("destination.schema.json", ["alias", "datastream", "id", "name"]),
+        ("catalog.schema.json", ["sandbox"]),
+    ],
+)
+def test_schema_shape(name, required):
+    schema = json.loads((COMMITTED / name).read_text())
+    assert schema["$schema"] == SCHEMA_DIALECT
+    assert schema["type"] == "object"
+    assert sorted(schema["required"]) == required
+    assert schema["additionalProperties"] is False
+
+
+def _config_files(root: Path) -> list[tuple[Path, str]]:
+    return [
+        (path, KIND_OF_FOLDER[folder])
+        for folder in KIND_OF_FOLDER
+        for path in sorted((root / folder).rglob("*.y*ml"))
+    ]
+
+
+@pytest.mark.parametrize("root", [REPO_ROOT, *sorted((CASES_DIR / "valid").iterdir())], ids=lambda p: p.name)
+def test_valid_config_matches_the_json_schemas(root):
+    jsonschema = pytest.importorskip("jsonschema")
+    for path, name in _config_files(root):
+        schema = json.loads((COMMITTED / name).read_text())
+        data = yamlsrc.parse(path.read_text(encoding="utf-8-sig"))
+        jsonschema.validate(data, schema, cls=jsonschema.Draft202012Validator)
+
+
+@pytest.mark.parametrize("case", ["cp120-missing-required-key", "cp122-unknown-key-did-you-mean", "cp121-bad-enum-did-you-mean"])
+def test_editors_see_schema_errors_too(case):
+    jsonschema = pytest.importorskip("jsonschema")
+    for path, name in _config_files(CASES_DIR / "invalid" / case):
+        schema = json.loads((COMMITTED / name).read_text())
+        validator = jsonschema.Draft202012Validator(schema)
+        assert list(validator.iter_errors(yamlsrc.parse(path.read_text(encoding="utf-8")))), path
