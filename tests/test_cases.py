@@ -113,3 +113,10 @@ def test_every_code_has_a_case():
     covered = {m.group().upper() for case in CASES if (m := CODE_IN_NAME.match(case.split("/")[1]))}
     assert codes - covered - TESTED_ELSEWHERE == set()
     assert TESTED_ELSEWHERE <= codes
+
+
+def test_every_code_is_documented():
+    source = "".join(p.read_text(encoding="utf-8") for p in (REPO_ROOT / "cpcompile").rglob("*.py"))
+    codes = set(re.findall(r'"(CP\d{3})"', source))
+    documented = re.findall(r"^\| (CP\d{3}) \| (error|warning) \|", (REPO_ROOT / "docs" / "rules.md").read_text(), re.M)
+    assert sorted(code for code, _severity in documented) == sorted(codes)

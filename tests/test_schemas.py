@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,18 @@ def test_editors_see_schema_errors_too(case):
         schema = json.loads((COMMITTED / name).read_text())
         validator = jsonschema.Draft202012Validator(schema)
         assert list(validator.iter_errors(yamlsrc.parse(path.read_text(encoding="utf-8")))), path
+
+
+def _fields(model) -> set[str]:
+    out = set(model.model_fields)
+    for info in model.model_fields.values():
+        for arg in [info.annotation, *getattr(info.annotation, "__args__", ())]:
+            if isinstance(arg, type) and hasattr(arg, "model_fields"):
+                out |= _fields(arg)
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_field_is_documented(name):
+    documented = set(re.findall(r"^\| `(\w+)` \|", (REPO_ROOT / "docs" / "config.md").read_text(), re.M))
+    assert _fields(CONFIG_SCHEMAS[name]) <= documented
