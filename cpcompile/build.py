@@ -62,8 +62,9 @@ def build(
         reused = _reuse(cache, digest, out_dir)
         if reused is not None and exit_code(reused.diagnostics, strict=strict) == 0:
             return reused
-    result = validate_files(discovery.files, discovery.diagnostics, cache.parse if cache else parse_source)
-    outcome = BuildOutcome(result.diagnostics, len(result.files))
+    parse = cache.parse if cache else parse_source
+    result = validate_files(discovery.files, discovery.diagnostics, parse, discovery.unreadable)
+    outcome = BuildOutcome(result.diagnostics, result.files_checked)
     if result.exit_code(strict=strict) == 0:
         outcome.manifest = _write_outputs(out_dir, result, sign_key, commit)
         outcome.revision = outcome.manifest["artifact"]["revision"]

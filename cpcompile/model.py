@@ -7,6 +7,7 @@ stage give them their own diagnostic codes.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated, Literal, Union
@@ -147,16 +148,24 @@ class Catalog(_Model):
     audiences: list[CatalogAudience] = Field(default_factory=list)
 
 
-def window_bounds(start: date | datetime | None, end: date | datetime | None) -> tuple[int | None, int | None]:
-    """Unix seconds of an activation window: a start day begins at 00:00 UTC, an end day is
+def window_instants(
+    start: date | datetime | None, end: date | datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """An activation window as instants: a start day begins at 00:00 UTC, an end day is
     inclusive (the window closes at the next midnight), an instant is taken as it is."""
     return _instant(start, 0), _instant(end, 1)
 
 
-def _instant(when: date | datetime | None, days_after: int) -> int | None:
-    if when is None:
-        return None
-    if isinstance(when, datetime):
-        return int(when.timestamp())
-    midnight = datetime.combine(when + timedelta(days=days_after), time(0), tzinfo=timezone.utc)
-    return int(midnight.timestamp())
+def window_bounds(start: date | datetime | None, end: date | datetime | None) -> tuple[int | None, int | None]:
+    """The window in whole Unix seconds, widened (never narrowed) to second boundaries."""
+    first, last = window_instants(start, end)
+    return (
+        None if first is None else math.floor(first.timestamp()),
+        None if last is None else math.ceil(last.timestamp()),
+    )
+
+
+def _instant(when: date | datetime | None, days_after: int) -> datetime | None:
+    if when is None or isinstance(when, datetime):
+        return when
+    return datetime.combine(when + timedelta(days=days_after), time(0), tzinfo=timezone.utc)

@@ -148,8 +148,9 @@ def _dotted(loc: Sequence[str | int]) -> str:
 
 def _literal_hint(error: Any) -> str | None:
     expected = _QUOTED.findall(str(error.get("ctx", {}).get("expected", "")))
-    close = difflib.get_close_matches(str(error.get("input")), expected, n=1, cutoff=0.5)
-    return f"did you mean '{close[0]}'?" if close else None
+    by_lower = {e.lower(): e for e in expected}
+    close = difflib.get_close_matches(str(error.get("input")).lower(), list(by_lower), n=1, cutoff=0.5)
+    return f"did you mean '{by_lower[close[0]]}'?" if close else None
 
 
 def _model_at(model_cls: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:

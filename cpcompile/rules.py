@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import Callable, Iterable, Iterator
 
 from .diagnostics import Diagnostic, Severity
-from .model import CatalogAudience, Datastream, MergePolicy, window_bounds
+from .model import CatalogAudience, Datastream, MergePolicy, window_instants
 from .project import Doc, Entry, Project, datastream_index
 
 WARNING = Severity.WARNING
@@ -150,7 +150,7 @@ def check_alias_unique_per_datastream(ctx: Context) -> Iterator[Diagnostic]:
 def check_windows(ctx: Context) -> Iterator[Diagnostic]:
     for entry in ctx.project.destinations:
         for i, mapping in enumerate(entry.model.audiences):
-            start, end = window_bounds(mapping.start, mapping.end)
+            start, end = window_instants(mapping.start, mapping.end)
             if start is not None and end is not None and end <= start:
                 yield entry.doc.diagnostic(
                     "CP126", f"audience {mapping.id}: end ({mapping.end}) is not after start ({mapping.start})",
@@ -207,12 +207,7 @@ def _check_merge_policy(
     ctx: Context, doc: Doc, path: tuple[str | int, ...], audience: CatalogAudience, item: CatalogItem
 ) -> Iterator[Diagnostic]:
     policy = ctx.merge_policies.get((item.sandbox, audience.merge_policy or ""))
-    if policy is None:
-        yield item.doc.diagnostic(
-            "CP143", f"merge policy {audience.merge_policy} is not in sandbox '{item.sandbox}''s catalog",
-            (*item.path, "merge_policy"), hint="add it under merge_policies, or check the id",
-        )
-    elif not policy.active_on_edge:
+    if policy is not None and not policy.active_on_edge:  # an unknown one is CP143's
         yield doc.diagnostic(
             "CP141",
             f"audience {audience.id} uses merge policy '{policy.name}', which is not active on edge: "
@@ -220,6 +215,19 @@ def _check_merge_policy(
             path,
             hint="assign the audience the sandbox's active-on-edge merge policy, or unmap it",
         )
+
+
+def check_merge_policy_references(ctx: Context) -> Iterator[Diagnostic]:
+    for entry in ctx.project.catalogs:
+        sandbox = entry.model.sandbox
+        for i, audience in enumerate(entry.model.audiences):
+            if audience.merge_policy is not None and (sandbox, audience.merge_policy) not in ctx.merge_policies:
+                yield entry.doc.diagnostic(
+                    "CP143",
+                    f"merge policy {audience.merge_policy} is not in sandbox '{sandbox}''s catalog",
+                    ("audiences", i, "merge_policy"),
+                    hint="add it under merge_policies of this sandbox, or check the id",
+                )
 
 
 def check_active_on_edge_policies(ctx: Context) -> Iterator[Diagnostic]:
@@ -305,6 +313,7 @@ RULES: tuple[Callable[[Context], Iterator[Diagnostic]], ...] = (
     check_duplicate_audiences,
     check_attribute_targets,
     check_catalog_audiences,
+    check_merge_policy_references,
     check_active_on_edge_policies,
     check_guardrails,
 )

@@ -36,6 +36,11 @@ class SourceFile:
 class Discovery:
     files: list[SourceFile]
     diagnostics: list[Diagnostic]
+    unreadable: int = 0  # config files found but not read: too large, not UTF-8, link out
+
+    @property
+    def files_checked(self) -> int:
+        return len(self.files) + self.unreadable
 
 
 def discover(root: Path) -> Discovery:
@@ -44,40 +49,50 @@ def discover(root: Path) -> Discovery:
     found = Discovery([], [])
     for kind in Kind:
         folder = root / kind.value
-        if folder.is_dir() or folder.is_symlink():
-            for path in _walk(root, folder, found.diagnostics):
+        if folder.is_symlink() and _escapes(root, folder, found):
+            continue
+        if folder.is_dir():
+            for path in _walk(root, folder, found, set()):
                 _read(root, kind, path, found)
     found.files.sort(key=lambda f: f.relpath)
     return found
 
 
-def _walk(root: Path, folder: Path, diagnostics: list[Diagnostic]) -> list[Path]:
+def _walk(root: Path, folder: Path, found: Discovery, visited: set[Path]) -> list[Path]:
+    """YAML files below ``folder``; linked folders inside the root are followed once each."""
     out: list[Path] = []
+    visited.add(folder.resolve())
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in list(dirnames):
             if (here / name).is_symlink():
                 dirnames.remove(name)
-                if _escapes(root, here / name, diagnostics):
-                    continue
-                out.extend(_walk(root, here / name, diagnostics))
+                target = (here / name).resolve()
+                # a link back up the tree (or to a folder already read) would read files twice
+                loops = target in visited or any(target in v.parents for v in visited)
+                if not _escapes(root, here / name, found) and not loops:
+                    out.extend(_walk(root, here / name, found, visited))
+            else:
+                visited.add((here / name).resolve())
         for name in sorted(filenames):
             path = here / name
             if name.startswith("."):
                 continue
             if not name.endswith(YAML_SUFFIXES):
-                diagnostics.append(_stray(root, path))
-            elif not (path.is_symlink() and _escapes(root, path, diagnostics)):
+                found.diagnostics.append(_stray(root, path))
+            elif not (path.is_symlink() and _escapes(root, path, found)):
                 out.append(path)
     return out
 
 
-def _escapes(root: Path, link: Path, diagnostics: list[Diagnostic]) -> bool:
+def _escapes(root: Path, link: Path, found: Discovery) -> bool:
     target = link.resolve()
     if target == root or root in target.parents:
         return False
-    diagnostics.append(
+    if link.name.endswith(YAML_SUFFIXES):
+        found.unreadable += 1
+    found.diagnostics.append(
         Diagnostic(
             "CP111", Severity.ERROR, f"symbolic link points outside the config root (to {target.name!r})",
             _rel(root, link), 1, 1, "copy the file into the repository instead of linking to it",
@@ -97,6 +112,7 @@ def _read(root: Path, kind: Kind, path: Path, found: Discovery) -> None:
     rel = _rel(root, path)
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
+        found.unreadable += 1
         found.diagnostics.append(
             Diagnostic(
                 "CP110", Severity.ERROR,
@@ -109,6 +125,7 @@ def _read(root: Path, kind: Kind, path: Path, found: Discovery) -> None:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
+        found.unreadable += 1
         line = data.count(b"\n", 0, err.start) + 1
         col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
         found.diagnostics.append(

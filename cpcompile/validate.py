@@ -20,6 +20,7 @@ class ValidationResult:
     project: Project
     files: list[sources.SourceFile]
     diagnostics: list[Diagnostic]
+    files_checked: int
 
     @property
     def has_errors(self) -> bool:
@@ -30,7 +31,10 @@ class ValidationResult:
 
 
 def validate_files(
-    files: list[sources.SourceFile], found: Sequence[Diagnostic] = (), parse: Parse = parse_source
+    files: list[sources.SourceFile],
+    found: Sequence[Diagnostic] = (),
+    parse: Parse = parse_source,
+    unreadable: int = 0,
 ) -> ValidationResult:
     project, diagnostics = load_project(files, parse)
     diagnostics = [*found, *diagnostics]
@@ -38,9 +42,9 @@ def validate_files(
     diagnostics.extend(
         d for d in rules.check_all(project) if _DANGLING_IF_BROKEN.get(d.code) not in broken_folders
     )
-    return ValidationResult(project, files, sorted_diagnostics(diagnostics))
+    return ValidationResult(project, files, sorted_diagnostics(diagnostics), len(files) + unreadable)
 
 
 def validate_tree(root: Path) -> ValidationResult:
     discovery = sources.discover(root)
-    return validate_files(discovery.files, discovery.diagnostics)
+    return validate_files(discovery.files, discovery.diagnostics, unreadable=discovery.unreadable)

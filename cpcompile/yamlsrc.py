@@ -38,6 +38,9 @@ _CORE_CONSTANTS: dict[str, Any] = {
 _CORE_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
 _CORE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
 _NUMBER_START = frozenset("0123456789+-.")
+_EXPLICIT_SCALAR_TYPES: dict[str, tuple[type, ...]] = {
+    _INT: (int,), _FLOAT: (int, float), _BOOL: (bool,), _NULL: (type(None),),
+}
 
 # Tags our resolver hands the C composer; compared by identity while building.
 _PLAIN_TAG = Tag(suffix="tag:cpcompile:plain")
@@ -89,7 +92,7 @@ def parse(text: str) -> dict[str, Any]:
     """Parse one config document into plain data, or raise ``YamlProblem``."""
     _check_nesting(text)
     root = _compose(text)
-    if root is None:
+    if root is None or (root.__class__ is ScalarNode and root.ctag is _PLAIN_TAG and root.value == ""):
         raise YamlProblem("CP103", "file is empty", 0, 0, "add the document's keys, or delete the file")
     if not isinstance(root, MappingNode):
         kind = "a list" if isinstance(root, SequenceNode) else "a single value"
@@ -100,7 +103,7 @@ def parse(text: str) -> dict[str, Any]:
             root.start_mark.column,
             "see docs/config.md for the shape of each file",
         )
-    seen: set[int] | None = set() if "&" in text else None  # aliases need an anchor
+    seen = _AliasGuard(text) if "&" in text else None  # aliases need an anchor
     was_enabled = gc.isenabled()
     gc.disable()  # the built tree is acyclic; collection passes would only slow the build
     try:
@@ -185,7 +188,27 @@ def _check_nesting(text: str) -> None:
         return  # the C parser reports syntax errors with better messages
 
 
-def _build_mapping(node: MappingNode, seen: set[int] | None) -> dict[str, Any]:
+class _AliasGuard:
+    """Refuses a node met twice, i.e. an alias, and finds where the ``*alias`` itself is
+    written: the shared node only knows the position of its anchor."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.seen: set[int] = set()
+
+    def check(self, node: Node, after: int) -> None:
+        if id(node) not in self.seen:
+            self.seen.add(id(node))
+            return
+        star = self.text.find("*", after)
+        line, col = _line_col(self.text, star if star >= 0 else after)
+        raise YamlProblem(
+            "CP107", "YAML aliases (*name) are not allowed", line, col,
+            "write the value out in full; aliases make reviews harder and can expand without bound",
+        )
+
+
+def _build_mapping(node: MappingNode, seen: _AliasGuard | None) -> dict[str, Any]:
     if node.ctag is not _MAP_TAG and node.tag != _MAP:
         raise _tag_problem(node)
     out: dict[str, Any] = {}
@@ -197,32 +220,26 @@ def _build_mapping(node: MappingNode, seen: set[int] | None) -> dict[str, Any]:
                 "CP106", f"duplicate key '{key}'", mark.line, mark.column,
                 "YAML keeps only one of them; remove or rename one",
             )
-        out[key] = _build(value_node, seen, key_node)
+        out[key] = _build(value_node, seen, key_node.end_mark.index)
     return out
 
 
-def _build(node: Node, seen: set[int] | None, owner: Node) -> Any:
-    # ``owner`` (the key, or the enclosing sequence) locates an alias: the aliased node itself
-    # carries the position of its anchor, not of the reference.
+def _build(node: Node, seen: _AliasGuard | None, after: int) -> Any:
+    # ``after``: where the text of this node starts at the earliest (to locate an alias)
     if seen is not None:
-        _mark_seen(node, seen, owner)
+        seen.check(node, after)
     if node.__class__ is ScalarNode:
         return _scalar(node)
     if node.__class__ is MappingNode:
         return _build_mapping(node, seen)
     if node.ctag is not _SEQ_TAG and node.tag != _SEQ:
         raise _tag_problem(node)
-    return [_build(item, seen, node) for item in node.value]
-
-
-def _mark_seen(node: Node, seen: set[int], owner: Node) -> None:
-    if id(node) in seen:
-        mark = owner.start_mark
-        raise YamlProblem(
-            "CP107", "YAML aliases (*name) are not allowed", mark.line, mark.column,
-            "write the value out in full; aliases make reviews harder and can expand without bound",
-        )
-    seen.add(id(node))
+    out = []
+    after = node.start_mark.index
+    for item in node.value:
+        out.append(_build(item, seen, after))
+        after = max(after, item.end_mark.index)  # an alias's end mark is its anchor's: earlier
+    return out
 
 
 def _key(node: Node) -> str:
@@ -254,17 +271,19 @@ def _scalar(node: ScalarNode) -> Any:
     if ctag is _PLAIN_TAG:
         return _plain(value)
     tag = node.tag  # an explicit tag, such as !!str
-    if tag == _STR or tag == _TIMESTAMP:
+    if tag == _STR or tag == _TIMESTAMP:  # dates stay strings; the models parse them
         return value
-    if tag == _INT:
-        return _int(value)
-    if tag == _BOOL:
-        return value.lower() == "true"
-    if tag == _NULL:
-        return None
-    if tag == _FLOAT:
-        return _float(value)
-    raise _tag_problem(node)
+    expected = _EXPLICIT_SCALAR_TYPES.get(tag)
+    if expected is None:
+        raise _tag_problem(node)
+    resolved = _plain(value) if value else None
+    if type(resolved) not in expected:
+        mark = node.start_mark
+        raise YamlProblem(
+            "CP108", f"'{value}' is not a valid !!{tag.rsplit(':', 1)[-1]}", mark.line, mark.column,
+            "remove the tag, or correct the value",
+        )
+    return float(resolved) if tag == _FLOAT else resolved
 
 
 def _plain(value: str) -> Any:
@@ -322,13 +341,14 @@ class Positions:
         if node is None:
             return 1, 1
         mark = node.start_mark
-        for step in path:
+        last = len(path) - 1
+        for depth, step in enumerate(path):
             found = _child(node, step)
             if found is None:
                 break
             key_node, node = found
             mark = node.start_mark
-            if key and key_node is not None and step is path[-1]:
+            if key and key_node is not None and depth == last:
                 mark = key_node.start_mark
         return mark.line + 1, mark.column + 1
 

@@ -1,0 +1,70 @@
+"""Rule behaviour beyond the golden cases: edges of windows, hints and catalog references."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import DATASTREAM_ID, WEB_DATASTREAM, uuid, write_tree
+
+from cpcompile.build import build
+from cpcompile.validate import validate_tree
+
+AUDIENCE = uuid("a0", 1)
+
+
+def codes(root: Path) -> list[str]:
+    return [d.code for d in validate_tree(root).diagnostics]
+
+
+def destination_with_window(start: str, end: str) -> str:
+    return (
+        f"id: {uuid('de', 1)}\nname: Home\nalias: home\ndatastream: web\n"
+        f"audiences:\n  - id: {AUDIENCE}\n    start: {start}\n    end: {end}\n"
+    )
+
+
+def test_sub_second_window_is_not_empty_and_compiles_widened(tmp_path: Path) -> None:
+    write_tree(tmp_path, {
+        "datastreams/web.yaml": WEB_DATASTREAM,
+        "destinations/home.yaml": destination_with_window("2026-12-01T10:00:00.2Z", "2026-12-01T10:00:00.8Z"),
+    })
+    assert codes(tmp_path) == []
+    outcome = build(tmp_path, tmp_path / "build")
+    assert outcome.revision is not None
+    import json
+
+    body = json.loads((tmp_path / "build" / "artifact.json").read_bytes())["body"]
+    (mapping,) = body["datastreams"][DATASTREAM_ID]["audiences"][AUDIENCE]["mappings"]
+    assert mapping["end"] - mapping["start"] == 1  # [10:00:00, 10:00:01): never narrower than configured
+
+
+def test_same_day_window_is_one_whole_day(tmp_path: Path) -> None:
+    write_tree(tmp_path, {
+        "datastreams/web.yaml": WEB_DATASTREAM,
+        "destinations/home.yaml": destination_with_window("2026-12-01", "2026-12-01"),
+    })
+    assert codes(tmp_path) == []
+
+
+def test_end_instant_equal_to_start_is_empty(tmp_path: Path) -> None:
+    write_tree(tmp_path, {
+        "datastreams/web.yaml": WEB_DATASTREAM,
+        "destinations/home.yaml": destination_with_window("2026-12-01T10:00:00Z", "2026-12-01T10:00:00Z"),
+    })
+    assert codes(tmp_path) == ["CP126"]
+
+
+def test_enum_hint_ignores_case(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"audiences/prod.yaml": f"sandbox: prod\naudiences:\n  - id: {AUDIENCE}\n    name: A\n    namespace: UPS\n"})
+    (diagnostic,) = validate_tree(tmp_path).diagnostics
+    assert (diagnostic.code, diagnostic.hint) == ("CP121", "did you mean 'ups'?")
+
+
+def test_unknown_merge_policy_is_reported_even_for_an_unmapped_audience(tmp_path: Path) -> None:
+    write_tree(tmp_path, {
+        "audiences/prod.yaml": (
+            f"sandbox: prod\naudiences:\n  - id: {AUDIENCE}\n    name: A\n    merge_policy: {uuid('b0', 9)}\n"
+        )
+    })
+    (diagnostic,) = validate_tree(tmp_path).diagnostics
+    assert (diagnostic.code, diagnostic.file, diagnostic.line, diagnostic.col) == ("CP143", "audiences/prod.yaml", 5, 19)
