@@ -69,7 +69,7 @@ def build(
         outcome.manifest = _write_outputs(out_dir, result, sign_key, commit)
         outcome.revision = outcome.manifest["artifact"]["revision"]
         if cache is not None:
-            cache.store_build_record(_record(digest, outcome))
+            cache.store_build_record(digest, _record(outcome))
     if cache is not None:
         cache.flush()
     return outcome
@@ -144,10 +144,9 @@ def _remove_stale_temp_files(out_dir: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def _record(digest: str, outcome: BuildOutcome) -> dict[str, Any]:
+def _record(outcome: BuildOutcome) -> dict[str, Any]:
     assert outcome.manifest is not None
     return {
-        "digest": digest,
         "diagnostics": [d.as_dict() for d in outcome.diagnostics],
         "files_checked": outcome.files_checked,
         "manifest": outcome.manifest,

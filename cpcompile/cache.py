@@ -18,7 +18,7 @@ from .atomic import write_atomic
 from .sources import SourceFile
 
 CACHE_FORMAT = 1
-_DOC_MAGIC = b"cpcompile-doc-cache"
+_MAGIC = b"cpcompile-cache"
 
 
 class Cache:
@@ -32,41 +32,22 @@ class Cache:
     # parsed documents ---------------------------------------------------------------------
     def parse(self, source: SourceFile) -> dict[str, Any]:
         path = self.directory / "docs" / source.sha256[:2] / f"{source.sha256}.json"
-        data = self._read_document(path, source.sha256)
-        if data is not None:
+        data = _read_checked(path, source.sha256)
+        if isinstance(data, dict):
             self.hits += 1
             return data
         self.misses += 1
         data = yamlsrc.parse(source.text)  # a YamlProblem propagates and is not cached
-        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-        header = b"%s %s %s\n" % (_DOC_MAGIC, source.sha256.encode(), _sha(payload).encode())
-        self._pending[path] = header + payload
+        self._pending[path] = _checked(source.sha256, data)
         return data
-
-    @staticmethod
-    def _read_document(path: Path, source_sha: str) -> dict[str, Any] | None:
-        try:
-            raw = path.read_bytes()
-            header, _, payload = raw.partition(b"\n")
-            magic, stored_source, stored_payload = header.split(b" ")
-            if magic != _DOC_MAGIC or stored_source.decode() != source_sha or stored_payload.decode() != _sha(payload):
-                return None
-            data = json.loads(payload)
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
 
     # finished builds ----------------------------------------------------------------------
     def build_record(self, digest: str) -> dict[str, Any] | None:
-        try:
-            record = json.loads((self.directory / "builds" / f"{digest}.json").read_bytes())
-        except (OSError, ValueError):
-            return None
-        return record if isinstance(record, dict) and record.get("digest") == digest else None
+        record = _read_checked(self.directory / "builds" / f"{digest}.json", digest)
+        return record if isinstance(record, dict) else None
 
-    def store_build_record(self, record: dict[str, Any]) -> None:
-        path = self.directory / "builds" / f"{record['digest']}.json"
-        self._pending[path] = json.dumps(record, sort_keys=True).encode()
+    def store_build_record(self, digest: str, record: dict[str, Any]) -> None:
+        self._pending[self.directory / "builds" / f"{digest}.json"] = _checked(digest, record)
 
     def flush(self) -> None:
         """Write what was learnt; failing to write a cache never fails the build."""
@@ -87,6 +68,24 @@ def input_digest(files: Iterable[SourceFile], extra: Iterable[str]) -> str:
     for item in extra:
         h.update(f"option\0{item}\n".encode())
     return h.hexdigest()
+
+
+def _checked(key: str, value: Any) -> bytes:
+    """A cache entry: a header naming what it is for and the checksum of its payload."""
+    payload = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return b"%s %s %s\n" % (_MAGIC, key.encode(), _sha(payload).encode()) + payload
+
+
+def _read_checked(path: Path, key: str) -> Any:
+    """The value stored for ``key`` at ``path``, or None unless the entry is whole and for it."""
+    try:
+        header, _, payload = path.read_bytes().partition(b"\n")
+        magic, stored_key, stored_sha = header.split(b" ")
+        if magic != _MAGIC or stored_key.decode() != key or stored_sha.decode() != _sha(payload):
+            return None
+        return json.loads(payload)
+    except (OSError, ValueError):
+        return None
 
 
 def _sha(data: bytes) -> str:

@@ -149,8 +149,9 @@ def verify(ctx: click.Context, artifact: Path, public_key: Path | None, signatur
     signature. Exit 0 when it can be trusted, 1 when not."""
     from .runtime import ArtifactError, load
 
+    key = _public_key(public_key)
     try:
-        loaded = load(artifact, public_key=public_key, signature_path=signature)
+        loaded = load(artifact, public_key=key, signature_path=signature)
     except ArtifactError as err:
         click.echo(f"{artifact}: rejected: {err}", err=True)
         ctx.exit(EXIT_CONFIG_ERRORS)
@@ -210,8 +211,9 @@ def lookup(
         when = parse_now(now)
     except LookupInputError as err:
         raise click.UsageError(str(err)) from None
+    key = _public_key(public_key)
     try:
-        loaded = load(artifact, public_key=public_key)
+        loaded = load(artifact, public_key=key)
     except ArtifactError as err:
         click.echo(f"{artifact}: rejected: {err}", err=True)
         ctx.exit(EXIT_CONFIG_ERRORS)
@@ -221,6 +223,18 @@ def lookup(
     result = edge_response(payload) if envelope else payload
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))
     ctx.exit(EXIT_OK)
+
+
+def _public_key(path: Path | None) -> bytes | None:
+    """The key of --public-key; a file that is not one is a usage error (exit 2)."""
+    from .signing import KeyFileError, load_public_key
+
+    if path is None:
+        return None
+    try:
+        return load_public_key(path)
+    except KeyFileError as err:
+        raise click.BadParameter(str(err), param_hint="--public-key") from None
 
 
 def main() -> None:
