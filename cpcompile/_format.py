@@ -321,7 +321,9 @@ def _signature_document(signature: bytes) -> dict[str, str]:
     except (ValueError, RecursionError, TypeError):
         doc = None
     if type(doc) is not dict:
-        raise SignatureInvalid("the signature file is not a cpcompile signature (not a JSON object)")
+        raise SignatureInvalid(
+            "the signature file is not a cpcompile signature (not a JSON object)"
+        )
     for field in ("algorithm", "revision", "signature"):
         if type(doc.get(field)) is not str:
             raise SignatureInvalid(

@@ -46,7 +46,9 @@ class ArtifactHolder:
         poll_interval: float = 2.0,
     ) -> None:
         if not poll_interval > 0:
-            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+            raise ValueError(
+                f"poll_interval must be a positive number of seconds, got {poll_interval!r}"
+            )
         self.path = os.fspath(path)
         self.poll_interval = float(poll_interval)
         self._public_key = None if public_key is None else parse_public_key(public_key)

@@ -9,14 +9,18 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def edge_response(payload: list[dict[str, Any]], *, request_id: str | None = None) -> dict[str, Any]:
+def edge_response(
+    payload: list[dict[str, Any]], *, request_id: str | None = None
+) -> dict[str, Any]:
     """``{"requestId", "handle": [{"type": "activation:pull", "eventIndex": 0, "payload"}]}``.
 
     The Web SDK flattens the payloads of all ``activation:pull`` handles into
     ``results.destinations``; a request ID is made up (a random UUID) when none is given.
     """
     if not isinstance(payload, list):
-        raise TypeError(f"payload must be a list (what lookup returns), got {type(payload).__name__}")
+        raise TypeError(
+            f"payload must be a list (what lookup returns), got {type(payload).__name__}"
+        )
     if request_id is None:
         request_id = random_uuid()
     elif not isinstance(request_id, str):
