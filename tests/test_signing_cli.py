@@ -296,22 +296,12 @@ def test_sign_key_missing(tmp_path):
     assert not (root / "build").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verify --public-key with the PRIVATE key file is an internal error (exit 3, "
-    "'is not a cpcompile public key') instead of exit 2 saying it is the private key",
-)
 def test_public_key_given_the_private_key(out, keys):
     result = run("verify", out / "artifact.json", "--public-key", keys["base"] / "ours/cpcompile.key")
     assert result.exit_code == 2, result.output
     assert "is a private key" in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verify --public-key with a file that is not a key is an internal error (exit 3) "
-    "instead of a usage error (exit 2, 'bad key file' in the README's exit codes)",
-)
 def test_public_key_not_a_key(out, tmp_path):
     (tmp_path / "junk.pub").write_text("garbage\n")
     result = run("verify", out / "artifact.json", "--public-key", tmp_path / "junk.pub")
