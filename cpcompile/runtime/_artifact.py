@@ -68,7 +68,7 @@ class Artifact:
     def __init__(self, document: dict[str, Any]) -> None:
         self._revision: str = document["revision"]
         self._index = build_index(document["body"])
-        self._datastream_ids = tuple(self._index)
+        self._datastream_ids = tuple(sorted(self._index))
         self.stats = Stats()
 
     @property
