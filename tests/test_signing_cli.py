@@ -308,3 +308,17 @@ def test_public_key_not_a_key(out, tmp_path):
     assert result.exit_code == 2, result.output
     assert "internal error" not in result.output
     assert "not a cpcompile public key" in result.output
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="runtime._load.read_signature catches only FileNotFoundError: an artifact.sig that is a "
+    "directory (IsADirectoryError) is an internal error, exit 3, instead of a rejection saying so",
+)
+def test_signature_path_is_a_directory(out, keys):
+    (out / "artifact.sig").unlink()
+    (out / "artifact.sig").mkdir()
+    result = run("verify", out / "artifact.json", "--public-key", pub(keys))
+    assert "internal error" not in result.output
+    assert result.exit_code in (1, 2), result.output
+    assert "artifact.sig" in result.output
