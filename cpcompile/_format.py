@@ -16,7 +16,6 @@ reader that builds an index from it checks the body's shape.
 
 from __future__ import annotations
 
-import binascii
 import os
 
 TYPE_CHECKING = False
@@ -33,12 +32,7 @@ REVISION_PREFIX = "sha256:"
 JSON_BODY_PREFIX = b'{"body":'
 ENCODINGS = ("json", "msgpack")
 
-SIGNATURE_ALGORITHM = "ed25519"
-PUBLIC_KEY_PREFIX = "cpcompile-ed25519-public:"
-_PRIVATE_KEY_PREFIX = "cpcompile-ed25519-secret:"
-_KEY_TEXT_PREFIX = "cpcompile-ed25519-"
 PUBLIC_KEY_SIZE = 32
-SIGNATURE_SIZE = 64
 
 _HEX_DIGITS = frozenset("0123456789abcdef")
 _REVISION_LENGTH = len(REVISION_PREFIX) + 64
@@ -227,56 +221,19 @@ def check_revision(recorded: str, body_bytes: bytes | memoryview) -> None:
 
 
 # --- signatures ------------------------------------------------------------------------------
+# Key files and signature files are cpcompile.signing's (standard library only too); it is
+# imported on first use, so unsigned deployments never pay for it.
 
 
 def parse_public_key(key: KeySource) -> bytes:
     """32 raw bytes from raw bytes, key-file text (``cpcompile-ed25519-public:<base64>``), or
     the path of a key file. Raises ``ValueError`` for a malformed key, ``OSError`` for an
     unreadable file."""
-    if isinstance(key, (bytes, bytearray)):
-        if len(key) == PUBLIC_KEY_SIZE:
-            return bytes(key)
-        return _parse_key_text(bytes(key).decode("utf-8", "replace"), "the public key")
-    if isinstance(key, str) and key.lstrip().startswith(_KEY_TEXT_PREFIX):
-        return _parse_key_text(key, "the public key")
-    if isinstance(key, (str, os.PathLike)):
-        with open(key, encoding="utf-8", errors="replace") as f:
-            return _parse_key_text(f.read(), f"public key file {os.fspath(key)}")
-    raise TypeError(
-        f"public_key must be 32 raw bytes, key-file text or a path, got {type(key).__name__}"
-    )
+    if isinstance(key, (bytes, bytearray)) and len(key) == PUBLIC_KEY_SIZE:
+        return bytes(key)
+    from cpcompile import signing
 
-
-def _parse_key_text(text: str, source: str) -> bytes:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if any(line.startswith(_PRIVATE_KEY_PREFIX) for line in lines):
-        raise ValueError(
-            f"{source} is a private key: verifying needs the public key "
-            f"(the line starting with {PUBLIC_KEY_PREFIX!r}); keep the private key off servers"
-        )
-    if len(lines) != 1 or not lines[0].startswith(PUBLIC_KEY_PREFIX):
-        raise ValueError(
-            f"{source} is not a cpcompile public key: expected one line "
-            f"'{PUBLIC_KEY_PREFIX}<base64 of {PUBLIC_KEY_SIZE} bytes>'"
-        )
-    raw = _b64decode(lines[0][len(PUBLIC_KEY_PREFIX) :])
-    if raw is None or len(raw) != PUBLIC_KEY_SIZE:
-        raise ValueError(f"{source} is malformed: the key is not base64 of {PUBLIC_KEY_SIZE} bytes")
-    return raw
-
-
-def _b64decode(text: str) -> bytes | None:
-    try:
-        return binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
-    except (binascii.Error, UnicodeEncodeError):
-        return None
-
-
-def key_id(public_key: bytes) -> str:
-    """The first 16 hex digits of sha256(public key), as signature files record it."""
-    import hashlib
-
-    return hashlib.sha256(public_key).hexdigest()[:16]
+    return bytes(signing.load_public_key(key))
 
 
 def check_signature(revision: str, signature: bytes | None, public_key: bytes) -> None:
@@ -285,51 +242,12 @@ def check_signature(revision: str, signature: bytes | None, public_key: bytes) -
         raise SignatureMissing(
             "the artifact is not signed (no signature given) but a public key was, so it must be"
         )
-    doc = _signature_document(signature)
-    if doc["algorithm"] != SIGNATURE_ALGORITHM:
-        raise SignatureInvalid(
-            f"the signature uses algorithm {doc['algorithm']!r}; only "
-            f"{SIGNATURE_ALGORITHM!r} is supported"
-        )
-    if doc["revision"] != revision:
-        raise SignatureInvalid(
-            f"the signature is for revision {doc['revision']}, but the artifact's revision is "
-            f"{revision} (a signature file from another build?)"
-        )
-    given = key_id(public_key)
-    if "key_id" in doc and doc["key_id"] != given:
-        raise SignatureInvalid(f"signed with key {doc['key_id']}, but the given key is {given}")
-    raw = _b64decode(doc["signature"])
-    if raw is None or len(raw) != SIGNATURE_SIZE:
-        raise SignatureInvalid(
-            f"the signature file is malformed: 'signature' is not base64 of {SIGNATURE_SIZE} bytes"
-        )
-    from cpcompile import _ed25519  # only signed deployments pay for importing it
-
-    if not _ed25519.verify(public_key, revision.encode("utf-8"), raw):
-        raise SignatureInvalid(
-            f"the signature of revision {revision} does not verify with key {given}: the "
-            "signature or the artifact was altered, or it was signed with another key"
-        )
-
-
-def _signature_document(signature: bytes) -> dict[str, str]:
-    import json
+    from cpcompile import signing
 
     try:
-        doc = json.loads(signature)
-    except (ValueError, RecursionError, TypeError):
-        doc = None
-    if type(doc) is not dict:
-        raise SignatureInvalid(
-            "the signature file is not a cpcompile signature (not a JSON object)"
-        )
-    for field in ("algorithm", "revision", "signature"):
-        if type(doc.get(field)) is not str:
-            raise SignatureInvalid(
-                f"the signature file is malformed: {field!r} is missing or not a string"
-            )
-    return doc
+        signing.check_signature(signature, revision, public_key)
+    except signing.SignatureError as err:
+        raise SignatureInvalid(str(err)) from None
 
 
 # --- all of it -------------------------------------------------------------------------------

@@ -57,7 +57,9 @@ def build(
     commit = _git_commit(root)
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
     key = sign_key.key_id if sign_key else ""
-    digest = input_digest(discovery.files, [f"sign={key}", f"commit={commit}", f"epoch={epoch}"])
+    # discovery's own findings (a stray or unreadable file) are inputs too: they change the report
+    found = [f"{d.file}:{d.code}:{d.message}" for d in discovery.diagnostics]
+    digest = input_digest(discovery.files, [f"sign={key}", f"commit={commit}", f"epoch={epoch}", *found])
     if cache is not None:
         reused = _reuse(cache, digest, out_dir)
         if reused is not None and exit_code(reused.diagnostics, strict=strict) == 0:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from cpcompile import signing
 from runtime_helpers import AUD_1, DS, document_bytes, small_body, write_atomically
 
 from cpcompile import runtime
@@ -125,9 +127,8 @@ def test_signature_deployed_after_its_artifact(tmp_path: Path) -> None:
         return str(document["revision"])
 
     def deploy_signature(revision: str) -> None:
-        signature = base64.b64encode(ed25519.sign(seed, revision.encode())).decode()
-        sig = {"algorithm": "ed25519", "revision": revision, "signature": signature}
-        write_atomically(tmp_path / "artifact.sig", canonical_json(sig))
+        sig = signing.signature_document(revision, seed)
+        write_atomically(tmp_path / "artifact.sig", signing.encode_signature(sig))
 
     deploy_signature(deploy_artifact(0))
     holder = runtime.ArtifactHolder(

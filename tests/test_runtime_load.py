@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from cpcompile import signing
 from runtime_helpers import AUD_1, DS, doc_with, document_bytes, msgpack_bytes, small_body
 
 from cpcompile import runtime
@@ -373,13 +375,9 @@ def signed_dir(tmp_path: Path) -> Path:
     ed25519 = pytest.importorskip("cpcompile._ed25519")
     seed = bytes(range(32))
     document = make_document(small_body())
-    signature = {
-        "algorithm": "ed25519",
-        "revision": document["revision"],
-        "signature": base64.b64encode(ed25519.sign(seed, document["revision"].encode())).decode(),
-    }
+    signature = signing.signature_document(document["revision"], seed)
     (tmp_path / "artifact.json").write_bytes(canonical_json(document))
-    (tmp_path / "artifact.sig").write_bytes(canonical_json(signature))
+    (tmp_path / "artifact.sig").write_bytes(signing.encode_signature(signature))
     public = base64.b64encode(ed25519.public_key_from_seed(seed)).decode()
     (tmp_path / "cpcompile.pub").write_text(f"cpcompile-ed25519-public:{public}\n")
     return tmp_path
