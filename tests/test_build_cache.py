@@ -427,38 +427,31 @@ def test_build_record_byte_flip_does_not_change_the_report(tmp_path):
 
 # --- what discovery finds wrong is part of the input too ------------------------------------------
 
-DISCOVERY_BUG = (
-    "build.py hashes only the YAML files discovery could read (input_digest(discovery.files, ...)), "
-    "not discovery's own diagnostics, so a newly added file that discovery rejects leaves the digest "
-    "unchanged and _reuse replays the earlier clean outcome: 'up to date', exit 0, problem not reported"
-)
-
-
-def _not_utf8(root: Path, tmp_path: Path) -> None:
+def _add_not_utf8(root: Path, tmp_path: Path) -> None:
     (root / "destinations/bad.yaml").write_bytes(b"id: \xff\n")
 
 
-def _too_big(root: Path, tmp_path: Path) -> None:
+def _add_too_big(root: Path, tmp_path: Path) -> None:
     (root / "destinations/huge.yaml").write_bytes(b"# " + b"x" * (4 * 1024 * 1024) + b"\n")
 
 
-def _link_out_of_root(root: Path, tmp_path: Path) -> None:
+def _add_link_out_of_root(root: Path, tmp_path: Path) -> None:
     (tmp_path / "outside.yaml").write_bytes((root / "destinations/ad-server.yaml").read_bytes())
     os.symlink(tmp_path / "outside.yaml", root / "destinations/link.yaml")
 
 
-def _stray_file(root: Path, tmp_path: Path) -> None:
+def _add_stray_file(root: Path, tmp_path: Path) -> None:
     (root / "destinations/notes.txt").write_text("not config\n")
 
 
 @pytest.mark.parametrize(
     ("add", "code", "flags", "exit_code"),
     [
-        pytest.param(_not_utf8, "CP105", [], 1, marks=pytest.mark.xfail(strict=True, reason=DISCOVERY_BUG)),
-        pytest.param(_too_big, "CP110", [], 1, marks=pytest.mark.xfail(strict=True, reason=DISCOVERY_BUG)),
-        pytest.param(_link_out_of_root, "CP111", [], 1, marks=pytest.mark.xfail(strict=True, reason=DISCOVERY_BUG)),
-        pytest.param(_stray_file, "CP112", [], 0, marks=pytest.mark.xfail(strict=True, reason=DISCOVERY_BUG)),
-        pytest.param(_stray_file, "CP112", ["--strict"], 1, marks=pytest.mark.xfail(strict=True, reason=DISCOVERY_BUG)),
+        (_add_not_utf8, "CP105", [], 1),
+        (_add_too_big, "CP110", [], 1),
+        (_add_link_out_of_root, "CP111", [], 1),
+        (_add_stray_file, "CP112", [], 0),
+        (_add_stray_file, "CP112", ["--strict"], 1),
     ],
     ids=["not-utf8", "too-big", "link-out-of-root", "stray-file", "stray-file-strict"],
 )
