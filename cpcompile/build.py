@@ -8,14 +8,16 @@ without one, the build is incomplete, yet each artifact file is whole and self-v
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from . import __version__, sources
 from ._format import FORMAT, SCHEMA_VERSION
@@ -32,6 +34,30 @@ ARTIFACT_JSON = "artifact.json"
 ARTIFACT_MSGPACK = "artifact.msgpack"
 SIGNATURE = "artifact.sig"
 MANIFEST = "manifest.json"
+
+
+class BuildOptionError(ValueError):
+    """A build setting from the environment that cannot be used (a usage error)."""
+
+
+def source_date_epoch() -> int | None:
+    """SOURCE_DATE_EPOCH (https://reproducible-builds.org/specs/source-date-epoch/): unset or
+    empty means none; anything but a whole number of seconds in range fails the build."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if not value:
+        return None
+    try:
+        epoch = int(value) if value.isdigit() else None
+        if epoch is not None:
+            datetime.fromtimestamp(epoch, timezone.utc)
+    except (OverflowError, ValueError, OSError):
+        epoch = None
+    if epoch is None:
+        raise BuildOptionError(
+            f"SOURCE_DATE_EPOCH={value!r} is not a Unix time in whole seconds (such as 1798761600); "
+            "fix or unset it"
+        )
+    return epoch
 
 
 @dataclass
@@ -54,8 +80,8 @@ def build(
     """Validate ``root`` and, if it passes (warnings included when ``strict``), write out_dir."""
     discovery = sources.discover(root)
     cache = Cache(cache_dir) if cache_dir is not None else None
+    epoch = source_date_epoch()
     commit = _git_commit(root)
-    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
     key = sign_key.key_id if sign_key else ""
     # discovery's own findings (a stray or unreadable file) are inputs too: they change the report
     found = [f"{d.file}:{d.code}:{d.message}" for d in discovery.diagnostics]
@@ -68,7 +94,7 @@ def build(
     result = validate_files(discovery.files, discovery.diagnostics, parse, discovery.unreadable)
     outcome = BuildOutcome(result.diagnostics, result.files_checked)
     if result.exit_code(strict=strict) == 0:
-        outcome.manifest = _write_outputs(out_dir, result, sign_key, commit)
+        outcome.manifest = _write_outputs(out_dir, result, sign_key, commit, epoch)
         outcome.revision = outcome.manifest["artifact"]["revision"]
         if cache is not None:
             cache.store_build_record(digest, _record(outcome))
@@ -78,24 +104,37 @@ def build(
 
 
 def _write_outputs(
-    out_dir: Path, result: ValidationResult, sign_key: PrivateKey | None, commit: str | None
+    out_dir: Path, result: ValidationResult, sign_key: PrivateKey | None, commit: str | None, epoch: int | None
 ) -> dict[str, Any]:
     body = compile_body(result.project)
     document, json_bytes, msgpack_bytes = encode(body)
     outputs = {ARTIFACT_JSON: json_bytes, ARTIFACT_MSGPACK: msgpack_bytes}
     if sign_key is not None:
         outputs[SIGNATURE] = encode_signature(signature_document(document["revision"], sign_key))
-    manifest = _manifest(document, outputs, count(body).as_dict(), sign_key, commit)
+    manifest = _manifest(document, outputs, count(body).as_dict(), sign_key, commit, epoch)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temp_files(out_dir)
-    (out_dir / MANIFEST).unlink(missing_ok=True)
-    fsync_dir(out_dir)
-    for name, data in outputs.items():
-        write_atomic(out_dir / name, data)
-    if sign_key is None:
-        (out_dir / SIGNATURE).unlink(missing_ok=True)  # it would sign another revision
-    write_atomic(out_dir / MANIFEST, encode_manifest(manifest))
+    with _exclusive(out_dir):
+        _remove_stale_temp_files(out_dir)
+        (out_dir / MANIFEST).unlink(missing_ok=True)
+        fsync_dir(out_dir)
+        for name, data in outputs.items():
+            write_atomic(out_dir / name, data)
+        if sign_key is None:
+            (out_dir / SIGNATURE).unlink(missing_ok=True)  # it would sign another revision
+        write_atomic(out_dir / MANIFEST, encode_manifest(manifest))
     return manifest
+
+
+@contextmanager
+def _exclusive(out_dir: Path) -> Iterator[None]:
+    """One build at a time writes into out_dir; a second one waits for the first to finish.
+    Without it, two builds could remove each other's temp files or interleave their files."""
+    fd = os.open(out_dir, os.O_RDONLY)  # flock works on a directory: no lock file to leave behind
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _manifest(
@@ -104,6 +143,7 @@ def _manifest(
     counts: dict[str, int],
     sign_key: PrivateKey | None,
     commit: str | None,
+    epoch: int | None,
 ) -> dict[str, Any]:
     manifest: dict[str, Any] = {
         "artifact": {
@@ -117,9 +157,8 @@ def _manifest(
         "signed_by": sign_key.key_id if sign_key is not None else None,
         "source": {"git_commit": commit},
     }
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.isdigit():
-        manifest["built_at"] = datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if epoch is not None:
+        manifest["built_at"] = datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return manifest
 
 

@@ -54,7 +54,7 @@ class Cache:
         for path, data in self._pending.items():
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(path, data)
+                write_atomic(path, data, durable=False)
             except OSError:
                 pass
         self._pending.clear()

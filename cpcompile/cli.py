@@ -12,7 +12,7 @@ import click
 
 from . import __version__
 from .diagnostics import EXIT_CONFIG_ERRORS, EXIT_INTERNAL, EXIT_OK, exit_code
-from .render import FORMATS, render
+from .render import FORMATS, count_of, render
 
 BUG_REPORTS = "the cpcompile issue tracker (see 'Reporting bugs' in the README)"
 
@@ -115,6 +115,7 @@ def build(
     On any error (or warning, with --strict) nothing is written and an earlier build is left
     as it was. Exit status as for `validate`.
     """
+    from .build import BuildOptionError
     from .build import build as run_build
     from .signing import KeyFileError, load_private_key
 
@@ -126,16 +127,16 @@ def build(
             raise click.BadParameter(str(err), param_hint="--sign-key") from None
     out_dir = out if out is not None else root / "build"
     cache = None if no_cache else (cache_dir if cache_dir is not None else root / ".cpcompile-cache")
-    outcome = run_build(root, out_dir, sign_key=key, cache_dir=cache, strict=strict)
+    try:
+        outcome = run_build(root, out_dir, sign_key=key, cache_dir=cache, strict=strict)
+    except BuildOptionError as err:
+        raise click.UsageError(str(err)) from None
     click.echo(render(outcome.diagnostics, fmt, files_checked=outcome.files_checked), nl=False)
     if outcome.manifest is not None and fmt == "text":
         counts = outcome.manifest["counts"]
         state = "up to date" if outcome.up_to_date else "wrote"
-        click.echo(
-            f"{state} {out_dir}: {outcome.revision} ({counts['datastreams']} datastreams, "
-            f"{counts['destinations']} destinations, {counts['audiences']} audiences, "
-            f"{counts['mappings']} mappings)"
-        )
+        numbers = ", ".join(count_of(counts[k], k[:-1]) for k in ("datastreams", "destinations", "audiences", "mappings"))
+        click.echo(f"{state} {out_dir}: {outcome.revision} ({numbers})")
     ctx.exit(exit_code(outcome.diagnostics, strict=strict))
 
 
@@ -171,8 +172,12 @@ def keygen(ctx: click.Context, out: Path, force: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
     try:
         public = generate_keypair(out / "cpcompile.key", out / "cpcompile.pub", overwrite=force)
-    except FileExistsError as err:
-        raise click.UsageError(f"{err}; pass --force to replace it") from None
+    except FileExistsError:
+        existing = next(p for p in (out / "cpcompile.key", out / "cpcompile.pub") if p.exists() or p.is_symlink())
+        raise click.UsageError(
+            f"{existing} already exists; pass --force to replace the key pair (artifacts signed "
+            "with the old key will no longer verify with the new public key)"
+        ) from None
     click.echo(f"wrote {out / 'cpcompile.key'} (keep it secret) and {out / 'cpcompile.pub'} (key id {public.key_id})")
     ctx.exit(EXIT_OK)
 

@@ -31,10 +31,10 @@ def render_text(diagnostics: Sequence[Diagnostic], *, files_checked: int) -> str
 def summary(diagnostics: Sequence[Diagnostic], *, files_checked: int) -> str:
     errors = sum(d.is_error for d in diagnostics)
     warnings = len(diagnostics) - errors
-    return f"{_count(errors, 'error')}, {_count(warnings, 'warning')} in {_count(files_checked, 'file')} checked"
+    return f"{count_of(errors, 'error')}, {count_of(warnings, 'warning')} in {count_of(files_checked, 'file')} checked"
 
 
-def _count(n: int, noun: str) -> str:
+def count_of(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 

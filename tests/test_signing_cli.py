@@ -310,11 +310,6 @@ def test_public_key_not_a_key(out, tmp_path):
     assert "not a cpcompile public key" in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime._load.read_signature catches only FileNotFoundError: an artifact.sig that is a "
-    "directory (IsADirectoryError) is an internal error, exit 3, instead of a rejection saying so",
-)
 def test_signature_path_is_a_directory(out, keys):
     (out / "artifact.sig").unlink()
     (out / "artifact.sig").mkdir()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import os
 
-from cpcompile._format import SignatureMissing, parse_public_key, read_document
+from cpcompile._format import SignatureInvalid, SignatureMissing, parse_public_key, read_document
 from cpcompile.runtime._artifact import Artifact
 
 TYPE_CHECKING = False
@@ -95,3 +95,5 @@ def read_signature(path: PathLike) -> bytes:
             f"no signature file {os.fspath(path)}: a public key was given, so the artifact "
             "must be signed (cpcompile build --sign-key)"
         ) from None
+    except OSError as err:
+        raise SignatureInvalid(f"cannot read signature file {os.fspath(path)}: {err.strerror}") from None
