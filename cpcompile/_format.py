@@ -96,13 +96,21 @@ def revision_of(body: Any) -> str:
 
 
 def make_document(body: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "body": body,
+    return encode_document(body)[0]
+
+
+def encode_document(body: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """The document and its canonical JSON, encoding the (large) body only once: with sorted
+    keys the body comes first, so the file is ``{"body":`` + body + the rest of the header."""
+    body_bytes = canonical_json(body)
+    header = {
         "format": FORMAT,
         "min_reader_version": READER_VERSION,
-        "revision": revision_of(body),
+        "revision": revision_of_body_bytes(body_bytes),
         "schema_version": SCHEMA_VERSION,
     }
+    data = JSON_BODY_PREFIX + body_bytes + b"," + canonical_json(header)[1:]
+    return {"body": body, **header}, data
 
 
 # --- decoding --------------------------------------------------------------------------------

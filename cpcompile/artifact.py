@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import msgpack
 
-from ._format import canonical_json, make_document
+from ._format import encode_document
 
 
 def encode(body: dict[str, Any]) -> tuple[dict[str, Any], bytes, bytes]:
     """The document, its canonical JSON bytes and its msgpack bytes."""
-    document = make_document(body)
-    return document, canonical_json(document), encode_msgpack(document)
+    document, json_bytes = encode_document(body)
+    return document, json_bytes, encode_msgpack(json_bytes)
 
 
-def encode_msgpack(document: dict[str, Any]) -> bytes:
-    return msgpack.packb(_sorted(document), use_bin_type=True)
-
-
-def _sorted(value: Any) -> Any:
-    # msgpack keeps insertion order; sorting makes the bytes a function of the content alone
-    if isinstance(value, dict):
-        return {k: _sorted(value[k]) for k in sorted(value)}
-    if isinstance(value, list):
-        return [_sorted(v) for v in value]
-    return value
+def encode_msgpack(canonical: bytes) -> bytes:
+    # msgpack keeps maps in insertion order; decoding the canonical JSON yields every map in
+    # sorted key order, so the bytes are a function of the content alone (and this is several
+    # times faster than sorting the document recursively in Python)
+    return msgpack.packb(json.loads(canonical), use_bin_type=True)

@@ -25,6 +25,7 @@ from .artifact import encode
 from .atomic import fsync_dir, write_atomic
 from .cache import Cache, input_digest
 from .compiler import compile_body, count
+from .gcpause import paused_gc
 from .diagnostics import Diagnostic, diagnostic_from_dict, exit_code
 from .signing import PrivateKey, encode_signature, signature_document
 from .project import parse_source
@@ -91,13 +92,14 @@ def build(
         if reused is not None and exit_code(reused.diagnostics, strict=strict) == 0:
             return reused
     parse = cache.parse if cache else parse_source
-    result = validate_files(discovery.files, discovery.diagnostics, parse, discovery.unreadable)
-    outcome = BuildOutcome(result.diagnostics, result.files_checked)
-    if result.exit_code(strict=strict) == 0:
-        outcome.manifest = _write_outputs(out_dir, result, sign_key, commit, epoch)
-        outcome.revision = outcome.manifest["artifact"]["revision"]
-        if cache is not None:
-            cache.store_build_record(digest, _record(outcome))
+    with paused_gc():
+        result = validate_files(discovery.files, discovery.diagnostics, parse, discovery.unreadable)
+        outcome = BuildOutcome(result.diagnostics, result.files_checked)
+        if result.exit_code(strict=strict) == 0:
+            outcome.manifest = _write_outputs(out_dir, result, sign_key, commit, epoch)
+            outcome.revision = outcome.manifest["artifact"]["revision"]
+            if cache is not None:
+                cache.store_build_record(digest, _record(outcome))
     if cache is not None:
         cache.flush()
     return outcome

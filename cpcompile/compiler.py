@@ -51,12 +51,13 @@ def _datastream_entry(destinations: list[Destination], namespaces: dict[str, str
     audiences: dict[str, dict[str, Any]] = {}
     for index, destination in enumerate(destinations):
         for mapping in destination.audiences:
-            start, end = window_bounds(mapping.start, mapping.end)
             item: dict[str, int] = {"destination": index}
-            if start is not None:
-                item["start"] = start
-            if end is not None:
-                item["end"] = end
+            if mapping.start is not None or mapping.end is not None:
+                start, end = window_bounds(mapping.start, mapping.end)
+                if start is not None:
+                    item["start"] = start
+                if end is not None:
+                    item["end"] = end
             audience = audiences.get(mapping.id)
             if audience is None:
                 audience = audiences[mapping.id] = {

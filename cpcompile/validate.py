@@ -8,6 +8,7 @@ from typing import Sequence
 
 from . import rules, sources
 from .diagnostics import Diagnostic, exit_code, sorted_diagnostics
+from .gcpause import paused_gc
 from .project import Parse, Project, load_project, parse_source
 
 # A reference into a file that failed to load is not a problem of its own: it would only repeat
@@ -47,4 +48,5 @@ def validate_files(
 
 def validate_tree(root: Path) -> ValidationResult:
     discovery = sources.discover(root)
-    return validate_files(discovery.files, discovery.diagnostics, unreadable=discovery.unreadable)
+    with paused_gc():
+        return validate_files(discovery.files, discovery.diagnostics, unreadable=discovery.unreadable)

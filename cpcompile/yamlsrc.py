@@ -10,7 +10,6 @@ YAML 1.2 rules apply: ``no``, ``on`` and ``off`` are strings.
 
 from __future__ import annotations
 
-import gc
 import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
@@ -21,6 +20,8 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.resolver import BaseResolver
 from ruamel.yaml.tag import Tag
+
+from .gcpause import paused_gc
 
 MAX_DEPTH = 32
 
@@ -104,13 +105,8 @@ def parse(text: str) -> dict[str, Any]:
             "see docs/config.md for the shape of each file",
         )
     seen = _AliasGuard(text) if "&" in text else None  # aliases need an anchor
-    was_enabled = gc.isenabled()
-    gc.disable()  # the built tree is acyclic; collection passes would only slow the build
-    try:
+    with paused_gc():
         return _build_mapping(root, seen)
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _compose(text: str) -> Node | None:

@@ -392,3 +392,14 @@ def test_default_out_is_root_build_and_out_can_be_nested(tmp_path):
     assert run("build", root, "--out", tmp_path / "deep/er/out").exit_code == 0
     assert sorted(os.listdir(tmp_path / "deep/er/out")) == sorted(OUTPUTS)
     assert not (root / "build").exists()
+
+
+def test_encoded_document_is_the_canonical_json_of_the_document():
+    # the encoder writes the body once and splices the header after it; that must equal
+    # encoding the whole document, which is what readers verify against
+    from cpcompile._format import canonical_json, encode_document
+
+    body = {"datastreams": {"z": {"audiences": {}, "destinations": [{"alias": "é\u2028", "destinationId": "x"}]}}}
+    document, data = encode_document(body)
+    assert data == canonical_json(document)
+    assert list(document) == sorted(document)
