@@ -73,11 +73,11 @@ def validate(ctx: click.Context, root: Path, fmt: str, strict: bool) -> None:
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the files there are stale.")
 @click.pass_context
 def schema(ctx: click.Context, out: Path, check: bool) -> None:
-    """Write JSON Schemas of the config file kinds (for editors and CI)."""
+    """Write JSON Schemas of the config file kinds (for editors and CI) and of the artifact."""
     from .atomic import write_atomic
-    from .schemas import config_schemas, stale
+    from .schemas import published_schemas, stale
 
-    expected = config_schemas()
+    expected = published_schemas()
     outdated = stale(out, expected)
     if check:
         for name in outdated:

@@ -16,12 +16,111 @@ CONFIG_SCHEMAS = {
 }
 
 
+_UUID = {"type": "string", "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}
+_SECONDS = {"type": "integer", "description": "Unix seconds, UTC"}
+
+# The artifact's shape (docs/artifact.md), written out by hand: it is a file format with its own
+# version, not a dump of the config models.
+ARTIFACT_SCHEMA: dict[str, Any] = {
+    "$schema": SCHEMA_DIALECT,
+    "title": "cpcompile artifact, schema version 1",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["body", "format", "min_reader_version", "revision", "schema_version"],
+    "properties": {
+        "format": {"const": "cpcompile-artifact"},
+        "schema_version": {"const": 1},
+        "min_reader_version": {"type": "integer", "minimum": 1},
+        "revision": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
+        "body": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["datastreams"],
+            "properties": {
+                "datastreams": {
+                    "type": "object",
+                    "propertyNames": _UUID,
+                    "additionalProperties": {"$ref": "#/$defs/datastream"},
+                }
+            },
+        },
+    },
+    "$defs": {
+        "datastream": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["audiences", "destinations"],
+            "properties": {
+                "destinations": {"type": "array", "items": {"$ref": "#/$defs/destination"}},
+                "audiences": {
+                    "type": "object",
+                    "propertyNames": {"type": "string", "minLength": 1},
+                    "additionalProperties": {"$ref": "#/$defs/audience"},
+                },
+            },
+        },
+        "destination": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["alias", "destinationId"],
+            "properties": {
+                "alias": {"type": "string", "minLength": 1},
+                "destinationId": _UUID,
+                "attributes": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["source", "target"],
+                        "properties": {
+                            "source": {"type": "string", "minLength": 1},
+                            "target": {"type": "string", "minLength": 1},
+                        },
+                    },
+                },
+            },
+        },
+        "audience": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["mappings", "namespace"],
+            "properties": {
+                "namespace": {"enum": ["ups", "CustomerAudienceUpload"]},
+                "mappings": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["destination"],
+                        "properties": {
+                            "destination": {"type": "integer", "minimum": 0},
+                            "start": _SECONDS,
+                            "end": _SECONDS,
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def _encode(schema: dict[str, Any]) -> bytes:
+    return (json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
 def config_schemas() -> dict[str, bytes]:
-    out = {}
-    for name, model in CONFIG_SCHEMAS.items():
-        schema: dict[str, Any] = {"$schema": SCHEMA_DIALECT, **model.model_json_schema()}
-        out[name] = (json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
-    return out
+    return {
+        name: _encode({"$schema": SCHEMA_DIALECT, **model.model_json_schema()})
+        for name, model in CONFIG_SCHEMAS.items()
+    }
+
+
+def published_schemas() -> dict[str, bytes]:
+    """Every schema in docs/schemas/: the config file kinds and the artifact."""
+    return {**config_schemas(), "artifact.schema.json": _encode(ARTIFACT_SCHEMA)}
 
 
 def stale(out_dir: Path, expected: dict[str, bytes]) -> list[str]:

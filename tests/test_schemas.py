@@ -10,11 +10,11 @@ import pytest
 
 from cpcompile import yamlsrc
 from cpcompile.cli import cli
-from cpcompile.schemas import CONFIG_SCHEMAS, SCHEMA_DIALECT, config_schemas
+from cpcompile.schemas import CONFIG_SCHEMAS, SCHEMA_DIALECT, published_schemas
 from conftest import CASES_DIR, REPO_ROOT
 
 COMMITTED = REPO_ROOT / "docs" / "schemas"
-NAMES = sorted(CONFIG_SCHEMAS)
+NAMES = sorted(published_schemas())
 KIND_OF_FOLDER = {
     "datastreams": "datastream.schema.json",
     "destinations": "destination.schema.json",
@@ -34,13 +34,13 @@ def test_check_defaults_to_docs_schemas_from_the_repository_root(runner, monkeyp
     assert result.exit_code == 0, result.stderr
 
 
-def test_schema_writes_the_three_files(runner, tmp_path):
+def test_schema_writes_every_file(runner, tmp_path):
     out = tmp_path / "schemas"
     result = runner.invoke(cli, ["schema", "--out", str(out)])
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [f"wrote {out / name}" for name in NAMES]
     assert sorted(p.name for p in out.iterdir()) == NAMES
-    expected = config_schemas()
+    expected = published_schemas()
     for name in NAMES:
         assert (out / name).read_bytes() == expected[name]
         assert (out / name).read_bytes() == (COMMITTED / name).read_bytes()
@@ -76,7 +76,7 @@ def test_stale_schema_is_detected_and_not_fixed_by_check(runner, tmp_path, chang
 def test_check_of_an_empty_folder_names_every_file(runner, tmp_path):
     result = runner.invoke(cli, ["schema", "--check", "--out", str(tmp_path / "none")])
     assert result.exit_code == 1
-    assert len(result.stderr.splitlines()) == 3
+    assert len(result.stderr.splitlines()) == len(NAMES)
     assert not (tmp_path / "none").exists()
 
 
@@ -131,7 +131,49 @@ def _fields(model) -> set[str]:
     return out
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", sorted(CONFIG_SCHEMAS))
 def test_every_field_is_documented(name):
     documented = set(re.findall(r"^\| `(\w+)` \|", (REPO_ROOT / "docs" / "config.md").read_text(), re.M))
     assert _fields(CONFIG_SCHEMAS[name]) <= documented
+
+
+def _built_artifacts(tmp_path: Path) -> list[Path]:
+    from click.testing import CliRunner
+
+    roots = [REPO_ROOT, *sorted((CASES_DIR / "valid").iterdir())]
+    out = []
+    for i, root in enumerate(roots):
+        target = tmp_path / str(i)
+        result = CliRunner().invoke(cli, ["build", str(root), "--out", str(target), "--no-cache"])
+        assert result.exit_code == 0, result.output
+        out.append(target / "artifact.json")
+    return out
+
+
+def test_built_artifacts_match_the_artifact_schema(tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((COMMITTED / "artifact.schema.json").read_text())
+    artifacts = [*_built_artifacts(tmp_path), *sorted((REPO_ROOT / "tests" / "conformance").rglob("*.json"))]
+    checked = 0
+    for path in artifacts:
+        document = json.loads(path.read_bytes())
+        if isinstance(document, dict) and document.get("format") == "cpcompile-artifact":
+            jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)
+            checked += 1
+    assert checked >= 11
+
+
+def test_artifact_schema_refuses_what_readers_refuse():
+    jsonschema = pytest.importorskip("jsonschema")
+    from cpcompile._format import make_document
+
+    schema = json.loads((COMMITTED / "artifact.schema.json").read_text())
+    good = make_document({"datastreams": {"0f3a6c1e-2b7d-4e59-9c3a-1d2e3f4a5b6c": {"audiences": {}, "destinations": []}}})
+    jsonschema.validate(good, schema, cls=jsonschema.Draft202012Validator)
+    for bad in (
+        {**good, "schema_version": 2},
+        {**good, "format": "other"},
+        {**good, "extra": 1},
+        {**good, "body": {"datastreams": {"x": {"audiences": {}, "destinations": []}}}},
+    ):
+        assert list(jsonschema.Draft202012Validator(schema).iter_errors(bad))
