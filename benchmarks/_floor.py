@@ -10,9 +10,14 @@ machines and runs.
 from __future__ import annotations
 
 import gc
+import resource
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
 
 CONFIG_SUBDIRS = ("datastreams", "destinations", "audiences")
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -75,3 +80,25 @@ def ruamel_c_safe_load_seconds(root: str | Path, repeat: int = 1) -> float:
         raise FileNotFoundError(f"no config files under {root}")
     yaml = c_safe_yaml()
     return best_of(repeat, lambda: load_all(files, yaml))
+
+
+def rss_mib(ru_maxrss: int) -> float:
+    """A ``ru_maxrss`` in MiB (Linux reports KiB, macOS bytes)."""
+    return ru_maxrss / (1024 * 1024) if sys.platform == "darwin" else ru_maxrss / 1024
+
+
+def peak_rss_mib() -> float:
+    """This process's high-water mark of resident memory."""
+    return rss_mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def generate_tree(root: Path, size: str, seed: int) -> float:
+    """Write a synthetic tree with generate.py in a subprocess (so that generating does not
+    inflate this process's peak RSS); returns the seconds it took."""
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(HERE / "generate.py"), str(root), "--size", size, "--seed", str(seed)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - t0

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,16 +34,11 @@ if str(REPO) not in sys.path:
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from _floor import best_of, iter_yaml_files, ruamel_c_safe_load_seconds  # noqa: E402
+from _floor import best_of, generate_tree, iter_yaml_files, peak_rss_mib, ruamel_c_safe_load_seconds  # noqa: E402
 from generate import SIZES  # noqa: E402
 
 COLD_TARGET = 1.0
 WARM_TARGET = 0.1
-
-
-def _peak_rss_mib() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # macOS: bytes
 
 
 def _import_build():
@@ -55,16 +48,6 @@ def _import_build():
         print(f"build_bench: cannot import cpcompile.build.build ({e}); nothing to benchmark.", file=sys.stderr)
         sys.exit(2)
     return build
-
-
-def _generate(root: Path, size: str, seed: int) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(
-        [sys.executable, str(HERE / "generate.py"), str(root), "--size", size, "--seed", str(seed)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    return time.perf_counter() - t0
 
 
 def _one_destination(root: Path) -> Path:
@@ -170,7 +153,7 @@ def run(root: Path, work: Path, repeat: int, label: str, gen_seconds: float | No
         data = (cold_out / name).read_bytes()
         sizes[name] = (len(data), len(gzip.compress(data, compresslevel=6, mtime=0)))
     counts = outcome.manifest["counts"]  # type: ignore[union-attr]
-    rss = _peak_rss_mib()
+    rss = peak_rss_mib()
 
     def line(step: str, seconds: float, ratio: float | None, note: str = "") -> None:
         r = f"{ratio:>9.3f}" if ratio is not None else f"{'':>9}"
@@ -226,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 if (args.root / sub).is_dir():
                     shutil.copytree(args.root / sub, root / sub, symlinks=True)
             return run(root, work, args.repeat, str(args.root), None)
-        gen_seconds = _generate(root, args.size, args.seed)
+        gen_seconds = generate_tree(root, args.size, args.seed)
         return run(root, work, args.repeat, f"size {args.size}, seed {args.seed}", gen_seconds)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shlex
 import shutil
 import subprocess
@@ -34,19 +33,10 @@ if str(REPO) not in sys.path:
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from _floor import best_of, iter_yaml_files, ruamel_c_safe_load_seconds  # noqa: E402
+from _floor import best_of, generate_tree, iter_yaml_files, peak_rss_mib, rss_mib, ruamel_c_safe_load_seconds  # noqa: E402
 from generate import SIZES  # noqa: E402
 
 TARGET_RATIO = 1.0
-
-
-def _rss_mib(ru_maxrss: int) -> float:
-    # Linux reports KiB, macOS bytes
-    return ru_maxrss / (1024 * 1024) if sys.platform == "darwin" else ru_maxrss / 1024
-
-
-def _peak_rss_mib() -> float:
-    return _rss_mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def _import_validate_tree():
@@ -60,14 +50,6 @@ def _import_validate_tree():
         )
         sys.exit(2)
     return validate_tree
-
-
-def _is_error(diagnostic: object) -> bool:
-    is_error = getattr(diagnostic, "is_error", None)
-    if isinstance(is_error, bool):
-        return is_error
-    severity = getattr(diagnostic, "severity", None)
-    return str(getattr(severity, "value", severity)).lower() == "error"
 
 
 def _cli_command(root: Path) -> tuple[list[str], dict[str, str]]:
@@ -84,16 +66,6 @@ def _cli_command(root: Path) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-c", code, "validate", str(root)], env
 
 
-def _generate(root: Path, size: str, seed: int) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(
-        [sys.executable, str(HERE / "generate.py"), str(root), "--size", size, "--seed", str(seed)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    return time.perf_counter() - t0
-
-
 def run(root: Path, repeat: int, cli: bool, label: str, gen_seconds: float | None) -> int:
     validate_tree = _import_validate_tree()
     files = iter_yaml_files(root)
@@ -103,7 +75,7 @@ def run(root: Path, repeat: int, cli: bool, label: str, gen_seconds: float | Non
     total_bytes = sum(p.stat().st_size for p in files)
 
     floor = ruamel_c_safe_load_seconds(root, repeat=repeat)
-    rss_floor = _peak_rss_mib()
+    rss_floor = peak_rss_mib()
 
     holder: dict[str, object] = {}
 
@@ -112,9 +84,9 @@ def run(root: Path, repeat: int, cli: bool, label: str, gen_seconds: float | Non
         holder["result"] = validate_tree(Path(root))
 
     validate_s = best_of(repeat, validate)
-    rss_validate = _peak_rss_mib()
+    rss_validate = peak_rss_mib()
     diagnostics = list(getattr(holder["result"], "diagnostics"))
-    errors = [d for d in diagnostics if _is_error(d)]
+    errors = [d for d in diagnostics if d.is_error]
 
     cli_s = cli_rc = None
     cmd: list[str] = []
@@ -128,7 +100,7 @@ def run(root: Path, repeat: int, cli: bool, label: str, gen_seconds: float | Non
                 proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
                 _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage
                 proc.returncode = os.waitstatus_to_exitcode(status)
-                cli_rss.append(_rss_mib(usage.ru_maxrss))
+                cli_rss.append(rss_mib(usage.ru_maxrss))
                 if proc.returncode != 0:
                     err.seek(0)
                     failures.append((proc.returncode, err.read()))
@@ -183,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(args.root, args.repeat, args.cli, str(args.root), None)
     with tempfile.TemporaryDirectory(prefix="cpcompile-bench-") as tmp:
         root = Path(tmp)
-        gen_seconds = _generate(root, args.size, args.seed)
+        gen_seconds = generate_tree(root, args.size, args.seed)
         return run(root, args.repeat, args.cli, f"size {args.size}, seed {args.seed}", gen_seconds)
 
 
