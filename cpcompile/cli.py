@@ -37,6 +37,10 @@ class _Cli(click.Group):
             ctx.exit(EXIT_INTERNAL)
 
 
+class _Unwritable(click.ClickException):
+    exit_code = 2
+
+
 ROOT = click.argument(
     "root", required=False, default=".", type=click.Path(exists=True, file_okay=False, path_type=Path)
 )
@@ -131,6 +135,8 @@ def build(
         outcome = run_build(root, out_dir, sign_key=key, cache_dir=cache, strict=strict)
     except BuildOptionError as err:
         raise click.UsageError(str(err)) from None
+    except OSError as err:  # an output directory that cannot be written: the setup, not a bug
+        raise _Unwritable(f"cannot write {out_dir}: {err.strerror or err}") from None
     click.echo(render(outcome.diagnostics, fmt, files_checked=outcome.files_checked), nl=False)
     if outcome.manifest is not None and fmt == "text":
         counts = outcome.manifest["counts"]

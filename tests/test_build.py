@@ -403,3 +403,13 @@ def test_encoded_document_is_the_canonical_json_of_the_document():
     document, data = encode_document(body)
     assert data == canonical_json(document)
     assert list(document) == sorted(document)
+
+
+def test_unwritable_output_is_a_usage_error_not_a_bug(tmp_path):
+    root = copy_example(tmp_path / "root")
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the output directory should be")
+    result = run("build", root, "--out", blocker / "build", "--no-cache")
+    assert result.exit_code == 2, result.output
+    assert "internal error" not in result.output
+    assert f"cannot write {blocker / 'build'}: Not a directory" in result.output
