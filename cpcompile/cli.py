@@ -41,8 +41,20 @@ class _Unwritable(click.ClickException):
     exit_code = 2
 
 
+def _config_root(ctx: click.Context, param: click.Parameter, root: Path) -> Path:
+    from .sources import Kind
+
+    if not any((root / kind.value).is_dir() for kind in Kind):
+        folders = ", ".join(f"{kind.value}/" for kind in Kind)
+        raise click.BadParameter(
+            f"{root} holds none of {folders}; run in the config repository or pass its path", ctx, param
+        )
+    return root
+
+
 ROOT = click.argument(
-    "root", required=False, default=".", type=click.Path(exists=True, file_okay=False, path_type=Path)
+    "root", required=False, default=".", callback=_config_root,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
 )
 
 

@@ -309,7 +309,8 @@ def test_runs_are_identical(runner):
     assert all(_validate(runner, MANY, "--format", "json").stdout == first for _ in range(3))
 
 
-def test_no_config_folders_at_all(runner, tmp_path):
+def test_empty_config_folder_is_clean(runner, tmp_path):
+    (tmp_path / "datastreams").mkdir()
     result = _validate(runner, tmp_path)
     assert (result.exit_code, result.stdout) == (0, "0 errors, 0 warnings in 0 files checked\n")
 
@@ -323,3 +324,12 @@ def test_dot_folders_and_dot_files_are_skipped(runner, tmp_path):
     result = _validate(runner, tmp_path)
     assert (result.exit_code, result.stdout) == (0, "0 errors, 0 warnings in 1 file checked\n")
 
+
+
+@pytest.mark.parametrize("command", ["validate", "build"])
+def test_a_root_without_config_folders_is_a_usage_error(runner, tmp_path, command):
+    (tmp_path / "notes.txt").write_text("not a config repository")
+    result = runner.invoke(cli, [command, str(tmp_path)])
+    assert result.exit_code == 2
+    assert "holds none of datastreams/, destinations/, audiences/" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
