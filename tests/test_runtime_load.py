@@ -428,3 +428,13 @@ def test_loads_signed_with_signature_text(signed_dir: Path) -> None:
         signature=(signed_dir / "artifact.sig").read_text(),
     )
     assert artifact.datastream_ids == (DS,)
+
+
+@pytest.mark.parametrize("not_an_array", ["", {}])
+def test_empty_non_array_mappings_are_corrupt(not_an_array: object) -> None:
+    from cpcompile._format import canonical_json, make_document
+    from cpcompile.runtime import ArtifactCorrupt, loads
+
+    body = {"datastreams": {"d": {"destinations": [], "audiences": {"a": {"namespace": "ups", "mappings": not_an_array}}}}}
+    with pytest.raises(ArtifactCorrupt, match="mappings must be an array"):
+        loads(canonical_json(make_document(body)))

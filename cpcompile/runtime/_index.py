@@ -98,14 +98,17 @@ def _check_audiences(audiences: dict[str, Any], n_destinations: int, where: str)
     Keys need no check: JSON object keys are strings, and a msgpack body with other keys has
     already failed its revision check (it cannot be re-encoded as JSON). Values can only be
     JSON types, so ``itemgetter`` raising KeyError or TypeError covers "not an object",
-    "missing key" and "not an array" at once (an empty object or string where an empty array
-    belongs slips through, and reads as "no mappings" in a lookup too).
+    "missing key" and "not an array" for non-empty values; the type of each ``mappings`` is
+    checked too, so that an empty object or string cannot pass for an empty array.
     """
     if "" in audiences:
         _corrupt(where, "audience IDs must be non-empty strings")
     try:
         namespaces = set(map(_namespace_of, audiences.values()))
-        mappings = list(chain.from_iterable(map(_mappings_of, audiences.values())))
+        mapping_lists = list(map(_mappings_of, audiences.values()))
+        if mapping_lists and not _all_of_type(mapping_lists, list):
+            _explain(audiences, n_destinations, where)
+        mappings = list(chain.from_iterable(mapping_lists))
         destinations = list(map(_destination_of, mappings))
     except (KeyError, TypeError):
         _explain(audiences, n_destinations, where)
