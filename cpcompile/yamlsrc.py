@@ -135,7 +135,11 @@ def _syntax_problem(text: str, err: MarkedYAMLError) -> YamlProblem:
             "CP102", "tab character where YAML expects indentation or a token", line, col,
             "indent with spaces; YAML does not allow tabs for indentation",
         )
-    context = f" ({err.context})" if err.context else ""
+    context = ""
+    if err.context:
+        opened = err.context_mark
+        where = f" that started at line {opened.line + 1}, column {opened.column + 1}" if opened and opened.line != line else ""
+        context = f" ({err.context}{where})"
     return YamlProblem("CP101", f"YAML syntax error: {problem}{context}", line, col, _syntax_hint(problem))
 
 
