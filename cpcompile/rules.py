@@ -143,8 +143,7 @@ def check_alias_unique_per_datastream(ctx: Context) -> Iterator[Diagnostic]:
             if datastream is not None:
                 yield f"{entry.model.alias}' on datastream '{datastream.model.id}", entry.doc, ("alias",)
 
-    for diagnostic in _first_seen(items(), "CP131", "alias", "pages tell destinations apart by alias; rename one"):
-        yield diagnostic
+    yield from _first_seen(items(), "CP131", "alias", "pages tell destinations apart by alias; rename one")
 
 
 def check_windows(ctx: Context) -> Iterator[Diagnostic]:
