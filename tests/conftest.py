@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -10,6 +12,26 @@ from click.testing import CliRunner
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 REPO_ROOT = CASES_DIR.parent.parent
+
+
+CONFIG_DIRS = ("datastreams", "destinations", "audiences")
+
+
+def copy_example(dst: Path) -> Path:
+    """Copy the repository's example config folders into ``dst`` and return ``dst``."""
+    for folder in CONFIG_DIRS:
+        shutil.copytree(REPO_ROOT / folder, dst / folder)
+    return dst
+
+
+def dir_state(directory: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Content, mtime and inode of every entry of ``directory`` (hidden temp files included),
+    to show that a command left it untouched."""
+    out = {}
+    for name in sorted(os.listdir(directory)):
+        st = os.stat(directory / name)
+        out[name] = ((directory / name).read_bytes(), st.st_mtime_ns, st.st_ino)
+    return out
 
 
 def write_tree(root: Path, files: Mapping[str, str | bytes]) -> Path:

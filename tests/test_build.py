@@ -21,6 +21,8 @@ import msgpack
 import pytest
 from click.testing import CliRunner
 
+from conftest import dir_state
+
 from cpcompile.build import build
 from cpcompile.cli import cli
 
@@ -75,14 +77,6 @@ def run_subprocess(args: list[str], *, cwd: Path, hash_seed: str, extra_env: dic
         [sys.executable, "-m", "cpcompile", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
 
-
-def snapshot_dir(directory: Path) -> dict[str, tuple[bytes, int, int]]:
-    """Every entry of ``directory`` (hidden temp files included): content, mtime and inode."""
-    out = {}
-    for name in sorted(os.listdir(directory)):
-        st = os.stat(directory / name)
-        out[name] = ((directory / name).read_bytes(), st.st_mtime_ns, st.st_ino)
-    return out
 
 
 def outputs(out: Path) -> dict[str, bytes]:
@@ -248,7 +242,7 @@ def test_config_error_leaves_earlier_build_untouched(tmp_path, breakage, cache):
     root = copy_example(tmp_path / "root")
     flags = ["--no-cache"] if cache == "no-cache" else []
     assert run("build", root, *flags).exit_code == 0
-    before = snapshot_dir(root / "build")
+    before = dir_state(root / "build")
 
     path, old, new, expected = BREAKAGES[breakage]
     edit(root / path, old, new)
@@ -256,7 +250,7 @@ def test_config_error_leaves_earlier_build_untouched(tmp_path, breakage, cache):
     assert result.exit_code == 1, result.output
     assert expected in result.output
     assert "wrote" not in result.output
-    assert snapshot_dir(root / "build") == before
+    assert dir_state(root / "build") == before
 
 
 def test_config_error_on_first_build_creates_nothing(tmp_path):
@@ -302,12 +296,12 @@ def test_strict_warning_leaves_earlier_build_untouched(tmp_path, cache):
     flags = ["--no-cache"] if cache == "no-cache" else []
     _warn(root)
     assert run("build", root, *flags).exit_code == 0
-    before = snapshot_dir(root / "build")
+    before = dir_state(root / "build")
     result = run("build", root, "--strict", *flags)
     assert result.exit_code == 1, result.output
     assert "warning CP134" in result.output
     assert "up to date" not in result.output and "wrote" not in result.output
-    assert snapshot_dir(root / "build") == before
+    assert dir_state(root / "build") == before
 
 
 @pytest.mark.parametrize("cache", ["cache", "no-cache"])

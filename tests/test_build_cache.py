@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import copy_example, dir_state
+
 from cpcompile.cli import cli
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIG_DIRS = ("datastreams", "destinations", "audiences")
 OUTPUTS = ("artifact.json", "artifact.msgpack", "manifest.json")
 CACHE = ".cpcompile-cache"
 
@@ -33,19 +33,6 @@ def run(*args, env=None):
     return CliRunner().invoke(cli, [str(a) for a in args], env=env)
 
 
-def copy_example(dst: Path) -> Path:
-    for d in CONFIG_DIRS:
-        shutil.copytree(REPO / d, dst / d)
-    return dst
-
-
-def state(directory: Path) -> dict[str, tuple[bytes, int, int]]:
-    """Content, mtime and inode of every entry (hidden temp files included)."""
-    out = {}
-    for name in sorted(os.listdir(directory)):
-        st = os.stat(directory / name)
-        out[name] = ((directory / name).read_bytes(), st.st_mtime_ns, st.st_ino)
-    return out
 
 
 def files(directory: Path) -> dict[str, bytes]:
@@ -87,7 +74,7 @@ def test_unchanged_input_is_up_to_date_and_writes_nothing(tmp_path, cache_dir):
     flags = [] if cache_dir is None else ["--cache-dir", tmp_path / cache_dir]
     first = run("build", root, *flags)
     assert first.exit_code == 0 and "wrote" in first.output
-    before = state(root / "build")
+    before = dir_state(root / "build")
     cache_before = {p: p.stat().st_mtime_ns for p in (tmp_path / (cache_dir or "root/" + CACHE)).rglob("*")}
 
     second = run("build", root, *flags)
@@ -95,7 +82,7 @@ def test_unchanged_input_is_up_to_date_and_writes_nothing(tmp_path, cache_dir):
     assert f"up to date {root / 'build'}: " in second.output
     assert report(second.output) == report(first.output)
     assert second.output.splitlines()[-1].split(": ", 1)[1] == first.output.splitlines()[-1].split(": ", 1)[1]
-    assert state(root / "build") == before
+    assert dir_state(root / "build") == before
     cache_after = {p: p.stat().st_mtime_ns for p in (tmp_path / (cache_dir or "root/" + CACHE)).rglob("*")}
     assert cache_after == cache_before
     if cache_dir is not None:
@@ -458,7 +445,7 @@ def _add_stray_file(root: Path, tmp_path: Path) -> None:
 def test_file_rejected_by_discovery_is_seen_by_a_cached_build(tmp_path, add, code, flags, exit_code):
     root = copy_example(tmp_path / "root")
     assert run("build", root, *flags).exit_code == 0
-    before = state(root / "build")
+    before = dir_state(root / "build")
     add(root, tmp_path)
     expected = run("build", root, "--no-cache", "--out", tmp_path / "reference", *flags)
     assert expected.exit_code == exit_code and code in expected.output  # what the cache must not hide
@@ -468,6 +455,6 @@ def test_file_rejected_by_discovery_is_seen_by_a_cached_build(tmp_path, add, cod
     assert result.exit_code == exit_code
     if exit_code:
         assert result.output == expected.output
-        assert state(root / "build") == before
+        assert dir_state(root / "build") == before
     else:
         assert report(result.output) == report(expected.output)

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import copy_example
+
 
 
 def example(root: Path, alias: str) -> Path:
-    for folder in ("datastreams", "destinations", "audiences"):
-        shutil.copytree(REPO / folder, root / folder)
+    copy_example(root)
     ad_server = root / "destinations" / "ad-server.yaml"
     ad_server.write_text(ad_server.read_text().replace("adServerAlias", alias))
     return root

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from conftest import copy_example
+
 from cpcompile.cli import cli
 
-REPO = Path(__file__).resolve().parent.parent
 PROD = "0f3a6c1e-2b7d-4e59-9c3a-1d2e3f4a5b6c"
 RENTERS = "499eb3e7-3d50-47d3-ad30-a5ad99e8ab77"
 FIRST_TIME = "399eb3e7-3d50-47d3-ad30-a5ad99e8ab77"
@@ -20,9 +20,7 @@ HOLIDAY = "8c2d4f61-5a7e-4b3c-9d1e-2f3a4b5c6d7e"  # mapped 2026-12-01 .. 2027-01
 
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("example")
-    for folder in ("datastreams", "destinations", "audiences"):
-        shutil.copytree(REPO / folder, root / folder)
+    root = copy_example(tmp_path_factory.mktemp("example"))
     result = CliRunner().invoke(cli, ["build", str(root), "--no-cache"])
     assert result.exit_code == 0, result.output
     return root / "build" / "artifact.json"

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import copy_example
+
 from cpcompile.cli import cli
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIG_DIRS = ("datastreams", "destinations", "audiences")
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
 
@@ -23,11 +23,6 @@ posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file mode
 def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
-
-def copy_example(dst: Path) -> Path:
-    for d in CONFIG_DIRS:
-        shutil.copytree(REPO / d, dst / d)
-    return dst
 
 
 def keygen(directory: Path) -> str:

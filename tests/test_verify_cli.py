@@ -12,10 +12,10 @@ import msgpack
 import pytest
 from click.testing import CliRunner
 
+from conftest import copy_example
+
 from cpcompile.cli import cli
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIG_DIRS = ("datastreams", "destinations", "audiences")
 
 
 def run(*args):
@@ -39,9 +39,7 @@ def pack(value) -> bytes:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("example")
-    for d in CONFIG_DIRS:
-        shutil.copytree(REPO / d, root / d)
+    root = copy_example(tmp_path_factory.mktemp("example"))
     result = run("build", root, "--no-cache")
     assert result.exit_code == 0, result.output
     return root / "build"

@@ -23,7 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, List, Union
 
-    from cpcompile.runtime._index import AttributeSpecs, DatastreamIndex, Destination
+    from cpcompile.runtime._index import AttributeSpecs, Destination
 
     Memberships = Union[Iterable[str], Mapping[str, Mapping[str, Any]]]
     Payload = List[Dict[str, Any]]
