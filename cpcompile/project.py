@@ -116,7 +116,7 @@ def load_entry(source: SourceFile, diagnostics: list[Diagnostic], parse: Parse =
 def schema_diagnostics(doc: Doc, model_cls: type[BaseModel], err: ValidationError) -> list[Diagnostic]:
     out = []
     for error in err.errors(include_url=False):
-        loc = _own_loc(error["loc"])
+        loc = tuple(error["loc"])
         kind = error["type"]
         where = _dotted(loc)
         if kind == "missing":
@@ -132,11 +132,6 @@ def schema_diagnostics(doc: Doc, model_cls: type[BaseModel], err: ValidationErro
             hint = _literal_hint(error) if kind == "literal_error" else _TYPE_HINTS.get(kind)
             out.append(doc.diagnostic(code, f"{where}: {error['msg']}", loc, hint=hint))
     return out
-
-
-def _own_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
-    # union members add their type names ('date', 'function-before[...]') to the location
-    return tuple(p for p in loc if isinstance(p, int) or not (p[:1].islower() and "[" in p or p in ("date", "datetime")))
 
 
 def _dotted(loc: Sequence[str | int]) -> str:

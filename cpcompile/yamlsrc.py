@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -49,7 +49,6 @@ _QUOTED_TAG = Tag(suffix=_STR)
 _MAP_TAG = Tag(suffix=_MAP)
 _SEQ_TAG = Tag(suffix=_SEQ)
 
-Path = tuple[str | int, ...]
 
 
 class YamlProblem(Exception):
@@ -371,13 +370,3 @@ def _child(node: Node, step: str | int) -> tuple[Node | None, Node] | None:
         return None, node.value[step]
     return None
 
-
-def iter_paths(data: Any, prefix: Path = ()) -> Iterator[Path]:
-    """Every path in plain data, parents first (used by tests and tooling)."""
-    yield prefix
-    if isinstance(data, dict):
-        for k, v in data.items():
-            yield from iter_paths(v, (*prefix, k))
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            yield from iter_paths(v, (*prefix, i))

@@ -333,9 +333,6 @@ def test_locate_repeated_name_falls_back_to_the_value():
     assert Positions("a:\n  b: 1\n").locate(("a", "a"), key=True) == (2, 3)
 
 
-def test_iter_paths_lists_parents_first():
-    assert list(yamlsrc.iter_paths({"a": [1, {"b": 2}]})) == [(), ("a",), ("a", 0), ("a", 1), ("a", 1, "b")]
-
 
 # ------------------------------------------------------------------------- the C parser
 
