@@ -26,17 +26,13 @@ class Cache:
         # a new tool version may parse or check differently: it gets a cache of its own
         self.directory = directory / f"v{CACHE_FORMAT}-{__version__}-schema{SCHEMA_VERSION}"
         self._pending: dict[Path, bytes] = {}
-        self.hits = 0
-        self.misses = 0
 
     # parsed documents ---------------------------------------------------------------------
     def parse(self, source: SourceFile) -> dict[str, Any]:
         path = self.directory / "docs" / source.sha256[:2] / f"{source.sha256}.json"
         data = _read_checked(path, source.sha256)
         if isinstance(data, dict):
-            self.hits += 1
             return data
-        self.misses += 1
         data = yamlsrc.parse(source.text)  # a YamlProblem propagates and is not cached
         self._pending[path] = _checked(source.sha256, data)
         return data

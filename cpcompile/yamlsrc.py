@@ -50,7 +50,6 @@ _MAP_TAG = Tag(suffix=_MAP)
 _SEQ_TAG = Tag(suffix=_SEQ)
 
 
-
 class YamlProblem(Exception):
     """A document that cannot become config data; positions are 0-based, as ruamel's marks."""
 
