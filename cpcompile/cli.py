@@ -166,14 +166,7 @@ def build(
 def verify(ctx: click.Context, artifact: Path, public_key: Path | None, signature: Path | None) -> None:
     """Check an artifact's format, schema version, revision hash and (with --public-key) its
     signature. Exit 0 when it can be trusted, 1 when not."""
-    from .runtime import ArtifactError, load
-
-    key = _public_key(public_key)
-    try:
-        loaded = load(artifact, public_key=key, signature_path=signature)
-    except ArtifactError as err:
-        click.echo(f"{artifact}: rejected: {err}", err=True)
-        ctx.exit(EXIT_CONFIG_ERRORS)
+    loaded = _load_verified(ctx, artifact, public_key, signature)
     signed = " and signature" if public_key is not None else ""
     click.echo(f"{artifact}: ok, revision{signed} verified: {loaded.revision}")
     ctx.exit(EXIT_OK)
@@ -224,7 +217,7 @@ def lookup(
     import json
 
     from .lookup_input import LookupInputError, read_attributes, read_memberships, parse_now
-    from .runtime import ArtifactError, edge_response, load
+    from .runtime import edge_response
 
     if (segments is None) == (membership_file is None):
         raise click.UsageError("give exactly one of --segments and --membership-file")
@@ -234,12 +227,7 @@ def lookup(
         when = parse_now(now)
     except LookupInputError as err:
         raise click.UsageError(str(err)) from None
-    key = _public_key(public_key)
-    try:
-        loaded = load(artifact, public_key=key)
-    except ArtifactError as err:
-        click.echo(f"{artifact}: rejected: {err}", err=True)
-        ctx.exit(EXIT_CONFIG_ERRORS)
+    loaded = _load_verified(ctx, artifact, public_key)
     payload = loaded.lookup(datastream_id, memberships, now=when, attributes=attributes, authenticated=authenticated)
     if loaded.stats.unknown_datastreams:
         click.echo(f"note: datastream {datastream_id} is not in this artifact; the answer is empty", err=True)
@@ -248,16 +236,21 @@ def lookup(
     ctx.exit(EXIT_OK)
 
 
-def _public_key(path: Path | None) -> bytes | None:
-    """The key of --public-key; a file that is not one is a usage error (exit 2)."""
+def _load_verified(ctx: click.Context, artifact: Path, public_key: Path | None, signature: Path | None = None) -> Any:
+    """The loaded artifact; one that fails verification is reported and exits 1, and a
+    --public-key file that is not a public key is a usage error (exit 2)."""
+    from .runtime import ArtifactError, load
     from .signing import KeyFileError, load_public_key
 
-    if path is None:
-        return None
     try:
-        return load_public_key(path)
+        key = None if public_key is None else load_public_key(public_key)
     except KeyFileError as err:
         raise click.BadParameter(str(err), param_hint="--public-key") from None
+    try:
+        return load(artifact, public_key=key, signature_path=signature)
+    except ArtifactError as err:
+        click.echo(f"{artifact}: rejected: {err}", err=True)
+        ctx.exit(EXIT_CONFIG_ERRORS)
 
 
 def main() -> None:
