@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 
 from cpcompile.cli import cli
-from fuzzkit import copy_example
+from .fuzzkit import copy_example
 
 _SLOW_INPUTS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
 

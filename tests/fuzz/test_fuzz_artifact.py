@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from cpcompile import runtime
 from cpcompile.cli import cli
-from fuzzkit import (
+from .fuzzkit import (
     DEEP, budget, canonical, deep_json, default_recursion_limit, lookup_exercise, mutated_bytes, mutated_data, planted,
 )
 

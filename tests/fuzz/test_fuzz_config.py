@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from hypothesis import assume, example, given, settings
 
 from cpcompile.cli import cli
-from fuzzkit import ConfigTree, Link, budget, check_cli_output, check_located, config_trees, write_tree
+from .fuzzkit import ConfigTree, Link, budget, check_cli_output, check_located, config_trees, write_tree
 
 FORMATS = ("text", "json", "github")
 _BAD = "destinations/home-personalization.yaml"

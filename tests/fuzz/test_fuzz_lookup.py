@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from cpcompile import runtime
 from cpcompile.cli import cli
-from fuzzkit import NOW_TEXTS, TOKENS, budget, check_payload, default_recursion_limit, mutated_bytes
+from .fuzzkit import NOW_TEXTS, TOKENS, budget, check_payload, default_recursion_limit, mutated_bytes
 
 DATASTREAM = "0f3a6c1e-2b7d-4e59-9c3a-1d2e3f4a5b6c"  # web-prod: attributes, mixed access
 AUDIENCES = [
