@@ -23,6 +23,7 @@ import pytest
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from cpcompile.cli import cli
+from cpcompile.codes import CODES
 
 from conftest import CASES_DIR, GENERATED_CASES, REPO_ROOT
 
@@ -107,17 +108,38 @@ def _check_position(path: Path, line: int, col: int) -> None:
     assert col <= len(lines[line - 1]) + 1, f"{path.name}:{line}:{col} is past the end of the line"
 
 
+def _source_codes() -> set[str]:
+    source = "".join(p.read_text(encoding="utf-8") for p in (REPO_ROOT / "cpcompile").rglob("*.py") if p.name != "codes.py")
+    return set(re.findall(r'"(CP\d{3})"', source))
+
+
+def _documented() -> dict[str, str]:
+    rows = re.findall(r"^\| (CP\d{3}) \| (error|warning) \|", (REPO_ROOT / "docs" / "rules.md").read_text(), re.M)
+    assert len(rows) == len(dict(rows)), "docs/rules.md has one row per code"
+    return dict(rows)
+
+
 def test_every_code_has_a_case():
-    source = "".join(p.read_text(encoding="utf-8") for p in (REPO_ROOT / "cpcompile").rglob("*.py"))
-    codes = set(re.findall(r'"(CP\d{3})"', source))
     covered = {m.group().upper() for case in CASES if (m := CODE_IN_NAME.match(case.split("/")[1]))}
-    missing = codes - covered - TESTED_ELSEWHERE
+    missing = set(CODES) - covered - TESTED_ELSEWHERE
     assert not missing, f"add a tests/cases/invalid/cpNNN-what-it-shows/ case for {sorted(missing)}"
-    assert TESTED_ELSEWHERE <= codes
+    assert TESTED_ELSEWHERE <= set(CODES)
+
+
+def test_every_source_code_is_in_the_catalog():
+    assert _source_codes() <= set(CODES), "add the code to cpcompile/codes.py"
 
 
 def test_every_code_is_documented():
-    source = "".join(p.read_text(encoding="utf-8") for p in (REPO_ROOT / "cpcompile").rglob("*.py"))
-    codes = set(re.findall(r'"(CP\d{3})"', source))
-    documented = re.findall(r"^\| (CP\d{3}) \| (error|warning) \|", (REPO_ROOT / "docs" / "rules.md").read_text(), re.M)
-    assert sorted(code for code, _severity in documented) == sorted(codes), "docs/rules.md needs one row per code"
+    documented = _documented()
+    expected = {code: row.severity.value for code, row in CODES.items()}
+    assert documented == expected, "docs/rules.md rows (code, severity) must equal cpcompile/codes.py"
+
+
+def test_golden_cases_agree_with_catalog_severity():
+    for case in CASES:
+        m = CODE_IN_NAME.match(case.split("/")[1])
+        if case.startswith("invalid/") and m:
+            code = m.group().upper()
+            assert code in CODES, case
+            assert case.endswith("-warning") == (CODES[code].severity.value == "warning"), case
