@@ -78,7 +78,7 @@ def validate(ctx: click.Context, root: Path, fmt: str, strict: bool) -> None:
     from .validate import validate_tree
 
     result = validate_tree(root)
-    click.echo(render(result.diagnostics, fmt, files_checked=result.files_checked), nl=False)
+    click.echo(render(result.diagnostics, fmt, files_checked=result.files_checked, skipped=result.skipped), nl=False)
     ctx.exit(result.exit_code(strict=strict))
 
 

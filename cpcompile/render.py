@@ -1,59 +1,90 @@
-"""Rendering diagnostics for people (text), tools (json) and GitHub Actions (annotations)."""
+"""Rendering diagnostics for people (text), tools (json) and GitHub Actions (annotations).
+
+Everything a diagnostic carries may come from input (a value, a key, a file name), and CI logs
+are read by machines: GitHub Actions runs any output line starting with ``::`` as a workflow
+command. So every format neutralises control characters (C0, DEL, C1, the Unicode line and
+paragraph separators, and bidi controls, which can make a line read differently than it is):
+text shows them escaped (``\\n``, ``\\x1b``, ``\\u2028``), json encodes them as ``\\uXXXX``.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Sequence
+import re
+from typing import Callable, Sequence
 
 from .diagnostics import Diagnostic, Severity
 
-FORMATS = ("text", "json", "github")
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# What json leaves raw with ensure_ascii=False (it escapes C0 itself, and its own indentation
+# newlines must stay).
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def render(diagnostics: Sequence[Diagnostic], fmt: str, *, files_checked: int) -> str:
-    if fmt == "json":
-        return render_json(diagnostics, files_checked=files_checked)
-    if fmt == "github":
-        return render_github(diagnostics)
-    return render_text(diagnostics, files_checked=files_checked)
+def _escape_char(match: re.Match[str]) -> str:
+    ch = match.group()
+    if ch in _NAMED:
+        return _NAMED[ch]
+    return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
 
 
-def render_text(diagnostics: Sequence[Diagnostic], *, files_checked: int) -> str:
+def neutralise(value: str) -> str:
+    """``value`` on one line, every control character shown as an escape."""
+    return _UNSAFE.sub(_escape_char, value)
+
+
+def render(diagnostics: Sequence[Diagnostic], fmt: str, *, files_checked: int, skipped: int = 0) -> str:
+    return RENDERERS[fmt](diagnostics, files_checked, skipped)
+
+
+def render_text(diagnostics: Sequence[Diagnostic], files_checked: int, skipped: int = 0) -> str:
     lines = []
     for d in diagnostics:
-        lines.append(f"{d.file}:{d.line}:{d.col}: {d.severity.value} {d.code} {d.message}")
+        lines.append(f"{neutralise(d.file)}:{d.line}:{d.col}: {d.severity.value} {d.code} {neutralise(d.message)}")
         if d.hint:
-            lines.append(f"    hint: {d.hint}")
-    lines.append(summary(diagnostics, files_checked=files_checked))
+            lines.append(f"    hint: {neutralise(d.hint)}")
+    lines.append(summary(diagnostics, files_checked=files_checked, skipped=skipped))
     return "\n".join(lines) + "\n"
 
 
-def summary(diagnostics: Sequence[Diagnostic], *, files_checked: int) -> str:
+def summary(diagnostics: Sequence[Diagnostic], *, files_checked: int, skipped: int = 0) -> str:
     errors = sum(d.is_error for d in diagnostics)
     warnings = len(diagnostics) - errors
-    return f"{count_of(errors, 'error')}, {count_of(warnings, 'warning')} in {count_of(files_checked, 'file')} checked"
+    line = f"{count_of(errors, 'error')}, {count_of(warnings, 'warning')} in {count_of(files_checked, 'file')} checked"
+    if skipped:
+        line += f"; cross-file checks skipped for {count_of(skipped, 'file')} with errors"
+    return line
 
 
 def count_of(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def render_json(diagnostics: Sequence[Diagnostic], *, files_checked: int) -> str:
+def render_json(diagnostics: Sequence[Diagnostic], files_checked: int, skipped: int = 0) -> str:
     errors = sum(d.is_error for d in diagnostics)
     document = {
         "diagnostics": [d.as_dict() for d in diagnostics],
-        "summary": {"errors": errors, "warnings": len(diagnostics) - errors, "files": files_checked},
+        "summary": {
+            "errors": errors,
+            "warnings": len(diagnostics) - errors,
+            "files": files_checked,
+            "skipped_cross_file": skipped,
+        },
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    # json escapes C0 itself; the rest of _UNSAFE is legal raw in JSON strings but not harmless
+    # in a log, and can only occur inside strings here, so encoding it keeps the document valid.
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
-def render_github(diagnostics: Sequence[Diagnostic]) -> str:
+def render_github(diagnostics: Sequence[Diagnostic], files_checked: int = 0, skipped: int = 0) -> str:
     # https://docs.github.com/actions/reference/workflow-commands-for-github-actions
     lines = []
     for d in diagnostics:
         command = "error" if d.severity is Severity.ERROR else "warning"
-        message = d.message + (f"\nhint: {d.hint}" if d.hint else "")
-        props = f"file={_prop(d.file)},line={d.line},col={d.col},title={_prop(d.code)}"
+        message = neutralise(d.message) + (f"\nhint: {neutralise(d.hint)}" if d.hint else "")
+        props = f"file={_prop(neutralise(d.file))},line={d.line},col={d.col},title={_prop(d.code)}"
         lines.append(f"::{command} {props}::{_data(message)}")
     return "\n".join(lines) + ("\n" if lines else "")
 
@@ -64,3 +95,8 @@ def _data(value: str) -> str:
 
 def _prop(value: str) -> str:
     return _data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+Renderer = Callable[[Sequence[Diagnostic], int, int], str]
+RENDERERS: dict[str, Renderer] = {"text": render_text, "json": render_json, "github": render_github}
+FORMATS = tuple(RENDERERS)

@@ -22,6 +22,7 @@ class ValidationResult:
     files: list[sources.SourceFile]
     diagnostics: list[Diagnostic]
     files_checked: int
+    skipped: int = 0  # files with errors before the cross-file rules, so not part of them
 
     @property
     def has_errors(self) -> bool:
@@ -39,11 +40,12 @@ def validate_files(
 ) -> ValidationResult:
     project, diagnostics = load_project(files, parse)
     diagnostics = [*found, *diagnostics]
+    skipped = len({d.file for d in diagnostics if d.is_error})
     broken_folders = {d.file.split("/", 1)[0] for d in diagnostics if d.is_error}
     diagnostics.extend(
         d for d in rules.check_all(project) if _DANGLING_IF_BROKEN.get(d.code) not in broken_folders
     )
-    return ValidationResult(project, files, sorted_diagnostics(diagnostics), len(files) + unreadable)
+    return ValidationResult(project, files, sorted_diagnostics(diagnostics), len(files) + unreadable, skipped)
 
 
 def validate_tree(root: Path) -> ValidationResult:

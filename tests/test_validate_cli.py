@@ -149,7 +149,7 @@ def test_github_format_prints_nothing_for_a_clean_config(runner):
 def test_json_format_is_one_document(runner):
     report = _report(_validate(runner, MANY, "--format", "json"))
     assert set(report) == {"diagnostics", "summary"}
-    assert report["summary"] == {"errors": 8, "warnings": 3, "files": 7}
+    assert report["summary"] == {"errors": 8, "warnings": 3, "files": 7, "skipped_cross_file": 2}
     assert set(report["diagnostics"][0]) == {"code", "severity", "message", "file", "line", "col", "hint"}
 
 
@@ -203,7 +203,7 @@ def test_cp110_file_over_the_size_limit(runner, tmp_path):
     assert result.stdout == (
         "datastreams/huge.yaml:1:1: error CP110 file is 4,194,305 bytes; the limit is 4,194,304\n"
         "    hint: split it into several files\n"
-        "1 error, 0 warnings in 2 files checked\n"
+        "1 error, 0 warnings in 2 files checked; cross-file checks skipped for 1 file with errors\n"
     )
 
 
@@ -292,7 +292,7 @@ def test_explicit_standard_tag_with_bad_content_is_a_diagnostic(runner, tmp_path
 
 def test_undecodable_file_counts_as_checked(runner):
     result = _validate(runner, CASES_DIR / "invalid" / "cp105-not-utf8")
-    assert result.stdout.endswith("1 error, 0 warnings in 1 file checked\n")
+    assert result.stdout.endswith("1 error, 0 warnings in 1 file checked; cross-file checks skipped for 1 file with errors\n")
 
 
 def test_every_problem_of_every_file_in_one_run(runner):
