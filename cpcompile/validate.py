@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from . import rules, sources
+from . import rules, settings, sources
 from .diagnostics import Diagnostic, exit_code, sorted_diagnostics
 from .gcpause import paused_gc
 from .project import Parse, Project, load_project, parse_source
@@ -37,6 +37,7 @@ def validate_files(
     found: Sequence[Diagnostic] = (),
     parse: Parse = parse_source,
     unreadable: int = 0,
+    settings_file: sources.SourceFile | None = None,
 ) -> ValidationResult:
     project, diagnostics = load_project(files, parse)
     diagnostics = [*found, *diagnostics]
@@ -45,10 +46,17 @@ def validate_files(
     diagnostics.extend(
         d for d in rules.check_all(project) if _DANGLING_IF_BROKEN.get(d.code) not in broken_folders
     )
-    return ValidationResult(project, files, sorted_diagnostics(diagnostics), len(files) + unreadable, skipped)
+    # Settings apply last, to everything gathered; their own problems are errors nobody may adjust.
+    adjust, settings_problems = settings.load_settings(settings_file)
+    diagnostics = [*settings.apply_settings(diagnostics, adjust), *settings_problems]
+    checked = len(files) + unreadable + (settings_file is not None)
+    return ValidationResult(project, files, sorted_diagnostics(diagnostics), checked, skipped)
 
 
 def validate_tree(root: Path) -> ValidationResult:
     discovery = sources.discover(root)
     with paused_gc():
-        return validate_files(discovery.files, discovery.diagnostics, unreadable=discovery.unreadable)
+        return validate_files(
+            discovery.files, discovery.diagnostics, unreadable=discovery.unreadable,
+            settings_file=getattr(discovery, "settings", None),  # Discovery.settings: being added to sources.py
+        )

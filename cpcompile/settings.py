@@ -1,0 +1,90 @@
+"""Project settings: ``cpcompile.yaml`` at the config root lets a project turn warnings off or
+make them errors, by code::
+
+    diagnostics:
+      CP134: off        # off | warning | error
+
+Errors cannot be turned off or downgraded (CP161): an error means the artifact would be wrong.
+An unknown code is CP160. The file is read with the same hardened YAML loader as the config and
+checked by a small pydantic model, so its other problems are the schema codes (CP120-CP122).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from typing import Literal, Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import yamlsrc
+from .codes import CODES
+from .diagnostics import Diagnostic, Severity
+from .project import Doc, schema_diagnostics
+from .sources import SourceFile
+
+FILE_NAME = "cpcompile.yaml"
+Level = Literal["off", "warning", "error"]
+
+
+class Settings(BaseModel):
+    """Project settings (cpcompile.yaml at the config root)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    diagnostics: dict[str, Level] = Field(
+        default_factory=dict, description="Diagnostic code -> off | warning | error (warnings only)."
+    )
+
+
+def load_settings(source: SourceFile | None) -> tuple[dict[str, Level], list[Diagnostic]]:
+    """The valid adjustments of ``source`` (code -> level) and the problems with it."""
+    if source is None:
+        return {}, []
+    try:
+        data = yamlsrc.parse(source.text)
+    except yamlsrc.YamlProblem as p:
+        return {}, [Diagnostic(p.code, Severity.ERROR, p.message, source.relpath, p.line + 1, p.col + 1, p.hint)]
+    doc = Doc(source, data)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as err:
+        return {}, schema_diagnostics(doc, Settings, err)
+    adjust: dict[str, Level] = {}
+    problems = []
+    for code, level in settings.diagnostics.items():
+        problem = _problem(doc, code, level)
+        if problem is None:
+            adjust[code] = level
+        else:
+            problems.append(problem)
+    return adjust, problems
+
+
+def _problem(doc: Doc, code: str, level: Level) -> Diagnostic | None:
+    path = ("diagnostics", code)
+    if code not in CODES:
+        # A typed extra digit (CP1340) means the code it starts with, not any equally close one.
+        close = [c for c in CODES if code.upper().startswith(c)] or difflib.get_close_matches(
+            code.upper(), list(CODES), n=1, cutoff=0.6
+        )
+        hint = f"did you mean '{close[0]}'?" if close else "see docs/rules.md for the codes"
+        return doc.diagnostic("CP160", f"unknown diagnostic code '{code}'", path, key=True, hint=hint)
+    if not CODES[code].adjustable and level != "error":
+        return doc.diagnostic(
+            "CP161", f"{code} is an error and cannot be set to '{level}'", path,
+            hint="errors always fail the run; fix the problem, or remove the setting",
+        )
+    return None
+
+
+def apply_settings(diagnostics: Sequence[Diagnostic], adjust: Mapping[str, Level]) -> list[Diagnostic]:
+    """``diagnostics`` with the project's adjustments: off removes, warning/error sets severity."""
+    out = []
+    for d in diagnostics:
+        level = adjust.get(d.code)
+        if level == "off":
+            continue
+        if level is not None:
+            d = dataclasses.replace(d, severity=Severity(level))
+        out.append(d)
+    return out
