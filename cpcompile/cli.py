@@ -42,10 +42,10 @@ class _Unwritable(click.ClickException):
 
 
 def _config_root(ctx: click.Context, param: click.Parameter, root: Path) -> Path:
-    from .sources import Kind
+    from .sources import CONFIG_KINDS
 
-    if not any((root / kind.value).is_dir() for kind in Kind):
-        folders = ", ".join(f"{kind.value}/" for kind in Kind)
+    if not any((root / kind.value).is_dir() for kind in CONFIG_KINDS):
+        folders = ", ".join(f"{kind.value}/" for kind in CONFIG_KINDS)
         raise click.BadParameter(
             f"{root} holds none of {folders}; run in the config repository or pass its path", ctx, param
         )

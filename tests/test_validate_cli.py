@@ -4,6 +4,7 @@ committed as golden cases (a file over the size limit, symbolic links out of the
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -251,20 +252,256 @@ def test_cp111_config_folder_itself_symlinked_out_of_the_root(runner, tmp_path):
     assert [(d["code"], d["file"]) for d in _report(result)["diagnostics"]] == [("CP111", "datastreams")]
 
 
-def test_symlinks_inside_the_root_are_followed(runner, tmp_path):
-    write_tree(tmp_path, {"shared/web.yaml": WEB_DATASTREAM, "destinations/home.yaml": destination()})
-    (tmp_path / "datastreams").mkdir()
-    (tmp_path / "datastreams" / "web.yaml").symlink_to(tmp_path / "shared" / "web.yaml")
+def test_a_folder_link_inside_the_config_folders_is_read_once(runner, tmp_path):
+    write_tree(tmp_path, {"datastreams/web.yaml": WEB_DATASTREAM, "destinations/v2/home.yaml": destination()})
+    (tmp_path / "destinations" / "current").symlink_to("v2", target_is_directory=True)
     result = _validate(runner, tmp_path)
     assert (result.exit_code, result.stdout) == (0, "0 errors, 0 warnings in 2 files checked\n")
 
 
-def test_symlink_cycle_reads_each_file_once(runner, tmp_path):
+def test_a_file_link_inside_the_config_folders_is_read_as_a_file_of_its_own(runner, tmp_path):
     write_tree(tmp_path, {"datastreams/web.yaml": WEB_DATASTREAM})
-    (tmp_path / "datastreams" / "loop").symlink_to("..", target_is_directory=True)
+    (tmp_path / "datastreams" / "web-alias.yml").symlink_to("web.yaml")
     result = _validate(runner, tmp_path, "--format", "json")
-    assert _report(result)["summary"]["files"] == 1
-    assert "CP130" not in _codes(result) and "CP137" not in _codes(result)
+    assert _report(result)["summary"]["files"] == 2
+    assert _codes(result) == ["CP130"]  # the same datastream id twice: the link was read
+
+
+def test_a_link_to_another_config_folder_is_followed(runner, tmp_path):
+    write_tree(tmp_path, {"audiences/web.data": WEB_DATASTREAM, "destinations/home.yaml": destination()})
+    (tmp_path / "datastreams").mkdir()
+    (tmp_path / "datastreams" / "web.yaml").symlink_to("../audiences/web.data")
+    result = _validate(runner, tmp_path, "--format", "json")
+    assert [(d["code"], d["file"]) for d in _report(result)["diagnostics"]] == [("CP112", "audiences/web.data")]
+    assert (result.exit_code, _report(result)["summary"]["files"]) == (0, 2)
+
+
+def test_symlink_cycle_reads_each_file_once(runner, tmp_path):
+    write_tree(tmp_path, {"datastreams/sub/web.yaml": WEB_DATASTREAM})
+    (tmp_path / "datastreams" / "sub" / "loop").symlink_to("..", target_is_directory=True)
+    (tmp_path / "datastreams" / "sub" / "self").symlink_to(".", target_is_directory=True)
+    result = _validate(runner, tmp_path, "--format", "json")
+    assert (result.exit_code, _report(result)["summary"]["files"], _codes(result)) == (0, 1, [])
+
+
+def _cp111(runner, root: Path) -> list[tuple[str, str, int, int]]:
+    result = _validate(runner, root, "--format", "json")
+    assert result.exit_code == 1, result.output
+    return [(d["file"], d["message"], d["line"], d["col"]) for d in _report(result)["diagnostics"] if d["code"] == "CP111"]
+
+
+def test_cp111_link_to_the_root_outside_the_config_folders(runner, tmp_path):
+    write_tree(tmp_path, {"shared/web.yaml": WEB_DATASTREAM, "destinations/home.yaml": destination()})
+    (tmp_path / "datastreams").mkdir()
+    (tmp_path / "datastreams" / "web.yaml").symlink_to(tmp_path / "shared" / "web.yaml")
+    (tmp_path / "destinations" / "up").symlink_to("..", target_is_directory=True)
+    assert _cp111(runner, tmp_path) == [
+        ("datastreams/web.yaml", "symbolic link points outside the config folders (to 'shared/web.yaml')", 1, 1),
+        ("destinations/up", "symbolic link points outside the config folders (to '.')", 1, 1),
+    ]
+
+
+def test_cp111_links_into_hidden_folders_are_not_followed(runner, tmp_path):
+    write_tree(tmp_path, {
+        "datastreams/web.yaml": WEB_DATASTREAM,
+        ".git/config": "[core]\n",
+        ".git/refs/x.yaml": WEB_DATASTREAM.replace("Web", "Secret"),
+        "datastreams/.drafts/old.yaml": "id: [",
+    })
+    (tmp_path / "datastreams" / "git.yaml").symlink_to("../.git/config")
+    (tmp_path / "datastreams" / "git").symlink_to("../.git", target_is_directory=True)
+    (tmp_path / "datastreams" / "draft.yaml").symlink_to(".drafts/old.yaml")
+    assert _cp111(runner, tmp_path) == [
+        ("datastreams/draft.yaml", "symbolic link points into a hidden folder (to 'datastreams/.drafts/old.yaml')", 1, 1),
+        ("datastreams/git", "symbolic link points into a hidden folder (to '.git')", 1, 1),
+        ("datastreams/git.yaml", "symbolic link points into a hidden folder (to '.git/config')", 1, 1),
+    ]
+
+
+def test_cp111_dangling_and_looping_links(runner, tmp_path):
+    write_tree(tmp_path, {"datastreams/web.yaml": WEB_DATASTREAM})
+    folder = tmp_path / "datastreams"
+    (folder / "gone.yaml").symlink_to("missing.yaml")
+    (folder / "gone").symlink_to("missing", target_is_directory=True)
+    (folder / "a.yaml").symlink_to("b.yaml")
+    (folder / "b.yaml").symlink_to("a.yaml")
+    (folder / "self.yaml").symlink_to("self.yaml")
+    (folder / "through-a-file.yaml").symlink_to("web.yaml/x.yaml")
+    found = _cp111(runner, tmp_path)
+    assert [(f, m.split(" (")[0]) for f, m, _, _ in found] == [
+        ("datastreams/a.yaml", "symbolic link loops"),
+        ("datastreams/b.yaml", "symbolic link loops"),
+        ("datastreams/gone", "dangling symbolic link"),
+        ("datastreams/gone.yaml", "dangling symbolic link"),
+        ("datastreams/self.yaml", "symbolic link loops"),
+        ("datastreams/through-a-file.yaml", "dangling symbolic link"),
+    ]
+
+
+def _run_cli(root: Path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """validate in a child process: a hang or a crash of the interpreter fails the test, not pytest."""
+    return subprocess.run(
+        [sys.executable, "-m", "cpcompile", "validate", str(root), *args],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+def _special_files(folder: Path) -> list[str]:
+    """A FIFO, a socket and (where allowed) a device in ``folder``; their names."""
+    import socket
+    import stat as st
+
+    os.mkfifo(folder / "fifo.yaml")
+    os.mkfifo(folder / "pipe.txt")
+    names = ["fifo.yaml", "pipe.txt"]
+    with socket.socket(socket.AF_UNIX) as sock:
+        try:
+            sock.bind(str(folder / "sock.yaml"))
+            names.append("sock.yaml")
+        except OSError:  # path too long for a socket address
+            pass
+    try:
+        os.mknod(folder / "null.yaml", 0o600 | st.S_IFCHR, os.makedev(1, 3))
+        names.append("null.yaml")
+    except (OSError, AttributeError):  # not root, or a container that forbids it
+        pass
+    return names
+
+
+def test_cp116_fifos_sockets_and_devices_are_not_read_and_do_not_hang(tmp_path):
+    write_tree(tmp_path, {"datastreams/web.yaml": WEB_DATASTREAM})
+    names = _special_files(tmp_path / "datastreams")
+    (tmp_path / "datastreams" / "to-fifo.yaml").symlink_to("fifo.yaml")
+    done = _run_cli(tmp_path, "--format", "json")
+    assert done.returncode == 0, done.stderr  # warnings only
+    report = json.loads(done.stdout)
+    assert [(d["code"], d["severity"], d["file"], d["line"], d["col"]) for d in report["diagnostics"]] == sorted(
+        ("CP116", "warning", f"datastreams/{name}", 1, 1) for name in [*names, "to-fifo.yaml"]
+    )
+    assert "not read: it is a named pipe (FIFO), not a regular file" in done.stdout
+    assert _run_cli(tmp_path, "--strict").returncode == 1
+
+
+def test_cp116_a_fifo_swapped_in_after_the_check_is_not_read(tmp_path):
+    # The entry looked like a regular file when it was checked and is a FIFO when it is opened.
+    write_tree(tmp_path, {"datastreams/web.yaml": WEB_DATASTREAM})
+    os.mkfifo(tmp_path / "datastreams" / "swapped.yaml")
+    script = (
+        "import os, stat, sys\n"
+        "from cpcompile import sources\n"
+        "real_lstat = os.lstat\n"
+        "def lying_lstat(path, *a, **k):\n"
+        "    st = real_lstat(path, *a, **k)\n"
+        "    if str(path).endswith('swapped.yaml'):\n"
+        "        return os.stat_result((stat.S_IFREG | 0o644, *st[1:]))\n"
+        "    return st\n"
+        "sources.os.lstat = lying_lstat\n"
+        "from cpcompile.cli import main\n"
+        "sys.argv = ['cpcompile', 'validate', sys.argv[1], '--format', 'json']\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert [(d["code"], d["file"]) for d in json.loads(done.stdout)["diagnostics"]] == [
+        ("CP116", "datastreams/swapped.yaml")
+    ]
+
+
+def test_file_names_with_newlines_and_control_characters_are_kept(runner, tmp_path):
+    names = ["a\nb.yaml", "\x1b[31mred.yaml", "tab\there.yaml", "\u2028.yaml"]
+    write_tree(tmp_path, {f"datastreams/{name}": "id: [\n" for name in names})
+    result = _validate(runner, tmp_path, "--format", "json")
+    assert result.exit_code == 1, result.output
+    assert sorted(d["file"] for d in _report(result)["diagnostics"]) == sorted(f"datastreams/{n}" for n in names)
+    for fmt in ("text", "github"):
+        assert _validate(runner, tmp_path, "--format", fmt).exit_code == 1
+
+
+def test_a_file_name_that_is_not_utf8_is_cp105_and_not_read(runner, tmp_path):
+    write_tree(tmp_path, {"datastreams/web.yaml": WEB_DATASTREAM})
+    with open(os.path.join(os.fsencode(tmp_path), b"datastreams", b"caf\xe9.yaml"), "wb") as f:
+        f.write(WEB_DATASTREAM.encode())
+    for command in ("validate", "build"):
+        result = runner.invoke(cli, [command, str(tmp_path), "--format", "json"])
+        assert result.exit_code == 1, result.output
+        assert [(d["code"], d["file"]) for d in _report(result)["diagnostics"]] == [
+            ("CP105", "datastreams/caf\\xe9.yaml")
+        ]
+    assert not (tmp_path / "build").exists()
+
+
+# ------------------------------------------------------------------- project settings file
+
+
+def _settings_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    write_tree(root, {"datastreams/web.yaml": WEB_DATASTREAM, "datastreams/notes.txt": "x"})
+    return root
+
+
+def test_the_settings_file_is_read_from_the_root(runner, tmp_path):
+    root = _settings_tree(tmp_path)
+    found = sources.discover(root)
+    assert found.settings is None
+    (root / "cpcompile.yaml").write_text("diagnostics:\n  CP112: off\n")
+    found = sources.discover(root)
+    assert found.settings is not None
+    assert (found.settings.relpath, found.settings.kind) == ("cpcompile.yaml", sources.Kind.SETTINGS)
+    assert [f.relpath for f in found.files] == ["datastreams/web.yaml"]  # files: config only
+    assert _validate(runner, root, "--strict").exit_code == 0
+
+
+def test_a_settings_link_inside_the_root_is_followed(runner, tmp_path):
+    root = _settings_tree(tmp_path)
+    write_tree(root, {"ci/cpcompile.yaml": "diagnostics:\n  CP112: off\n"})
+    (root / "cpcompile.yaml").symlink_to("ci/cpcompile.yaml")
+    assert sources.discover(root).settings is not None
+    assert _validate(runner, root, "--strict").exit_code == 0
+
+
+@pytest.mark.parametrize("kind", ["outside", "hidden", "dangling", "loop"])
+def test_cp111_bad_settings_link(runner, tmp_path, kind):
+    root = _settings_tree(tmp_path)
+    write_tree(tmp_path, {"elsewhere.yaml": "diagnostics:\n  CP112: off\n"})
+    write_tree(root, {".github/cpcompile.yaml": "diagnostics:\n  CP112: off\n"})
+    target = {
+        "outside": "../elsewhere.yaml", "hidden": ".github/cpcompile.yaml", "dangling": "nothing.yaml",
+        "loop": "cpcompile.yaml",
+    }[kind]
+    (root / "cpcompile.yaml").symlink_to(target)
+    result = _validate(runner, root, "--format", "json")
+    assert result.exit_code == 1
+    report = _report(result)
+    assert [(d["code"], d["file"], d["line"], d["col"]) for d in report["diagnostics"]] == [
+        ("CP111", "cpcompile.yaml", 1, 1), ("CP112", "datastreams/notes.txt", 1, 1),
+    ]
+
+
+def test_a_settings_fifo_is_cp116_and_does_not_hang(tmp_path):
+    root = _settings_tree(tmp_path)
+    os.mkfifo(root / "cpcompile.yaml")
+    done = _run_cli(root, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert [(d["code"], d["file"]) for d in json.loads(done.stdout)["diagnostics"]] == [
+        ("CP116", "cpcompile.yaml"), ("CP112", "datastreams/notes.txt"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [(b"diagnostics:\n  CP112: \xff\n", "CP105"), (b"#" * (4 * 1024 * 1024 + 1), "CP110")],
+    ids=["not-utf8", "too-large"],
+)
+def test_an_unreadable_settings_file_is_reported(runner, tmp_path, content, code):
+    root = _settings_tree(tmp_path)
+    (root / "cpcompile.yaml").write_bytes(content)
+    result = _validate(runner, root, "--format", "json")
+    assert result.exit_code == 1
+    assert [(d["code"], d["file"]) for d in _report(result)["diagnostics"]] == [
+        (code, "cpcompile.yaml"), ("CP112", "datastreams/notes.txt"),
+    ]
 
 
 # ------------------------------------------------------------------------- hostile YAML
