@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
-import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import __version__, sources
-from ._format import FORMAT, SCHEMA_VERSION
+from . import sources
 from .artifact import encode
 from .atomic import fsync_dir, write_atomic
-from .cache import Cache, input_digest
+from .cache import Cache, check_outside, input_digest
 from .compiler import compile_body, count
 from .gcpause import paused_gc
 from .diagnostics import Diagnostic, diagnostic_from_dict, exit_code
+from .manifest import MANIFEST, NO_PROVENANCE, Provenance, encode_manifest, make_manifest
 from .signing import PrivateKey, encode_signature, signature_document
 from .project import parse_source
 from .validate import ValidationResult, validate_files
@@ -34,31 +31,6 @@ from .validate import ValidationResult, validate_files
 ARTIFACT_JSON = "artifact.json"
 ARTIFACT_MSGPACK = "artifact.msgpack"
 SIGNATURE = "artifact.sig"
-MANIFEST = "manifest.json"
-
-
-class BuildOptionError(ValueError):
-    """A build setting from the environment that cannot be used (a usage error)."""
-
-
-def source_date_epoch() -> int | None:
-    """SOURCE_DATE_EPOCH (https://reproducible-builds.org/specs/source-date-epoch/): unset or
-    empty means none; anything but a whole number of seconds in range fails the build."""
-    value = os.environ.get("SOURCE_DATE_EPOCH", "")
-    if not value:
-        return None
-    try:
-        epoch = int(value) if value.isdigit() else None
-        if epoch is not None:
-            datetime.fromtimestamp(epoch, timezone.utc)
-    except (OverflowError, ValueError, OSError):
-        epoch = None
-    if epoch is None:
-        raise BuildOptionError(
-            f"SOURCE_DATE_EPOCH={value!r} is not a Unix time in whole seconds (such as 1798761600); "
-            "fix or unset it"
-        )
-    return epoch
 
 
 @dataclass
@@ -76,27 +48,43 @@ def build(
     *,
     sign_key: PrivateKey | None = None,
     cache_dir: Path | None = None,
+    cache_key: bytes | None = None,
     strict: bool = False,
+    built_at: int | None = None,
+    provenance: Provenance = NO_PROVENANCE,
+    discovery: sources.Discovery | None = None,
 ) -> BuildOutcome:
-    """Validate ``root`` and, if it passes (warnings included when ``strict``), write out_dir."""
-    discovery = sources.discover(root)
-    cache = Cache(cache_dir) if cache_dir is not None else None
-    epoch = source_date_epoch()
-    commit = _git_commit(root)
+    """Validate ``root`` and, if it passes (warnings included when ``strict``), write out_dir.
+
+    Reads the config files and the cache, nothing else: no environment, no git. ``built_at``
+    (Unix seconds) and ``provenance`` go to the manifest as given; the command line gathers
+    them (manifest.parse_source_date_epoch, manifest.git_provenance). ``cache_dir`` must be
+    outside the root (else cache.CacheDirInsideRoot); its entries are authenticated with ``cache_key``,
+    or with the key file in it. ``discovery``: the files of ``root``, if the caller has already
+    found them."""
+    if discovery is None:
+        discovery = sources.discover(root)
+    cache = None
+    if cache_dir is not None:
+        check_outside(cache_dir, root)
+        cache = Cache(cache_dir, cache_key)
     key = sign_key.key_id if sign_key else ""
     # discovery's own findings (a stray or unreadable file) are inputs too: they change the report
     found = [f"{d.file}:{d.code}:{d.message}" for d in discovery.diagnostics]
-    digest = input_digest(discovery.files, [f"sign={key}", f"commit={commit}", f"epoch={epoch}", *found])
+    options = [f"sign={key}", f"source={provenance.as_dict()}", f"epoch={built_at}", *found]
+    digest = input_digest(inputs(discovery), options)
     if cache is not None:
         reused = _reuse(cache, digest, out_dir)
         if reused is not None and exit_code(reused.diagnostics, strict=strict) == 0:
             return reused
     parse = cache.parse if cache else parse_source
     with paused_gc():
-        result = validate_files(discovery.files, discovery.diagnostics, parse, discovery.unreadable)
+        result = validate_files(
+            discovery.files, discovery.diagnostics, parse, discovery.unreadable, settings_file=discovery.settings,
+        )
         outcome = BuildOutcome(result.diagnostics, result.files_checked)
         if result.exit_code(strict=strict) == 0:
-            outcome.manifest = _write_outputs(out_dir, result, sign_key, commit, epoch)
+            outcome.manifest = _write_outputs(out_dir, result, sign_key, provenance, built_at)
             outcome.revision = outcome.manifest["artifact"]["revision"]
             if cache is not None:
                 cache.store_build_record(digest, _record(outcome))
@@ -105,15 +93,23 @@ def build(
     return outcome
 
 
+def inputs(discovery: sources.Discovery) -> list[sources.SourceFile]:
+    """Every file a build of ``discovery`` reads: the config files and the settings file."""
+    return [*discovery.files, *([discovery.settings] if discovery.settings is not None else [])]
+
+
 def _write_outputs(
-    out_dir: Path, result: ValidationResult, sign_key: PrivateKey | None, commit: str | None, epoch: int | None
+    out_dir: Path, result: ValidationResult, sign_key: PrivateKey | None, provenance: Provenance, built_at: int | None
 ) -> dict[str, Any]:
     body = compile_body(result.project)
     document, json_bytes, msgpack_bytes = encode(body)
     outputs = {ARTIFACT_JSON: json_bytes, ARTIFACT_MSGPACK: msgpack_bytes}
     if sign_key is not None:
         outputs[SIGNATURE] = encode_signature(signature_document(document["revision"], sign_key))
-    manifest = _manifest(document, outputs, count(body).as_dict(), sign_key, commit, epoch)
+    manifest = make_manifest(
+        document, outputs, count(body).as_dict(),
+        signed_by=sign_key.key_id if sign_key is not None else None, provenance=provenance, built_at=built_at,
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     with _exclusive(out_dir):
         _remove_stale_temp_files(out_dir)
@@ -137,47 +133,6 @@ def _exclusive(out_dir: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
-
-
-def _manifest(
-    document: dict[str, Any],
-    outputs: dict[str, bytes],
-    counts: dict[str, int],
-    sign_key: PrivateKey | None,
-    commit: str | None,
-    epoch: int | None,
-) -> dict[str, Any]:
-    manifest: dict[str, Any] = {
-        "artifact": {
-            "format": FORMAT,
-            "revision": document["revision"],
-            "schema_version": SCHEMA_VERSION,
-        },
-        "counts": counts,
-        "files": {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for name, data in outputs.items()},
-        "generator": f"cpcompile {__version__}",
-        "signed_by": sign_key.key_id if sign_key is not None else None,
-        "source": {"git_commit": commit},
-    }
-    if epoch is not None:
-        manifest["built_at"] = datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return manifest
-
-
-def encode_manifest(manifest: dict[str, Any]) -> bytes:
-    return (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
-
-
-def _git_commit(root: Path) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and len(commit) in (40, 64) else None
 
 
 def _remove_stale_temp_files(out_dir: Path) -> None:

@@ -117,7 +117,8 @@ def schema(ctx: click.Context, out: Path, check: bool) -> None:
 @click.option("--strict", is_flag=True, help="Warnings fail too: exit 1 and write nothing.")
 @click.option(
     "--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-    help="Incremental build cache.  [default: ROOT/.cpcompile-cache]",
+    help="Incremental build cache, outside ROOT.  [default: $CPCOMPILE_CACHE_DIR, else "
+    "$XDG_CACHE_HOME/cpcompile, else ~/.cache/cpcompile]",
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
 @click.pass_context
@@ -129,10 +130,14 @@ def build(
     manifest.json; artifact.sig with --sign-key).
 
     On any error (or warning, with --strict) nothing is written and an earlier build is left
-    as it was. Exit status as for `validate`.
+    as it was. Exit status as for `validate`. The cache is kept outside ROOT and its entries
+    are authenticated (docs/build.md); set CPCOMPILE_CACHE_KEY to a secret in CI.
     """
-    from .build import BuildOptionError
+    from . import sources
     from .build import build as run_build
+    from .build import inputs
+    from .cache import CacheSetupError, default_cache_dir, key_from_text
+    from .manifest import ManifestOptionError, git_provenance, parse_source_date_epoch
     from .signing import KeyFileError, load_private_key
 
     key = None
@@ -142,10 +147,18 @@ def build(
         except KeyFileError as err:
             raise click.BadParameter(str(err), param_hint="--sign-key") from None
     out_dir = out if out is not None else root / "build"
-    cache = None if no_cache else (cache_dir if cache_dir is not None else root / ".cpcompile-cache")
+    cache = None if no_cache else (cache_dir if cache_dir is not None else default_cache_dir(os.environ))
     try:
-        outcome = run_build(root, out_dir, sign_key=key, cache_dir=cache, strict=strict)
-    except BuildOptionError as err:
+        built_at = parse_source_date_epoch(os.environ.get("SOURCE_DATE_EPOCH"))
+        secret = os.environ.get("CPCOMPILE_CACHE_KEY", "")
+        cache_key = key_from_text(secret) if secret and cache is not None else None
+        discovery = sources.discover(root)
+        provenance = git_provenance(root, inputs(discovery))
+        outcome = run_build(
+            root, out_dir, sign_key=key, cache_dir=cache, cache_key=cache_key, strict=strict,
+            built_at=built_at, provenance=provenance, discovery=discovery,
+        )
+    except (CacheSetupError, ManifestOptionError) as err:
         raise click.UsageError(str(err)) from None
     except OSError as err:  # an output directory that cannot be written: the setup, not a bug
         raise _Unwritable(f"cannot write {out_dir}: {err.strerror or err}") from None

@@ -88,3 +88,19 @@ GENERATED_CASES: dict[str, Callable[[Path], None]] = {
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _build_cache_outside_home(tmp_path_factory):
+    """`cpcompile build` caches in ~/.cache/cpcompile by default: the tests use a directory of
+    their own instead, and never a CPCOMPILE_CACHE_KEY of the environment."""
+    names = ("CPCOMPILE_CACHE_DIR", "CPCOMPILE_CACHE_KEY")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ["CPCOMPILE_CACHE_DIR"] = str(tmp_path_factory.mktemp("cpcompile-cache"))
+    os.environ.pop("CPCOMPILE_CACHE_KEY", None)
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

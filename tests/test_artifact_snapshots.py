@@ -80,9 +80,9 @@ def test_example_artifact(example, snapshot_json):
 
 def test_example_manifest(example, snapshot_json):
     _, manifest = example
-    # the commit of whatever checkout runs the tests; everything else is a function of the config
-    assert set(manifest["source"]) == {"git_commit"}
-    del manifest["source"]["git_commit"]
+    # the commit and state of whatever checkout runs the tests; the rest is a function of the config
+    assert set(manifest["source"]) == {"git_commit", "git_dirty"}
+    del manifest["source"]["git_commit"], manifest["source"]["git_dirty"]
     assert manifest == snapshot_json
 
 

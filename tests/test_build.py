@@ -33,9 +33,12 @@ EXAMPLE_COUNTS = {"audiences": 6, "datastreams": 2, "destinations": 3, "mappings
 
 
 @pytest.fixture(autouse=True)
-def _no_source_date_epoch(monkeypatch):
-    # a CI that exports SOURCE_DATE_EPOCH would otherwise change every manifest here
+def cache_dir(tmp_path, monkeypatch) -> Path:
+    # the command line reads SOURCE_DATE_EPOCH (a CI that exports it would change every manifest
+    # here) and takes its default cache directory from the environment
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    monkeypatch.setenv("CPCOMPILE_CACHE_DIR", str(tmp_path / "default-cache"))
+    return tmp_path / "default-cache"
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -104,13 +107,14 @@ def edit(path: Path, old: str, new: str) -> None:
 # --- 1. reproducible ---------------------------------------------------------------------------
 
 
-def test_same_bytes_across_directories_order_hashseed_cwd_and_cache(tmp_path):
-    # A: in-process, files created in sorted order, default cache (ROOT/.cpcompile-cache)
+def test_same_bytes_across_directories_order_hashseed_cwd_and_cache(tmp_path, cache_dir):
+    # A: in-process, files created in sorted order, default cache (outside the root)
     a = copy_example(tmp_path / "a")
     result = run("build", a)
     assert result.exit_code == 0, result.output
     assert "wrote" in result.output
-    assert (a / ".cpcompile-cache").is_dir()
+    assert any(cache_dir.rglob("*.json"))
+    assert sorted(os.listdir(a)) == ["audiences", "build", "datastreams", "destinations"]
     reference = outputs(a / "build")
 
     # B: shuffled creation order, renamed into place, nested deeper, another interpreter with
@@ -206,22 +210,212 @@ def test_malformed_source_date_epoch_is_a_usage_error(tmp_path, epoch):
     assert not (root / "build").exists()
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
-def test_git_commit_goes_to_the_manifest_only(tmp_path):
+def test_build_api_reads_no_environment_and_runs_no_git(tmp_path, monkeypatch):
+    """build() is pure: SOURCE_DATE_EPOCH and the git commit come from its caller."""
+    from cpcompile.manifest import Provenance
+
+    root = copy_example(tmp_path / "root")
+    if shutil.which("git"):
+        git_repo(root)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "not-a-number")  # the command line would refuse it
+    plain = build(root, tmp_path / "plain", cache_dir=None)
+    assert plain.manifest is not None and "built_at" not in plain.manifest
+    assert plain.manifest["source"] == {"git_commit": None, "git_dirty": None}
+
+    given = Provenance("ab" * 20, True)
+    outcome = build(root, tmp_path / "given", cache_dir=None, built_at=1700000000, provenance=given)
+    manifest = json.loads((tmp_path / "given/manifest.json").read_bytes())
+    assert manifest == outcome.manifest
+    assert manifest["built_at"] == "2023-11-14T22:13:20Z"
+    assert manifest["source"] == {"git_commit": "ab" * 20, "git_dirty": True}
+    for name in ("artifact.json", "artifact.msgpack"):
+        assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "given" / name).read_bytes()
+
+
+# --- git provenance: recorded only when it is true ------------------------------------------------
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+GIT_IDENTITY = ["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    done = subprocess.run(
+        ["git", *GIT_IDENTITY, "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env
+    )
+    return done.stdout.strip()
+
+
+def git_repo(repo: Path, *, commit: bool = True) -> str | None:
+    """Make ``repo`` a git repository with everything in it committed; its HEAD."""
+    git(repo, "init", "-q")
+    if not commit:
+        return None
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "config")
+    return git(repo, "rev-parse", "HEAD")
+
+
+def source_of(root: Path, out: Path, *flags: str, env: dict[str, str] | None = None) -> dict:
+    result = run("build", root, "--out", out, *flags, env=env)
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "manifest.json").read_bytes())["source"]
+
+
+@needs_git
+def test_provenance_of_a_committed_clean_config(tmp_path):
     plain = copy_example(tmp_path / "plain")
     repo = copy_example(tmp_path / "repo")
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "config"], check=True)
-    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
-
-    assert run("build", plain).exit_code == 0
-    assert run("build", repo, "--out", tmp_path / "repo-out").exit_code == 0
-    assert json.loads((repo / "../repo-out/manifest.json").read_bytes())["source"] == {"git_commit": head}
-    assert json.loads((plain / "build/manifest.json").read_bytes())["source"] == {"git_commit": None}
+    head = git_repo(repo)
+    assert source_of(repo, tmp_path / "repo-out") == {"git_commit": head, "git_dirty": False}
+    assert source_of(plain, tmp_path / "plain-out") == {"git_commit": None, "git_dirty": None}
     for name in ("artifact.json", "artifact.msgpack"):
-        assert (plain / "build" / name).read_bytes() == (tmp_path / "repo-out" / name).read_bytes()
+        assert (tmp_path / "plain-out" / name).read_bytes() == (tmp_path / "repo-out" / name).read_bytes()
+    # the config in a folder of the repository, as the root
+    nested = tmp_path / "mono"
+    copy_example(nested / "services" / "cp")
+    head = git_repo(nested)
+    assert source_of(nested / "services" / "cp", tmp_path / "o") == {"git_commit": head, "git_dirty": False}
+
+
+def _modify(root: Path) -> None:
+    edit(root / "destinations/ad-server.yaml", "alias: adServerAlias", "alias: adServerAlias2")
+
+
+def _stage_modified(root: Path) -> None:
+    _modify(root)
+    git(root, "add", "destinations/ad-server.yaml")
+
+
+def _add_untracked(root: Path) -> None:
+    text = (root / "destinations/ad-server.yaml").read_text()
+    text = text.replace("2c0e6f4a-1b3d", "3c0e6f4a-1b3d").replace("adServerAlias", "adServer2")
+    (root / "destinations/ad-server-2.yaml").write_text(text)
+
+
+def _add_ignored(root: Path) -> None:
+    (root / ".gitignore").write_text("*-2.yaml\n")
+    git(root, "add", ".gitignore")
+    git(root, "commit", "-q", "-m", "ignore")
+    _add_untracked(root)
+
+
+def _delete_tracked(root: Path) -> None:
+    (root / "destinations/ad-server.yaml").unlink()
+
+
+def _same_bytes_touched(root: Path) -> None:  # not a change: the content is the commit's
+    path = root / "destinations/ad-server.yaml"
+    path.write_bytes(path.read_bytes())
+    os.utime(path, (1, 1))
+
+
+def _stray_file(root: Path) -> None:  # not read by the build, so not a difference
+    (root / "destinations/notes.txt").write_text("a note\n")
+    (root / "README.md").write_text("not config\n")
+
+
+@needs_git
+@pytest.mark.parametrize(
+    ("change", "dirty"),
+    [
+        (_modify, True), (_stage_modified, True), (_add_untracked, True), (_add_ignored, True),
+        (_delete_tracked, True), (_same_bytes_touched, False), (_stray_file, False),
+    ],
+    ids=lambda v: getattr(v, "__name__", str(v)).strip("_"),
+)
+def test_provenance_says_when_the_files_built_are_not_the_commit(tmp_path, change, dirty):
+    root = copy_example(tmp_path / "repo")
+    git_repo(root)
+    change(root)
+    head = git(root, "rev-parse", "HEAD")
+    assert source_of(root, tmp_path / "out") == {"git_commit": head, "git_dirty": dirty}
+    # the cache is no way around it: the same files, committed, are clean again
+    git(root, "add", "-A", "-f", ".")
+    git(root, "commit", "-q", "--allow-empty", "-m", "commit it")
+    head = git(root, "rev-parse", "HEAD")
+    assert source_of(root, tmp_path / "out") == {"git_commit": head, "git_dirty": False}
+
+
+@needs_git
+def test_the_settings_file_is_part_of_the_provenance(tmp_path):
+    root = copy_example(tmp_path / "repo")
+    (root / "cpcompile.yaml").write_text("diagnostics:\n  CP134: off\n")
+    head = git_repo(root)
+    assert source_of(root, tmp_path / "o1") == {"git_commit": head, "git_dirty": False}
+    (root / "cpcompile.yaml").write_text("diagnostics:\n  CP134: error\n")
+    assert source_of(root, tmp_path / "o2") == {"git_commit": head, "git_dirty": True}
+    (root / "cpcompile.yaml").unlink()
+    assert source_of(root, tmp_path / "o3") == {"git_commit": head, "git_dirty": True}
+
+
+@needs_git
+@pytest.mark.parametrize("how", ["ignored", "untracked"])
+def test_no_provenance_for_a_config_inside_another_repository(tmp_path, how):
+    outer = tmp_path / "outer"
+    (outer / "src").mkdir(parents=True)
+    (outer / "src/app.py").write_text("print('unrelated')\n")
+    if how == "ignored":
+        (outer / ".gitignore").write_text("vendor/\n")
+    git_repo(outer)
+    root = copy_example(outer / "vendor" / "config")
+    assert source_of(root, tmp_path / "out") == {"git_commit": None, "git_dirty": None}
+
+
+@needs_git
+def test_no_provenance_without_a_commit_or_without_git(tmp_path):
+    unborn = copy_example(tmp_path / "unborn")
+    git_repo(unborn, commit=False)
+    assert source_of(unborn, tmp_path / "o1") == {"git_commit": None, "git_dirty": None}
+    repo = copy_example(tmp_path / "repo")
+    git_repo(repo)
+    assert source_of(repo, tmp_path / "o2", env={"PATH": str(tmp_path / "no-bin")}) == {
+        "git_commit": None, "git_dirty": None,
+    }
+    plain = copy_example(tmp_path / "plain")
+    assert source_of(plain, tmp_path / "o3") == {"git_commit": None, "git_dirty": None}
+
+
+@needs_git
+def test_provenance_ignores_git_variables_of_the_environment(tmp_path):
+    """GIT_DIR and friends, as a CI step may leave them, do not redirect git to another repo."""
+    other = copy_example(tmp_path / "other")
+    _modify(other)
+    other_head = git_repo(other)
+    repo = copy_example(tmp_path / "repo")
+    head = git_repo(repo)
+    env = {
+        "GIT_DIR": str(other / ".git"), "GIT_WORK_TREE": str(other), "GIT_INDEX_FILE": str(other / ".git/index"),
+        "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.fsmonitor", "GIT_CONFIG_VALUE_0": "false",
+    }
+    assert source_of(repo, tmp_path / "o1", env=env) == {"git_commit": head, "git_dirty": False}
+    plain = copy_example(tmp_path / "plain")
+    assert source_of(plain, tmp_path / "o2", env=env) == {"git_commit": None, "git_dirty": None}
+    assert other_head != head
+
+
+@needs_git
+def test_a_checkout_cannot_make_provenance_run_a_program(tmp_path):
+    """A repository's own config and hooks (which may come with the checkout) run nothing."""
+    repo = copy_example(tmp_path / "repo")
+    head = git_repo(repo)
+    marker = tmp_path / "ran"
+    script = tmp_path / "evil.sh"
+    script.write_text(f"#!/bin/sh\necho \"$0 $*\" >> {marker}\n")
+    script.chmod(0o755)
+    hooks = repo / ".git/hooks"
+    for hook in ("post-index-change", "post-checkout", "reference-transaction", "pre-auto-gc"):
+        (hooks / hook).write_text(script.read_text())
+        (hooks / hook).chmod(0o755)
+    for key, value in [
+        ("core.fsmonitor", str(script)), ("core.hooksPath", str(hooks)), ("core.pager", str(script)),
+        ("filter.evil.clean", str(script)), ("filter.evil.smudge", str(script)), ("diff.external", str(script)),
+    ]:
+        git(repo, "config", key, value)
+    (repo / ".gitattributes").write_text("*.yaml filter=evil\n")
+    _modify(repo)  # a modified file: what `git status` would run the filter and fsmonitor for
+    assert source_of(repo, tmp_path / "out") == {"git_commit": head, "git_dirty": True}
+    assert not marker.exists(), marker.read_text()
 
 
 # --- 2. all or nothing -------------------------------------------------------------------------

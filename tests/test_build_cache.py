@@ -1,7 +1,8 @@
-"""The incremental build cache (ROOT/.cpcompile-cache): an optimisation that never changes the result.
+"""The incremental build cache: an optimisation that never changes the result.
 
 A build with the cache must write exactly what a ``--no-cache`` build writes, whatever state the
-cache is in; an unchanged input gives "up to date" and touches nothing.
+cache is in; an unchanged input gives "up to date" and touches nothing. Each test has its own
+default cache directory (CPCOMPILE_CACHE_DIR = tmp_path/cache, outside the config root).
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ from conftest import copy_example, dir_state
 from cpcompile.cli import cli
 
 OUTPUTS = ("artifact.json", "artifact.msgpack", "manifest.json")
-CACHE = ".cpcompile-cache"
+CACHE = "cache"
 
 
 @pytest.fixture(autouse=True)
-def _no_source_date_epoch(monkeypatch):
+def cache_dir(tmp_path, monkeypatch) -> Path:
+    """This test's default cache directory; the command line reads the environment."""
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    monkeypatch.delenv("CPCOMPILE_CACHE_KEY", raising=False)
+    monkeypatch.setenv("CPCOMPILE_CACHE_DIR", str(tmp_path / CACHE))
+    return tmp_path / CACHE
 
 
 def run(*args, env=None):
@@ -54,8 +59,9 @@ def report(output: str) -> str:
     return "\n".join(lines[:-1])
 
 
-def cache_files(root: Path, kind: str = "") -> list[Path]:
-    found = sorted(p for p in (root / CACHE).rglob("*") if p.is_file())
+def cache_files(base: Path, kind: str = "") -> list[Path]:
+    """The entries (not the key file) of the cache in base/cache."""
+    found = sorted(p for p in (base / CACHE).glob("*/**/*") if p.is_file())
     return [p for p in found if f"/{kind}/" in p.as_posix()] if kind else found
 
 
@@ -75,7 +81,7 @@ def test_unchanged_input_is_up_to_date_and_writes_nothing(tmp_path, cache_dir):
     first = run("build", root, *flags)
     assert first.exit_code == 0 and "wrote" in first.output
     before = dir_state(root / "build")
-    cache_before = {p: p.stat().st_mtime_ns for p in (tmp_path / (cache_dir or "root/" + CACHE)).rglob("*")}
+    cache_before = {p: p.stat().st_mtime_ns for p in (tmp_path / (cache_dir or CACHE)).rglob("*")}
 
     second = run("build", root, *flags)
     assert second.exit_code == 0, second.output
@@ -83,18 +89,19 @@ def test_unchanged_input_is_up_to_date_and_writes_nothing(tmp_path, cache_dir):
     assert report(second.output) == report(first.output)
     assert second.output.splitlines()[-1].split(": ", 1)[1] == first.output.splitlines()[-1].split(": ", 1)[1]
     assert dir_state(root / "build") == before
-    cache_after = {p: p.stat().st_mtime_ns for p in (tmp_path / (cache_dir or "root/" + CACHE)).rglob("*")}
+    cache_after = {p: p.stat().st_mtime_ns for p in (tmp_path / (cache_dir or CACHE)).rglob("*")}
     assert cache_after == cache_before
     if cache_dir is not None:
-        assert not (root / CACHE).exists()
+        assert not (tmp_path / CACHE).exists()
+    assert sorted(os.listdir(root)) == ["audiences", "build", "datastreams", "destinations"]
 
 
 def test_up_to_date_through_the_api(tmp_path):
     from cpcompile.build import build
 
     root = copy_example(tmp_path / "root")
-    first = build(root, root / "build", cache_dir=root / CACHE)
-    again = build(root, root / "build", cache_dir=root / CACHE)
+    first = build(root, root / "build", cache_dir=tmp_path / "api-cache")
+    again = build(root, root / "build", cache_dir=tmp_path / "api-cache")
     assert not first.up_to_date and again.up_to_date
     assert (again.revision, again.manifest, again.files_checked) == (first.revision, first.manifest, first.files_checked)
 
@@ -197,6 +204,21 @@ def test_options_are_part_of_the_input(tmp_path):
     result = run("build", root, "--sign-key", tmp_path / "keys/cpcompile.key")
     assert "wrote" in result.output
     assert run("verify", root / "build/artifact.json", "--public-key", tmp_path / "keys/cpcompile.pub").exit_code == 0
+
+
+def test_the_settings_file_is_part_of_the_input(tmp_path):
+    root = copy_example(tmp_path / "root")
+    edit(root / "datastreams/web-staging.yaml", "edge_segmentation: true", "edge_segmentation: false")
+    first = run("build", root)
+    assert first.exit_code == 0 and "warning CP134" in first.output
+    (root / "cpcompile.yaml").write_text("diagnostics:\n  CP134: off\n")
+    quiet = run("build", root)
+    assert quiet.exit_code == 0 and "CP134" not in quiet.output
+    assert report(quiet.output) == reference(root, tmp_path)[1]
+    (root / "cpcompile.yaml").write_text("diagnostics:\n  CP134: error\n")
+    failing = run("build", root)
+    assert failing.exit_code == 1 and "error CP134" in failing.output
+    assert failing.output == run("build", root, "--no-cache", "--out", tmp_path / "o").output
 
 
 def test_another_out_dir_is_written(tmp_path):
@@ -314,10 +336,10 @@ CORRUPTIONS = [
 def test_corrupt_cache_is_ignored(tmp_path, corrupt):
     root = copy_example(tmp_path / "root")
     assert run("build", root).exit_code == 0
-    docs = cache_files(root, "docs")
-    assert len(docs) == 7 and len(cache_files(root, "builds")) == 1
+    docs = cache_files(tmp_path, "docs")
+    assert len(docs) == 7 and len(cache_files(tmp_path, "builds")) == 1
     rng = random.Random(corrupt.__name__)
-    for path in cache_files(root):
+    for path in cache_files(tmp_path):
         corrupt(path, rng)
     expected, expected_report = reference(root, tmp_path)
 
@@ -337,13 +359,13 @@ def test_corrupt_cache_is_ignored(tmp_path, corrupt):
 def test_corrupt_doc_cache_is_not_trusted_and_is_repaired(tmp_path):
     root = copy_example(tmp_path / "root")
     assert run("build", root).exit_code == 0
-    for path in cache_files(root, "docs"):
+    for path in cache_files(tmp_path, "docs"):
         _payload_changed_header_kept(path, random.Random(0))
-    assert sum(b"adServerAlibs" in p.read_bytes() for p in cache_files(root, "docs")) == 1
+    assert sum(b"adServerAlibs" in p.read_bytes() for p in cache_files(tmp_path, "docs")) == 1
     result = run("build", root, "--out", tmp_path / "out")
     assert result.exit_code == 0
     assert b"adServerAlibs" not in (tmp_path / "out/artifact.json").read_bytes()
-    assert not any(b"adServerAlibs" in p.read_bytes() for p in cache_files(root, "docs"))
+    assert not any(b"adServerAlibs" in p.read_bytes() for p in cache_files(tmp_path, "docs"))
 
 
 @pytest.mark.parametrize("corrupt", [_junk_json, _garble, _truncate], ids=lambda f: f.__name__.strip("_"))
@@ -353,7 +375,7 @@ def test_corrupt_cache_with_config_errors_still_reports_them(tmp_path, corrupt):
     edit(root / "destinations/ad-server.yaml", "datastream: web-prod", "datastream: web-prd")
     first = run("build", root)
     assert first.exit_code == 1 and "CP132" in first.output
-    for path in cache_files(root):
+    for path in cache_files(tmp_path):
         corrupt(path, random.Random(1))
     again = run("build", root)
     assert again.exit_code == 1
@@ -367,7 +389,7 @@ def test_cached_parses_give_the_same_positions(tmp_path):
     edit(root / "destinations/home-personalization.yaml", "end: 2027-01-31", "end: 2026-11-30")
     first = run("build", root)
     assert first.exit_code == 1
-    assert len(cache_files(root, "docs")) == 7
+    assert len(cache_files(tmp_path, "docs")) == 7
     again = run("build", root)
     assert again.output == first.output == run("build", root, "--no-cache").output
     assert "destinations/ad-server.yaml:7:13: error CP132" in again.output
@@ -388,11 +410,11 @@ def test_cache_dir_that_cannot_be_created(tmp_path):
 def test_cache_of_another_version_is_not_read(tmp_path):
     root = copy_example(tmp_path / "root")
     assert run("build", root).exit_code == 0
-    (version_dir,) = (root / CACHE).iterdir()
+    (version_dir,) = (p for p in (tmp_path / CACHE).iterdir() if p.is_dir())
     foreign = version_dir.with_name("v1-0.0.0-old-schema1")
     shutil.copytree(version_dir, foreign)
     shutil.rmtree(version_dir)
-    for path in cache_files(root):
+    for path in cache_files(tmp_path):
         _garble(path, random.Random(2))
     result = run("build", root)
     assert result.exit_code == 0 and "wrote" in result.output
@@ -403,7 +425,7 @@ def test_build_record_byte_flip_does_not_change_the_report(tmp_path):
     """A build record whose payload still parses but says something else is not trusted."""
     root = copy_example(tmp_path / "root")
     first = run("build", root)
-    (record,) = cache_files(root, "builds")
+    (record,) = cache_files(tmp_path, "builds")
     _payload_changed_header_kept(record, random.Random(0))
     assert re.search(rb'"files_checked":\s*8', record.read_bytes())
     again = run("build", root)
