@@ -7,11 +7,13 @@ default cache directory (CPCOMPILE_CACHE_DIR = tmp_path/cache, outside the confi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import re
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from click.testing import CliRunner
 
 from conftest import copy_example, dir_state
 
+from cpcompile import __version__, yamlsrc
 from cpcompile.cli import cli
 
 OUTPUTS = ("artifact.json", "artifact.msgpack", "manifest.json")
@@ -480,3 +483,281 @@ def test_file_rejected_by_discovery_is_seen_by_a_cached_build(tmp_path, add, cod
         assert dir_state(root / "build") == before
     else:
         assert report(result.output) == report(expected.output)
+
+
+# --- nothing in the checkout, and nothing without the key, decides what is built -------------------
+#
+# The attack: a pull request leaves destinations/ad-server.yaml as reviewed but plants a cache
+# entry for that very file (keyed by its sha256) whose parsed document maps the ad server to
+# another audience. The build must write what the YAML says, as `--no-cache` and `validate` do.
+
+AD_SERVER = "destinations/ad-server.yaml"
+LISTED, UNLISTED = "499eb3e7-3d50-47d3-ad30-a5ad99e8ab77", "399eb3e7-3d50-47d3-ad30-a5ad99e8ab77"
+AD_SERVER_ID = "2c0e6f4a-1b3d-4e5f-8a9b-0c1d2e3f4a5b"
+
+
+def forged_config(root: Path, tmp_path: Path) -> Path:
+    """A copy of ``root`` whose ad server has the audience list the attacker wants."""
+    forged = tmp_path / "forged-config"
+    if not forged.exists():
+        shutil.copytree(root, forged, ignore=shutil.ignore_patterns("build", ".cpcompile-cache"))
+        edit(forged / AD_SERVER, LISTED, UNLISTED)
+    return forged
+
+
+def ad_server_audiences(out: Path) -> set[str]:
+    body = json.loads((out / "artifact.json").read_bytes())["body"]
+    found = set()
+    for stream in body["datastreams"].values():
+        index = [i for i, d in enumerate(stream["destinations"]) if d["destinationId"] == AD_SERVER_ID]
+        for audience, entry in stream["audiences"].items():
+            if any(m["destination"] in index for m in entry["mappings"]):
+                found.add(audience)
+    return found
+
+
+def old_style_entry(key: str, value_or_payload) -> bytes:
+    """An entry as cpcompile 0.1.0 wrote it: a header with the entry's own sha256, which anyone
+    can compute."""
+    payload = value_or_payload if isinstance(value_or_payload, bytes) else json.dumps(
+        value_or_payload, ensure_ascii=False, separators=(",", ":")
+    ).encode()
+    return b"cpcompile-cache %s %s\n" % (key.encode(), hashlib.sha256(payload).hexdigest().encode()) + payload
+
+
+def payload_of(entry: Path) -> bytes:
+    return entry.read_bytes().partition(b"\n")[2]
+
+
+def the_attack_works(root: Path, tmp_path: Path) -> dict[str, bytes]:
+    """What the forged config compiles to, shown to differ from the reviewed one."""
+    out = tmp_path / "forged-build"
+    assert run("build", forged_config(root, tmp_path), "--out", out, "--no-cache").exit_code == 0
+    assert UNLISTED in ad_server_audiences(out)
+    return files(out)
+
+
+def assert_built_as_reviewed(root: Path, tmp_path: Path, result, out: Path) -> None:
+    assert result.exit_code == 0, result.output
+    expected, expected_report = reference(root, tmp_path)
+    assert files(out) == expected
+    assert ad_server_audiences(out) == {LISTED, "6e7f8a9b-0c1d-4e2f-9a3b-4c5d6e7f8a9b", "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"}
+    assert report(result.output) == expected_report
+    validated = run("validate", root)
+    assert validated.exit_code == 0 and validated.output.strip() == expected_report
+
+
+def test_a_cache_committed_in_the_checkout_is_not_read(tmp_path):
+    root = copy_example(tmp_path / "root")
+    forged_build = the_attack_works(root, tmp_path)
+    sha = hashlib.sha256((root / AD_SERVER).read_bytes()).hexdigest()
+    value = yamlsrc.parse((tmp_path / "forged-config" / AD_SERVER).read_text())
+    # where cpcompile 0.1.0 looked, and where this version looks, relative to the root
+    for version_dir in (f"v1-{__version__}-schema1", f"v2-{__version__}-schema1"):
+        entry = root / ".cpcompile-cache" / version_dir / "docs" / sha[:2] / f"{sha}.json"
+        entry.parent.mkdir(parents=True)
+        entry.write_bytes(old_style_entry(sha, value))
+    # and a build/ that the forged config would give, committed too
+    (root / "build").mkdir()
+    for name, data in forged_build.items():
+        (root / "build" / name).write_bytes(data)
+
+    result = run("build", root)
+    assert "wrote" in result.output
+    assert_built_as_reviewed(root, tmp_path, result, root / "build")
+
+    # nor can the operator be talked into using it: a cache directory inside the root is refused
+    refused = run("build", root, "--cache-dir", root / ".cpcompile-cache", "--out", tmp_path / "o")
+    assert refused.exit_code == 2 and "inside the config root" in refused.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("forgery", ["old-style-checksum", "tagged-under-another-key"])
+def test_a_forged_document_in_the_cache_directory_is_ignored(tmp_path, cache_dir, forgery):
+    """Someone who can write the cache directory (a shared CI cache) but has not the key."""
+    root = copy_example(tmp_path / "root")
+    the_attack_works(root, tmp_path)
+    assert run("build", root, "--out", tmp_path / "first").exit_code == 0
+    sha = hashlib.sha256((root / AD_SERVER).read_bytes()).hexdigest()
+    (entry,) = (p for p in cache_files(tmp_path, "docs") if p.name == f"{sha}.json")
+    attacker_cache = tmp_path / "attacker-cache"
+    forged = forged_config(root, tmp_path)
+    assert run("build", forged, "--out", tmp_path / "attacker-out", "--cache-dir", attacker_cache).exit_code == 0
+    forged_sha = hashlib.sha256((forged / AD_SERVER).read_bytes()).hexdigest()
+    (theirs,) = (p for p in attacker_cache.glob("*/docs/*/*.json") if p.name == f"{forged_sha}.json")
+    if forgery == "old-style-checksum":
+        entry.write_bytes(old_style_entry(sha, payload_of(theirs)))
+    else:
+        entry.write_bytes(theirs.read_bytes())
+
+    result = run("build", root, "--out", tmp_path / "fresh")
+    assert "wrote" in result.output
+    assert_built_as_reviewed(root, tmp_path, result, tmp_path / "fresh")
+    assert UNLISTED.encode() not in entry.read_bytes()  # and the entry is repaired
+
+
+@pytest.mark.parametrize("forgery", ["old-style-checksum", "tagged-under-another-key"])
+def test_a_forged_build_record_with_a_forged_build_is_not_up_to_date(tmp_path, forgery):
+    """A build record claims that build/, which holds the forged config's output, is up to date."""
+    root = copy_example(tmp_path / "root")
+    forged_build = the_attack_works(root, tmp_path)
+    # the record's name is the digest of the reviewed inputs, which anyone can compute
+    assert run("build", root, "--out", tmp_path / "scratch", "--cache-dir", tmp_path / "scratch-cache").exit_code == 0
+    (record_name,) = [p.name for p in (tmp_path / "scratch-cache").glob("*/builds/*.json")]
+    attacker_cache = tmp_path / "attacker-cache"
+    forged = forged_config(root, tmp_path)
+    assert run("build", forged, "--out", tmp_path / "attacker-out", "--cache-dir", attacker_cache).exit_code == 0
+    (theirs,) = attacker_cache.glob("*/builds/*.json")
+    (version_dir,) = (p.name for p in attacker_cache.iterdir() if p.is_dir())
+    planted = tmp_path / CACHE / version_dir / "builds" / record_name
+    planted.parent.mkdir(parents=True)
+    if forgery == "old-style-checksum":
+        planted.write_bytes(old_style_entry(record_name.removesuffix(".json"), payload_of(theirs)))
+    else:
+        planted.write_bytes(theirs.read_bytes())
+    (root / "build").mkdir()
+    for name, data in forged_build.items():
+        (root / "build" / name).write_bytes(data)
+
+    result = run("build", root)
+    assert "up to date" not in result.output and "wrote" in result.output
+    assert_built_as_reviewed(root, tmp_path, result, root / "build")
+
+
+def _inside_by_option(root: Path, tmp_path: Path) -> tuple[list, dict]:
+    return ["--cache-dir", root / ".cache"], {}
+
+
+def _the_root_itself(root: Path, tmp_path: Path) -> tuple[list, dict]:
+    return ["--cache-dir", root], {}
+
+
+def _inside_by_environment(root: Path, tmp_path: Path) -> tuple[list, dict]:
+    return [], {"CPCOMPILE_CACHE_DIR": str(root / "destinations" / "cache")}
+
+
+def _inside_through_a_link(root: Path, tmp_path: Path) -> tuple[list, dict]:
+    (root / "hidden").mkdir()
+    os.symlink(root / "hidden", tmp_path / "looks-outside")
+    return ["--cache-dir", tmp_path / "looks-outside" / "cache"], {}
+
+
+def _relative_from_inside(root: Path, tmp_path: Path) -> tuple[list, dict]:
+    return ["--cache-dir", Path(os.path.relpath(root, Path.cwd())) / "sub" / ".." / "c"], {}
+
+
+@pytest.mark.parametrize(
+    "where", [_inside_by_option, _the_root_itself, _inside_by_environment, _inside_through_a_link, _relative_from_inside],
+    ids=lambda f: f.__name__.strip("_"),
+)
+def test_a_cache_directory_inside_the_root_is_refused(tmp_path, where):
+    root = copy_example(tmp_path / "root")
+    flags, env = where(root, tmp_path)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    result = run("build", root, *flags, env=env)
+    assert result.exit_code == 2, result.output
+    assert "internal error" not in result.output
+    assert "inside the config root" in result.output and "--no-cache" in result.output
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # nothing written, no build/
+    assert run("build", root, *flags, "--no-cache", env=env).exit_code == 0
+
+
+def test_a_cache_directory_inside_the_root_is_refused_by_the_api(tmp_path):
+    from cpcompile.build import build
+    from cpcompile.cache import CacheDirInsideRoot
+
+    root = copy_example(tmp_path / "root")
+    with pytest.raises(CacheDirInsideRoot):
+        build(root, tmp_path / "out", cache_dir=root / ".cpcompile-cache")
+    assert not (root / ".cpcompile-cache").exists() and not (tmp_path / "out").exists()
+
+
+# --- the key ---------------------------------------------------------------------------------------
+
+
+def test_the_key_file_is_made_private_on_first_use(tmp_path, cache_dir):
+    root = copy_example(tmp_path / "root")
+    assert run("build", root).exit_code == 0
+    key = cache_dir / "key"
+    st = key.lstat()
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600 and st.st_size == 32
+    assert stat.S_IMODE(cache_dir.stat().st_mode) == 0o700
+    assert [p.name for p in cache_dir.iterdir() if p.name.startswith(".")] == []  # no temp file left
+    assert "up to date" in run("build", root).output
+    assert key.read_bytes() == key.read_bytes() and key.lstat().st_ino == st.st_ino
+
+
+def _truncated(key: Path, tmp_path: Path) -> None:
+    key.write_bytes(key.read_bytes()[:7])
+
+
+def _empty_key(key: Path, tmp_path: Path) -> None:
+    key.write_bytes(b"")
+
+
+def _too_long(key: Path, tmp_path: Path) -> None:
+    key.write_bytes(key.read_bytes() + b"\n")
+
+
+def _readable_by_others(key: Path, tmp_path: Path) -> None:
+    key.chmod(0o644)  # anyone on the machine could forge entries with it
+
+
+def _a_link(key: Path, tmp_path: Path) -> None:
+    (tmp_path / "elsewhere.key").write_bytes(key.read_bytes())
+    (tmp_path / "elsewhere.key").chmod(0o600)
+    key.unlink()
+    os.symlink(tmp_path / "elsewhere.key", key)
+
+
+def _another_key(key: Path, tmp_path: Path) -> None:
+    key.write_bytes(os.urandom(32))  # a whole key, just not the one the entries were tagged with
+
+
+def _a_fifo(key: Path, tmp_path: Path) -> None:
+    key.unlink()
+    os.mkfifo(key, 0o600)
+
+
+@pytest.mark.parametrize(
+    "damage", [_truncated, _empty_key, _too_long, _readable_by_others, _a_link, _another_key, _a_fifo],
+    ids=lambda f: f.__name__.strip("_"),
+)
+def test_a_damaged_key_file_is_replaced_and_its_entries_ignored(tmp_path, cache_dir, damage):
+    root = copy_example(tmp_path / "root")
+    assert run("build", root).exit_code == 0
+    damage(cache_dir / "key", tmp_path)
+    result = run("build", root)
+    assert "wrote" in result.output  # nothing tagged under the old key is trusted
+    assert files(root / "build") == reference(root, tmp_path)[0]
+    st = (cache_dir / "key").lstat()
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600 and st.st_size == 32
+    assert "up to date" in run("build", root).output
+    if damage is _a_link:
+        assert (tmp_path / "elsewhere.key").exists()  # replaced the link, not what it points to
+
+
+def test_a_key_file_that_cannot_be_replaced_means_no_cache(tmp_path, cache_dir):
+    root = copy_example(tmp_path / "root")
+    (cache_dir / "key").mkdir(parents=True)
+    for _ in range(2):
+        result = run("build", root)
+        assert result.exit_code == 0 and "wrote" in result.output
+        assert files(root / "build") == reference(root, tmp_path)[0]
+    assert cache_files(tmp_path) == []
+
+
+def test_a_key_from_the_environment(tmp_path, cache_dir):
+    root = copy_example(tmp_path / "root")
+    ci = {"CPCOMPILE_CACHE_KEY": "0123456789abcdef-secret-of-the-ci"}
+    assert "wrote" in run("build", root, env=ci).output
+    assert not (cache_dir / "key").exists()
+    assert "up to date" in run("build", root, env=ci).output
+    other = {"CPCOMPILE_CACHE_KEY": "another-secret-of-another-ci"}
+    assert "wrote" in run("build", root, env=other).output  # entries tagged under the first key: ignored
+    assert "wrote" in run("build", root).output  # the key file's key is another one again
+    assert files(root / "build") == reference(root, tmp_path)[0]
+
+    short = run("build", root, env={"CPCOMPILE_CACHE_KEY": "short"})
+    assert short.exit_code == 2 and "CPCOMPILE_CACHE_KEY" in short.output and "internal error" not in short.output
+    assert run("build", root, "--no-cache", env={"CPCOMPILE_CACHE_KEY": "short"}).exit_code == 0
