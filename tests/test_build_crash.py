@@ -1,4 +1,4 @@
-"""Crash safety of `cpcompile build`: SIGKILL at random moments never leaves build/ lying.
+"""Crash safety of `cpcompile build`: SIGKILL at any step never leaves build/ lying.
 
 The commit protocol (cpcompile/build.py): manifest.json is removed first and written last, and
 every file is written to a temp file and renamed. So after any kill:
@@ -8,10 +8,11 @@ every file is written to a temp file and renamed. So after any kill:
   unsigned manifest never sits beside a stale artifact.sig;
 - the next uninterrupted build succeeds and cleans up the temp files a kill left behind.
 
-The runs build a generated size-m tree over an earlier, signed build of another config. A third
-of the kills land anywhere in a run, a third near its end, and a third at a random moment of the
-write phase (found by watching manifest.json disappear); that phase lasts a few milliseconds
-of a run of about half a second, so purely uniform kills would hardly ever reach it.
+The runs build a generated tree over an earlier, signed build of another config. Each run kills
+itself just before its N-th file system operation in the output directory (a Python audit hook
+in the child), for every N an uninterrupted run has: every step of the write phase is hit, and
+the same steps on every machine, however loaded (timed kills missed the few milliseconds of
+the write phase now and then).
 """
 
 from __future__ import annotations
@@ -20,12 +21,10 @@ import hashlib
 import importlib.util
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -102,11 +101,66 @@ def _temp_files(out: Path) -> list[str]:
     return sorted(n for n in os.listdir(out) if n.startswith(".") and n.endswith(".tmp"))
 
 
-def test_sigkill_at_random_moments(tmp_path):
+# A build run in a child process that kills itself with SIGKILL just before its N-th file system
+# operation (an audit event: open, rename, remove, chmod, mkdir, listing) on a path under WATCH.
+# The kill points are counted operations, not moments, so the runs are the same however loaded
+# the machine is. Audit hooks run before the operation: killed "at" N, operation N never happened.
+_KILLER = r"""
+import os, signal, sys
+watch, at, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) if log else None
+events = {"open", "os.remove", "os.rename", "os.chmod", "os.mkdir", "os.scandir", "os.listdir", "os.link"}
+count = 0
+
+def hook(event, args):
+    global count
+    if event not in events or not args or isinstance(args[0], int) or args[0] is None:
+        return
+    path = os.fsdecode(os.fspath(args[0]))
+    if path != watch and not path.startswith(watch + os.sep):
+        return
+    count += 1
+    if log_fd is not None:
+        os.write(log_fd, f"{count} {event} {os.path.basename(path)}\n".encode())
+    if count == at:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+sys.addaudithook(hook)
+sys.argv = ["cpcompile", *sys.argv[4:]]
+from cpcompile.cli import main
+main()
+"""
+
+
+def start_killed_at(at: int, watch: Path, args: list[str], env: dict[str, str], log: Path | None = None):
+    """``cpcompile ARGS`` in a child that SIGKILLs itself before its ``at``-th operation on
+    ``watch`` (0: never)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", _KILLER, str(watch), str(at), str(log or ""), *args],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+def _clean_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("SOURCE_DATE_EPOCH", "CPCOMPILE_CACHE_KEY")}
+    env["CPCOMPILE_CACHE_DIR"] = str(tmp_path / "default-cache")
+    return env
+
+
+def _run_all(procs: list[subprocess.Popen]) -> list[int]:
+    codes = []
+    for proc in procs:
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode in (0, -signal.SIGKILL), stderr.decode()
+        codes.append(proc.returncode)
+    return codes
+
+
+def test_sigkill_at_every_step_of_the_write_phase(tmp_path):
     gen = _generate_module()
     old_root, root = tmp_path / "old-config", tmp_path / "config"
     gen.generate(old_root, size="s", seed=101)
-    gen.generate(root, size="m", seed=102)
+    gen.generate(root, size="s", seed=102)
     keys = tmp_path / "keys"
     assert CliRunner().invoke(cli, ["keygen", "--out", str(keys)]).exit_code == 0
     public_key = load_public_key(keys / "cpcompile.pub")
@@ -115,81 +169,54 @@ def test_sigkill_at_random_moments(tmp_path):
     pristine = tmp_path / "old-build"
     outcome = build(old_root, pristine, sign_key=load_private_key(keys / "cpcompile.key"), cache_dir=None)
     assert outcome.revision is not None
+    env = _clean_env(tmp_path)
+
+    def args(out: Path) -> list[str]:
+        return ["build", str(root), "--out", str(out), "--no-cache"]
+
+    # one uninterrupted run over a copy of the earlier build: every operation it does in OUT
+    reference, log = tmp_path / "reference", tmp_path / "operations.log"
+    shutil.copytree(pristine, reference)
+    assert _run_all([start_killed_at(0, reference, args(reference), env, log)]) == [0]
+    operations = log.read_text().splitlines()
+    assert "os.remove manifest.json" in {op.split(" ", 1)[1] for op in operations}, operations
+    assert any(op.endswith(("os.rename .manifest.json", "manifest.json")) for op in operations), operations
+    steps = len(operations)
+
+    # killed before each operation in turn, each run from a copy of the whole earlier build
+    outs = []
+    for at in range(1, steps + 1):
+        out = tmp_path / f"out-{at}"
+        shutil.copytree(pristine, out)
+        outs.append(out)
+    states: dict[str, int] = {}
+    for first in range(0, steps, 4):  # a few at a time: the kill points, not the timing, decide
+        batch = range(first, min(first + 4, steps))
+        codes = _run_all([start_killed_at(at + 1, outs[at], args(outs[at]), env) for at in batch])
+        assert codes == [-signal.SIGKILL] * len(batch)
+        for at in batch:
+            state = check_consistent(outs[at], public_key)
+            states[state] = states.get(state, 0) + 1
+    print(f"killed before each of {steps} operations: {states}")
+    assert set(states) == {"old manifest", "no manifest", "new manifest"}, states
+
+    # killed again and again in one directory, from whatever the last kill left
     out = tmp_path / "out"
     shutil.copytree(pristine, out)
-    assert check_consistent(out, public_key) == "old manifest"
+    for at in range(steps, 0, -3):
+        assert _run_all([start_killed_at(at, out, args(out), env)]) == [-signal.SIGKILL]
+        check_consistent(out, public_key)
 
-    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
-
-    def command(target: Path) -> list[str]:
-        return [sys.executable, "-m", "cpcompile", "build", str(root), "--out", str(target), "--no-cache"]
-
-    def start(target: Path) -> subprocess.Popen:
-        return subprocess.Popen(
-            command(target), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
-
-    def wait_for_commit_window(proc: subprocess.Popen, target: Path) -> float | None:
-        """Busy-wait until the build removes manifest.json (the start of its write phase)."""
-        while proc.poll() is None:
-            if not (target / "manifest.json").exists():
-                return time.perf_counter()
-        return None
-
-    # one uninterrupted run over a copy of the earlier build: how long it takes, how long its
-    # write phase (manifest removed .. manifest written) lasts, and what it writes
-    reference = tmp_path / "reference"
-    shutil.copytree(pristine, reference)
-    t0 = time.perf_counter()
-    proc = start(reference)
-    gone = wait_for_commit_window(proc, reference)
-    back = None
-    while proc.poll() is None and back is None:
-        if (reference / "manifest.json").exists():
-            back = time.perf_counter()
-    assert proc.wait(timeout=120) == 0
-    duration = time.perf_counter() - t0
-    assert gone is not None
-    window = max((back or time.perf_counter()) - gone, 0.002)
-
-    rng = random.Random(20240611)
-    states: dict[str, int] = {}
-    killed = 0
-    for i in range(KILLS):
-        if i % 3 != 2:  # start again from the whole earlier build (temp files gone too)
-            shutil.rmtree(out)
-            shutil.copytree(pristine, out)
-        proc = start(out)
-        if i % 3 == 0:
-            # at a random moment of the write phase, the few milliseconds that matter
-            wait_for_commit_window(proc, out)
-            time.sleep(rng.uniform(0, 1.2) * window)
-        elif i % 3 == 1:
-            time.sleep(rng.uniform(0.05, 1.05) * duration)  # anywhere in the run
-        else:
-            # from whatever the last kill left, near the end of the run
-            time.sleep(rng.uniform(0.75, 1.05) * duration)
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the build and any child it started, nothing else
-        except ProcessLookupError:
-            pass
-        returncode = proc.wait(timeout=60)
-        killed += returncode == -signal.SIGKILL
-        state = check_consistent(out, public_key)
-        states[state] = states.get(state, 0) + 1
-    print(f"after {KILLS} kills ({killed} interrupted a run): {states}")
-    assert killed >= KILLS // 3, f"only {killed} of {KILLS} runs were interrupted (states {states})"
-    assert states.get("no manifest"), f"no kill landed in a write phase (window {window * 1000:.1f} ms)"
-
-    final = subprocess.run(command(out), env=env, capture_output=True, timeout=120)
-    assert final.returncode == 0, final.stderr
-    assert _temp_files(out) == []
-    assert check_consistent(out, public_key) == "new manifest"
-    assert sorted(os.listdir(out)) == ["artifact.json", "artifact.msgpack", "manifest.json"]
-    for name in os.listdir(out):
-        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
-    for name in ("artifact.json", "artifact.msgpack"):
-        assert CliRunner().invoke(cli, ["verify", str(out / name)]).exit_code == 0
+    for target in (out, outs[len(outs) // 2]):
+        final = subprocess.run([sys.executable, "-m", "cpcompile", *args(target)], env=env, capture_output=True, timeout=120)
+        assert final.returncode == 0, final.stderr
+        assert _temp_files(target) == []
+        assert check_consistent(target, public_key) == "new manifest"
+        assert sorted(os.listdir(target)) == ["artifact.json", "artifact.msgpack", "manifest.json"]
+        for name in os.listdir(target):
+            assert (target / name).read_bytes() == (reference / name).read_bytes(), name
+        for name in ("artifact.json", "artifact.msgpack"):
+            assert CliRunner().invoke(cli, ["verify", str(target / name)]).exit_code == 0
 
 
 def test_leftover_temp_files_are_removed(tmp_path):
@@ -207,44 +234,38 @@ def test_leftover_temp_files_are_removed(tmp_path):
 
 
 def test_sigkill_while_filling_the_cache(tmp_path):
-    """A build killed while it writes its cache leaves a cache the next builds can use or ignore:
-    they succeed and write what a --no-cache build writes."""
+    """A build killed while it makes the key or writes entries leaves a cache the next builds
+    can use or ignore: they succeed and write what a --no-cache build writes."""
     gen = _generate_module()
     root = tmp_path / "config"
-    gen.generate(root, size="m", seed=103)
+    gen.generate(root, size="s", seed=103)
     cache = tmp_path / "cache"
-    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+    env = _clean_env(tmp_path)
 
-    def command(out: Path) -> list[str]:
-        return [sys.executable, "-m", "cpcompile", "build", str(root), "--out", str(out), "--cache-dir", str(cache)]
+    def args(out: Path) -> list[str]:
+        return ["build", str(root), "--out", str(out), "--cache-dir", str(cache)]
 
     reference = tmp_path / "reference"
     assert build(root, reference, cache_dir=None).revision is not None
-    t0 = time.perf_counter()
-    done = subprocess.run(command(tmp_path / "timing"), env=env, capture_output=True, timeout=120)
-    duration = time.perf_counter() - t0
-    assert done.returncode == 0, done.stderr
+    log = tmp_path / "operations.log"
+    assert _run_all([start_killed_at(0, cache, args(tmp_path / "first"), env, log)]) == [0]
+    operations = log.read_text().splitlines()
+    assert any(" os.link .key." in op for op in operations) and " os.rename " in operations[-1], operations
+    steps = len(operations)
+    shutil.rmtree(cache)
 
-    rng = random.Random(7)
-    for i in range(9):
+    # the key file (first few operations), the document entries, the build record (last ones)
+    points = sorted({1, 3, 4, 5, steps // 2, steps - 1, steps})
+    for i, at in enumerate(points):
         if i % 3 == 0:
             shutil.rmtree(cache, ignore_errors=True)  # else: whatever the last kill left
-        proc = subprocess.Popen(
-            command(tmp_path / f"out-{i}"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        time.sleep(rng.uniform(0.3, 1.05) * duration)
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        _, stderr = proc.communicate(timeout=60)
-        assert proc.returncode in (0, -signal.SIGKILL), stderr
-        if proc.returncode == 0:
+        (code,) = _run_all([start_killed_at(at, cache, args(tmp_path / f"out-{i}"), env)])
+        if code == 0:  # fewer operations than that, with what the last kill left: it finished
             for name in ("artifact.json", "artifact.msgpack"):
                 assert (tmp_path / f"out-{i}" / name).read_bytes() == (reference / name).read_bytes()
-
-        final = subprocess.run(command(tmp_path / f"final-{i}"), env=env, capture_output=True, timeout=120)
+        final = subprocess.run(
+            [sys.executable, "-m", "cpcompile", *args(tmp_path / f"final-{i}")], env=env, capture_output=True, timeout=120
+        )
         assert final.returncode == 0, final.stderr
         for name in ("artifact.json", "artifact.msgpack", "manifest.json"):
             assert (tmp_path / f"final-{i}" / name).read_bytes() == (reference / name).read_bytes(), name
