@@ -156,17 +156,20 @@ def _entry(
     except FileNotFoundError:
         return None  # absent, or deleted while we looked
     except OSError as err:
-        return _refuse(found, _not_read(root, path, _reason(err)), reads)
+        _refuse(found, _not_read(root, path, _reason(err)), reads)
+        return None
     if stat.S_ISLNK(st.st_mode):
         problem, real, followed = _follow(root, real, allowed)
         if problem is not None or followed is None:
-            return _refuse(found, _bad_link(root, path, problem or "symbolic link cannot be followed"), reads)
+            _refuse(found, _bad_link(root, path, problem or "symbolic link cannot be followed"), reads)
+            return None
         st = followed
     if stat.S_ISDIR(st.st_mode):
         return _Entry(path, real, True)
     if stat.S_ISREG(st.st_mode):
         return _Entry(path, real, False)
-    return _refuse(found, _not_read(root, path, f"it is {_kind_of(st.st_mode)}, not a regular file"), reads)
+    _refuse(found, _not_read(root, path, f"it is {_kind_of(st.st_mode)}, not a regular file"), reads)
+    return None
 
 
 def _follow(root: Path, link: Path, allowed: list[Path]) -> tuple[str | None, Path, os.stat_result | None]:
@@ -194,7 +197,6 @@ def _refuse(found: Discovery, diagnostic: Diagnostic, reads: bool) -> None:
     found.diagnostics.append(diagnostic)
     if reads:
         found.unreadable += 1
-    return None
 
 
 def _read(root: Path, kind: Kind, entry: _Entry, found: Discovery) -> SourceFile | None:
@@ -205,25 +207,31 @@ def _read(root: Path, kind: Kind, entry: _Entry, found: Discovery) -> SourceFile
         fd = os.open(entry.real, _OPEN_FLAGS)
     except OSError as err:
         if err.errno == errno.ELOOP:  # became a link since it was checked
-            return _refuse(found, _bad_link(root, entry.path, "symbolic link appeared while reading"), True)
-        return _refuse(found, _not_read(root, entry.path, _reason(err)), True)
+            _refuse(found, _bad_link(root, entry.path, "symbolic link appeared while reading"), True)
+            return None
+        _refuse(found, _not_read(root, entry.path, _reason(err)), True)
+        return None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             reason = f"it is {_kind_of(st.st_mode)}, not a regular file"
-            return _refuse(found, _not_read(root, entry.path, reason), True)
+            _refuse(found, _not_read(root, entry.path, reason), True)
+            return None
         data = b"" if st.st_size > MAX_FILE_BYTES else _read_at_most(fd, MAX_FILE_BYTES + 1)
     except OSError as err:
-        return _refuse(found, _not_read(root, entry.path, _reason(err)), True)
+        _refuse(found, _not_read(root, entry.path, _reason(err)), True)
+        return None
     finally:
         os.close(fd)
     size = max(st.st_size, len(data))
     if size > MAX_FILE_BYTES:
-        return _refuse(found, _too_large(rel, size), True)
+        _refuse(found, _too_large(rel, size), True)
+        return None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        return _refuse(found, _not_utf8(rel, data, err), True)
+        _refuse(found, _not_utf8(rel, data, err), True)
+        return None
     return SourceFile(kind, rel, text.removeprefix("\ufeff"), hashlib.sha256(data).hexdigest())
 
 

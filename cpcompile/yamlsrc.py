@@ -10,12 +10,17 @@ YAML 1.2 rules apply: ``no``, ``on`` and ``off`` are strings.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ruamel.yaml import YAML
+from ruamel.yaml.cyaml import CParser
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    DocumentEndEvent, MappingEndEvent, MappingStartEvent, SequenceEndEvent, SequenceStartEvent, StreamEndEvent,
+)
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.resolver import BaseResolver
@@ -24,6 +29,7 @@ from ruamel.yaml.tag import Tag
 from .gcpause import paused_gc
 
 MAX_DEPTH = 32
+MAX_DIGITS = 64  # more is not a config number; Python refuses int() of over 4300 digits
 
 _TAG = "tag:yaml.org,2002:"
 _MAP, _SEQ, _STR = _TAG + "map", _TAG + "seq", _TAG + "str"
@@ -39,6 +45,14 @@ _CORE_CONSTANTS: dict[str, Any] = {
 _CORE_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
 _CORE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
 _NUMBER_START = frozenset("0123456789+-.")
+# A scalar's properties, where its node starts: an optional anchor, then the non-specific tag
+# ``!`` (or ``!<!>``), which makes a plain scalar a string (YAML 1.2, 6.9.1). libyaml reports it
+# as if the scalar were untagged, so the text is the only place it shows.
+_NON_SPECIFIC = re.compile(r"(?:&[^\s,\[\]{}]+\s+)?!(?:<!>)?(?=\s|[,\]}]|\Z)")
+_YAML_DIRECTIVE = re.compile(r"^%YAML[ \t]+(\S+)", re.MULTILINE)
+_FLOW_SCALAR_END = ",]}"
+_KEY_LIKE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_FLOW_SCALAR_START = ",[{"
 _EXPLICIT_SCALAR_TYPES: dict[str, tuple[type, ...]] = {
     _INT: (int,), _FLOAT: (int, float), _BOOL: (bool,), _NULL: (type(None),),
 }
@@ -84,7 +98,6 @@ def _c_yaml() -> YAML:
 
 
 _YAML = _c_yaml()
-_PURE_YAML = YAML(typ="safe", pure=True)
 
 
 def parse(text: str) -> dict[str, Any]:
@@ -102,7 +115,8 @@ def parse(text: str) -> dict[str, Any]:
             root.start_mark.column,
             "see docs/config.md for the shape of each file",
         )
-    seen = _AliasGuard(text) if "&" in text else None  # aliases need an anchor
+    # aliases need an anchor; the non-specific tag is a '!'
+    seen = _Guard(text) if "&" in text or "!" in text else None
     with paused_gc():
         return _build_mapping(root, seen)
 
@@ -128,11 +142,23 @@ def _syntax_problem(text: str, err: MarkedYAMLError) -> YamlProblem:
             "CP113", "more than one YAML document in this file", line, col,
             "keep one document per file: remove the '---' separator or split the file",
         )
-    if _char_at(text, line, col) == "\t":
+    here = _line_at(text, line)
+    if here[col : col + 1] == "\t":
+        if not here.strip(" \t\r"):
+            return YamlProblem(
+                "CP102", "tab character on an otherwise blank line", line, col,
+                "a tab on an otherwise blank line: delete it",
+            )
         return YamlProblem(
             "CP102", "tab character where YAML expects indentation or a token", line, col,
             "indent with spaces; YAML does not allow tabs for indentation",
         )
+    special = (
+        _flow_indicator_problem(here, line, col, problem) or _version_problem(text, problem)
+        or _long_key_problem(here, line, col, problem)
+    )
+    if special is not None:
+        return special
     context = ""
     if err.context:
         opened = err.context_mark
@@ -151,9 +177,59 @@ def _syntax_hint(problem: str) -> str | None:
     return None
 
 
-def _char_at(text: str, line: int, col: int) -> str:
+def _flow_indicator_problem(here: str, line: int, col: int, problem: str) -> YamlProblem | None:
+    """A plain value inside [ ] or { } with ':' or '?' in it, such as a URL or a time of day.
+    YAML 1.2 allows it (``[https://a.example]``), the libyaml that reads it does not: say
+    exactly how to write it instead."""
+    char = here[col : col + 1]
+    glued = ":" if char == ":" and "unexpected ':'" in problem else ""
+    if char == "?" and "did not find expected ','" in problem and col > 0 and here[col - 1] not in " \t,[{":
+        glued = "?"
+    if not glued:
+        return None
+    scalar = _flow_scalar_around(here, col)
+    hint = f"inside [ ] or {{ }}, quote a value that contains '{glued}': write {json.dumps(scalar, ensure_ascii=False)}"
+    key, _, rest = scalar.partition(":")
+    if glued == ":" and _KEY_LIKE.fullmatch(key) and not rest.startswith("/"):
+        hint += f" (or, if '{key}' is a key, put a space after the ':')"
+    return YamlProblem("CP101", f"YAML syntax error: '{glued}' in an unquoted value inside [ ] or {{ }}", line, col, hint)
+
+
+def _flow_scalar_around(here: str, col: int) -> str:
+    start = col
+    while start > 0 and here[start - 1] not in _FLOW_SCALAR_START and not here.startswith(": ", start - 2):
+        start -= 1
+    end = col + 1
+    while end < len(here) and here[end] not in _FLOW_SCALAR_END and not here.startswith(" #", end):
+        end += 1
+    return here[start:end].strip(" \t\r")
+
+
+def _long_key_problem(here: str, line: int, col: int, problem: str) -> YamlProblem | None:
+    # YAML 1.2 (7.4.2) limits an implicit key ('key: value') to 1024 characters
+    if "mapping values are not allowed" not in problem or col <= 1024 or ": " in here[:col]:
+        return None
+    return YamlProblem(
+        "CP101", "YAML syntax error: a key longer than 1024 characters", line, col,
+        "YAML allows at most 1024 characters in a 'key: value' key; shorten it",
+    )
+
+
+def _version_problem(text: str, problem: str) -> YamlProblem | None:
+    if "incompatible YAML document" not in problem:
+        return None
+    found = _YAML_DIRECTIVE.search(text)
+    version = found.group(1) if found else "?"
+    line = text.count("\n", 0, found.start()) if found else 0
+    return YamlProblem(
+        "CP101", f"YAML syntax error: %YAML {version} is not supported", line, 0,
+        "cpcompile reads YAML 1.2: write '%YAML 1.2', or delete the %YAML line",
+    )
+
+
+def _line_at(text: str, line: int) -> str:
     lines = text.split("\n", line + 1)
-    return lines[line][col : col + 1] if line < len(lines) else ""
+    return lines[line] if line < len(lines) else ""
 
 
 def _line_col(text: str, index: int) -> tuple[int, int]:
@@ -162,17 +238,23 @@ def _line_col(text: str, index: int) -> tuple[int, int]:
 
 
 def _check_nesting(text: str) -> None:
-    # ruamel's C composer recurses once per level and crashes the interpreter on very deep
-    # input, and takes quadratic time well before that. A cheap upper bound spares nearly
-    # every file the exact check, which walks events with the pure parser and stops early.
+    # ruamel's C composer recurses once per level: very deep input overflows the C stack (the
+    # interpreter dies) or raises RecursionError, and it takes quadratic time well before that.
+    # The libyaml parser underneath keeps an explicit stack, so its events are walked, by the
+    # same C parser, stopping at the first level too deep. The composer consumes exactly these
+    # events, so if a syntax error comes first, composing stops there too, no deeper: this
+    # holds for any input, whatever another parser would make of it. A cheap upper bound
+    # spares nearly every file the walk.
     indent = max(map(len, _INDENT.findall(text)), default=0)
     if text.count("[") + text.count("{") + 2 * indent + 2 <= MAX_DEPTH:
         return
+    parser = CParser(text)
     depth = 0
     try:
-        for event in _PURE_YAML.parse(text):
-            name = type(event).__name__
-            if name in ("MappingStartEvent", "SequenceStartEvent"):
+        while True:
+            event = parser.get_event()
+            kind = event.__class__
+            if kind is MappingStartEvent or kind is SequenceStartEvent:
                 depth += 1
                 if depth > MAX_DEPTH:
                     mark = event.start_mark
@@ -180,15 +262,20 @@ def _check_nesting(text: str) -> None:
                         "CP109", f"nesting deeper than {MAX_DEPTH} levels", mark.line, mark.column,
                         "config files are a few levels deep; flatten this structure",
                     )
-            elif name in ("MappingEndEvent", "SequenceEndEvent"):
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
                 depth -= 1
+            elif kind is DocumentEndEvent or kind is StreamEndEvent or event is None:
+                return  # only the first document is composed; a second one is CP113
     except YAMLError:
-        return  # the C parser reports syntax errors with better messages
+        return  # composing meets the same error, at this depth at most, and reports it
+    finally:
+        parser.dispose()
 
 
-class _AliasGuard:
+class _Guard:
     """Refuses a node met twice, i.e. an alias, and finds where the ``*alias`` itself is
-    written: the shared node only knows the position of its anchor."""
+    written: the shared node only knows the position of its anchor. Also tells a plain scalar
+    with the non-specific tag ``!`` (a string) from an untagged one."""
 
     def __init__(self, text: str):
         self.text = text
@@ -205,13 +292,17 @@ class _AliasGuard:
             "write the value out in full; aliases make reviews harder and can expand without bound",
         )
 
+    def non_specific(self, node: Node) -> bool:
+        start = node.start_mark.index
+        return self.text[start : start + 1] in ("!", "&") and _NON_SPECIFIC.match(self.text, start) is not None
 
-def _build_mapping(node: MappingNode, seen: _AliasGuard | None) -> dict[str, Any]:
+
+def _build_mapping(node: MappingNode, seen: _Guard | None) -> dict[str, Any]:
     if node.ctag is not _MAP_TAG and node.tag != _MAP:
         raise _tag_problem(node)
     out: dict[str, Any] = {}
     for key_node, value_node in node.value:
-        key = _key(key_node)
+        key = _key(key_node, seen)
         if key in out:
             mark = key_node.start_mark
             raise YamlProblem(
@@ -222,12 +313,12 @@ def _build_mapping(node: MappingNode, seen: _AliasGuard | None) -> dict[str, Any
     return out
 
 
-def _build(node: Node, seen: _AliasGuard | None, after: int) -> Any:
+def _build(node: Node, seen: _Guard | None, after: int) -> Any:
     # ``after``: where the text of this node starts at the earliest (to locate an alias)
     if seen is not None:
         seen.check(node, after)
     if node.__class__ is ScalarNode:
-        return _scalar(node)
+        return _scalar(node, seen)
     if node.__class__ is MappingNode:
         return _build_mapping(node, seen)
     if node.ctag is not _SEQ_TAG and node.tag != _SEQ:
@@ -240,7 +331,7 @@ def _build(node: Node, seen: _AliasGuard | None, after: int) -> Any:
     return out
 
 
-def _key(node: Node) -> str:
+def _key(node: Node, seen: _Guard | None) -> str:
     mark = node.start_mark
     if node.__class__ is ScalarNode and node.value == "<<" and node.ctag is _PLAIN_TAG:
         raise YamlProblem(
@@ -252,9 +343,9 @@ def _key(node: Node) -> str:
             "CP114", "keys must be plain strings", mark.line, mark.column,
             "quote the key if it looks like a number, boolean or date",
         )
-    if node.ctag is _QUOTED_TAG:
+    if node.ctag is _QUOTED_TAG or (node.ctag is not _PLAIN_TAG and node.tag == _STR):
         return node.value
-    if node.ctag is not _PLAIN_TAG or not isinstance(_scalar(node), str):
+    if node.ctag is not _PLAIN_TAG or not isinstance(_scalar(node, seen), str):
         raise YamlProblem(
             "CP114", "keys must be plain strings", mark.line, mark.column,
             "quote the key if it looks like a number, boolean or date",
@@ -262,19 +353,21 @@ def _key(node: Node) -> str:
     return node.value
 
 
-def _scalar(node: ScalarNode) -> Any:
+def _scalar(node: ScalarNode, seen: _Guard | None = None) -> Any:
     ctag, value = node.ctag, node.value
     if ctag is _QUOTED_TAG:
         return value
     if ctag is _PLAIN_TAG:
-        return _plain(value)
-    tag = node.tag  # an explicit tag, such as !!str
+        if seen is not None and seen.non_specific(node):
+            return value  # `! 12` is the string "12"
+        return _plain(value, node)
+    tag = str(node.tag)  # an explicit tag, such as !!str
     if tag == _STR or tag == _TIMESTAMP:  # dates stay strings; the models parse them
         return value
     expected = _EXPLICIT_SCALAR_TYPES.get(tag)
     if expected is None:
         raise _tag_problem(node)
-    resolved = _plain(value) if value else None
+    resolved: Any = _plain(value, node) if value else None
     if type(resolved) not in expected:
         mark = node.start_mark
         raise YamlProblem(
@@ -284,15 +377,32 @@ def _scalar(node: ScalarNode) -> Any:
     return float(resolved) if tag == _FLOAT else resolved
 
 
-def _plain(value: str) -> Any:
+def _plain(value: str, node: Node) -> Any:
     if value in _CORE_CONSTANTS:
         return _CORE_CONSTANTS[value]
     if value[0] in _NUMBER_START:
         if _CORE_INT.fullmatch(value):
+            _check_digits(value, node)
             return _int(value)
         if _CORE_FLOAT.fullmatch(value):
+            _check_digits(value, node)
             return _float(value)
     return value
+
+
+def _check_digits(value: str, node: Node) -> None:
+    if len(value) <= MAX_DIGITS:
+        return
+    mantissa = value.lower().lstrip("+-").removeprefix("0x").removeprefix("0o")
+    if "x" not in value.lower():
+        mantissa = mantissa.split("e")[0]
+    digits = sum(c not in "._" for c in mantissa)
+    if digits > MAX_DIGITS:
+        mark = node.start_mark
+        raise YamlProblem(
+            "CP115", f"number with {digits:,} digits; a config number has at most {MAX_DIGITS}",
+            mark.line, mark.column, "if it is text (an ID, a code), quote it",
+        )
 
 
 def _int(value: str) -> int:

@@ -29,9 +29,9 @@ from test_settings import HAS_SETTINGS
 from conftest import CASES_DIR, GENERATED_CASES, REPO_ROOT
 
 CODE_IN_NAME = re.compile(r"cp\d{3}(?=-)")
-# CP110 (a file over 4 MiB) and CP111 (a symbolic link out of the repository) cannot be committed
-# as cases; test_validate_cli.py builds them in tmp_path.
-TESTED_ELSEWHERE = {"CP110", "CP111"}
+# CP110 (a file over 4 MiB), CP111 (a symbolic link out of the repository) and CP116 (a FIFO,
+# socket or device) cannot be committed as cases; test_validate_cli.py builds them in tmp_path.
+TESTED_ELSEWHERE = {"CP110", "CP111", "CP116"}
 
 
 def _all_cases() -> list[str]:

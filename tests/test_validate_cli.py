@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import cpcompile
-from cpcompile import sources
+from cpcompile import sources, yamlsrc
 from cpcompile.cli import cli
 from conftest import CASES_DIR, REPO_ROOT, WEB_DATASTREAM, destination, write_tree
 
@@ -518,6 +518,106 @@ def test_billion_laughs_is_refused_quickly(runner, tmp_path):
     assert time.monotonic() - started < 5
     assert result.exit_code == 1
     assert _codes(result) == ["CP107"]
+
+
+@pytest.mark.parametrize(
+    ("levels", "opener"), [(40, "["), (2_000, "["), (100_000, "["), (100_000, "{a: ")], ids=["40", "2000", "100000", "mappings"]
+)
+def test_deep_nesting_after_a_trailing_tab_is_cp109_not_a_crash(tmp_path, levels, opener):
+    # A tab at the end of a line made the old depth check (a second, pure-Python parser) give up,
+    # while the C parser went on: 40 levels were not reported, 2,000 were an internal error and
+    # 100,000 killed the interpreter (SIGSEGV). Run in a child process, so a crash fails the test.
+    closer = "]" if opener == "[" else "}"
+    text = destination() + "description: d\t\n" + "x: " + opener * levels + closer * levels + "\n"
+    write_tree(tmp_path, {"destinations/a.yaml": text})
+    started = time.monotonic()
+    done = _run_cli(tmp_path, "--format", "json")
+    assert time.monotonic() - started < 20
+    assert done.returncode == 1, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    line = text.count("\n", 0, text.index("x: ")) + 1
+    col = 4 + (yamlsrc.MAX_DEPTH - 1) * len(opener)
+    assert [(d["code"], d["file"], d["line"], d["col"]) for d in json.loads(done.stdout)["diagnostics"]] == [
+        ("CP109", "destinations/a.yaml", line, col)
+    ]
+
+
+def test_yaml_1_3_directive_with_deep_nesting_is_a_located_error(runner, tmp_path):
+    write_tree(tmp_path, {"datastreams/web.yaml": "%YAML 1.3\n---\n" + WEB_DATASTREAM + "x: " + "[" * 40 + "]" * 40 + "\n"})
+    result = _validate(runner, tmp_path)
+    assert (result.exit_code, result.stderr) == (1, "")
+    assert result.stdout.startswith(
+        "datastreams/web.yaml:1:1: error CP101 YAML syntax error: %YAML 1.3 is not supported\n"
+        "    hint: cpcompile reads YAML 1.2: write '%YAML 1.2', or delete the %YAML line\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "position"),
+    [
+        ("id: " + "9" * 5_000 + "\nname: Web\nsandbox: prod\n", (1, 5)),
+        ("id: 0x" + "f" * 5_000 + "\nname: Web\nsandbox: prod\n", (1, 5)),
+        ("name: Web\nsandbox: [" + "9" * 5_000 + "]\n", (2, 11)),
+        ("name: Web\n? " + "9" * 5_000 + "\n: key\n", (2, 3)),
+        ("name: Web\nsandbox: !!int " + "9" * 5_000 + "\n", (2, 10)),
+    ],
+    ids=["value", "hex", "in-a-list", "key", "tagged"],
+)
+def test_cp115_a_number_with_thousands_of_digits_is_located_not_a_crash(runner, tmp_path, text, position):
+    write_tree(tmp_path, {"datastreams/web.yaml": text})
+    result = _validate(runner, tmp_path, "--format", "json")
+    assert (result.exit_code, result.stderr) == (1, ""), result.stderr
+    assert [(d["code"], d["line"], d["col"]) for d in _report(result)["diagnostics"]] == [("CP115", *position)]
+    assert _report(result)["diagnostics"][0]["message"] == "number with 5,000 digits; a config number has at most 64"
+
+
+@pytest.mark.parametrize("number", ["1e99999", "-1e99999", "1e-99999", "9" * 64 + "e99999", ".inf"])
+def test_floats_with_huge_exponents_are_ordinary_type_errors(runner, tmp_path, number):
+    write_tree(tmp_path, {"datastreams/web.yaml": WEB_DATASTREAM.replace("sandbox: prod", f"sandbox: {number}")})
+    for fmt in ("text", "json", "github"):
+        result = _validate(runner, tmp_path, "--format", fmt)
+        assert (result.exit_code, result.stderr) == (1, ""), result.stderr
+    assert _codes(_validate(runner, tmp_path, "--format", "json")) == ["CP121"]
+
+
+@pytest.mark.parametrize(
+    ("flow", "expected_hint"),
+    [
+        ("marketing_actions: [https://a.example]", "write \"https://a.example\""),
+        ("attributes: [{source: person.name, target: http://x.org}]", "write \"http://x.org\""),
+        ("attributes: [{source: person.name, target: /p?x=1}]", "write \"/p?x=1\""),
+        ("audiences: [{id: a0000000-0000-4000-8000-000000000001, start: 2026-12-01T08:00:00Z}]",
+         "write \"2026-12-01T08:00:00Z\""),
+    ],
+    ids=["url-in-list", "url-in-mapping", "query-in-mapping", "instant-in-mapping"],
+)
+def test_colon_or_question_mark_in_flow_says_exactly_what_to_write(runner, tmp_path, flow, expected_hint):
+    write_tree(tmp_path, {"datastreams/web.yaml": WEB_DATASTREAM, "destinations/home.yaml": destination(audiences=0) + flow + "\n"})
+    result = _validate(runner, tmp_path, "--format", "json")
+    (d,) = _report(result)["diagnostics"]
+    assert (d["code"], d["file"], d["line"]) == ("CP101", "destinations/home.yaml", 5)
+    assert d["hint"].startswith("inside [ ] or { }, quote a value that contains ")
+    assert d["hint"].endswith(expected_hint)
+    # writing what the hint says makes the file valid
+    fixed = flow.replace(expected_hint.removeprefix("write ").strip('"'), expected_hint.removeprefix("write "))
+    write_tree(tmp_path, {"destinations/home.yaml": destination(audiences=0) + fixed + "\n"})
+    result = _validate(runner, tmp_path)
+    assert result.exit_code == 0, result.stdout
+
+
+def test_a_tab_on_a_blank_line_says_delete_it(runner, tmp_path):
+    write_tree(tmp_path, {"datastreams/web.yaml": WEB_DATASTREAM.replace("name: Web\n", "name: Web\n\t\n")})
+    result = _validate(runner, tmp_path)
+    assert result.stdout.startswith(
+        "datastreams/web.yaml:3:1: error CP102 tab character on an otherwise blank line\n"
+        "    hint: a tab on an otherwise blank line: delete it\n"
+    )
+
+
+def test_str_tagged_keys_and_non_specific_tagged_values_are_strings(runner, tmp_path):
+    text = WEB_DATASTREAM.replace("name: Web", "!!str name: ! 12").replace("sandbox: prod", "sandbox: ! true")
+    write_tree(tmp_path, {"datastreams/web.yaml": text})
+    result = _validate(runner, tmp_path)
+    assert (result.exit_code, result.stdout) == (0, "0 errors, 0 warnings in 1 file checked\n")
 
 
 @pytest.mark.parametrize("value", ["!!int abc", "!!float abc", '!!int ""', "!!int 0b2"])

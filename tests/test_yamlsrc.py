@@ -262,6 +262,163 @@ def test_very_deep_nesting_is_refused_quickly(text):
     assert time.monotonic() - started < 5
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "k: v\t\nx: " + "[" * 40 + "]" * 40 + "\n",  # the pure parser refused the tab; libyaml does not
+        "k: v\t\nx: " + "[" * 2_000 + "]" * 2_000 + "\n",  # RecursionError in the composer
+        "k: v\t\nx: " + "{a: " * 2_000 + "}" * 2_000 + "\n",
+        "%YAML 1.2\n---\nx: " + "[" * 40 + "]" * 40 + "\n",
+    ],
+    ids=["tab-40", "tab-2000", "tab-mappings", "yaml-1.2-directive"],
+)
+def test_nesting_is_caught_whatever_precedes_it(text):
+    # 100,000 levels killed the interpreter: test_validate_cli.py runs those in a child process
+    started = time.monotonic()
+    code, line, _col = problem(text)
+    assert (code, line) == ("CP109", text.count("\n", 0, text.index("[" if "[" in text else "{")))
+    assert time.monotonic() - started < 5
+
+
+def test_a_syntax_error_before_the_limit_is_reported_as_such():
+    text = "a: [b: c: d]\nx: " + "[" * 100_000
+    assert problem(text)[0] == "CP101"
+
+
+def test_nesting_in_a_second_document_is_a_second_document():
+    assert problem("a: 1\n---\nb: " + "[" * 100 + "]" * 100 + "\n")[0] == "CP113"
+
+
+@pytest.mark.parametrize("version", ["1.3", "2.0"])
+def test_unsupported_yaml_version_says_what_to_write(version):
+    text = f"%YAML {version}\n---\nx: " + "[" * 40 + "]" * 40 + "\n"
+    with pytest.raises(YamlProblem) as caught:
+        parse(text)
+    p = caught.value
+    assert (p.code, p.line, p.col, p.message) == ("CP101", 0, 0, f"YAML syntax error: %YAML {version} is not supported")
+    assert p.hint == "cpcompile reads YAML 1.2: write '%YAML 1.2', or delete the %YAML line"
+
+
+# ------------------------------------------------------------------------------ long numbers
+
+
+@pytest.mark.parametrize(
+    ("text", "position"),
+    [
+        ("k: " + "9" * 5_000 + "\n", (0, 3)),
+        ("k: -" + "9" * 65 + "\n", (0, 3)),
+        ("k: 0x" + "f" * 65 + "\n", (0, 3)),
+        ("k: 0o" + "7" * 65 + "\n", (0, 3)),
+        ("k: " + "9" * 65 + ".5\n", (0, 3)),
+        ("k: 1." + "0" * 65 + "\n", (0, 3)),
+        ("k: [1, " + "9" * 5_000 + "]\n", (0, 7)),
+        ("k: !!int " + "9" * 5_000 + "\n", (0, 3)),
+        ("k: !!float " + "9" * 5_000 + "\n", (0, 3)),
+        ("? " + "9" * 5_000 + "\n: v\n", (0, 2)),
+    ],
+    ids=["int", "negative", "hex", "octal", "float", "fraction", "in-a-list", "int-tag", "float-tag", "key"],
+)
+def test_numbers_with_too_many_digits(text, position):
+    with pytest.raises(YamlProblem) as caught:
+        parse(text)
+    assert (caught.value.code, caught.value.line, caught.value.col) == ("CP115", *position)
+    assert "a config number has at most 64" in caught.value.message
+
+
+def test_64_digits_is_a_number_and_65_quoted_is_text():
+    assert value("9" * 64) == int("9" * 64)
+    assert value('"' + "9" * 65 + '"') == "9" * 65
+    assert value("9" * 65 + "x") == "9" * 65 + "x"
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1e99999", math.inf), ("-1e99999", -math.inf), ("1e-99999", 0.0)])
+def test_floats_with_huge_exponents_are_floats(text, expected):
+    assert value(text) == expected
+
+
+# ----------------------------------------------------------- valid YAML libyaml cannot read
+
+
+@pytest.mark.parametrize(
+    ("text", "char", "scalar", "col"),
+    [
+        ("origins: [https://a.example]\n", ":", "https://a.example", 15),
+        ("origins: [ a, https://a.example , b ]\n", ":", "https://a.example", 19),
+        ("x: {url: http://x.org}\n", ":", "http://x.org", 13),
+        ("x:\n- { url: http://example.org }\n", ":", "http://example.org", 13),  # yaml-test-suite UDM2
+        ("x: {path: /p?x=1}\n", "?", "/p?x=1", 12),
+        ("x: [/p?x=1]\n", "?", "/p?x=1", 6),
+        ("x: {id: 1, start: 2026-12-01T08:00:00Z}\n", ":", "2026-12-01T08:00:00Z", 31),
+        ("x: [\n  https://a.example,\n  b\n]\n", ":", "https://a.example", 7),
+        ('x: [say "hi":there]\n', ":", 'say "hi":there', 12),
+    ],
+)
+def test_colon_or_question_mark_inside_flow_says_exactly_what_to_write(text, char, scalar, col):
+    with pytest.raises(YamlProblem) as caught:
+        parse(text)
+    p = caught.value
+    assert (p.code, p.col) == ("CP101", col)
+    assert p.message == f"YAML syntax error: '{char}' in an unquoted value inside [ ] or {{ }}"
+    quoted = '"' + scalar.replace('"', '\\"') + '"'
+    assert p.hint == f"inside [ ] or {{ }}, quote a value that contains '{char}': write {quoted}"
+    fixed = text.replace(scalar, quoted, 1)
+    assert scalar in str(parse(fixed))  # what the hint says to write is read as the value
+
+
+def test_a_key_glued_to_its_value_in_flow_gets_both_readings():
+    with pytest.raises(YamlProblem) as caught:
+        parse("x: {a:1}\n")
+    assert caught.value.hint == (
+        "inside [ ] or { }, quote a value that contains ':': write \"a:1\" (or, if 'a' is a key, put a space after the ':')"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "position"),
+    [("a: 1\n\t\nb: 2\n", (1, 0)), ("a:\n  b: 1\n  \t\n  c: 2\n", (2, 2))],  # yaml-test-suite DK95
+)
+def test_a_tab_on_a_blank_line_says_delete_it(text, position):
+    with pytest.raises(YamlProblem) as caught:
+        parse(text)
+    p = caught.value
+    assert (p.code, p.line, p.col) == ("CP102", *position)
+    assert (p.message, p.hint) == ("tab character on an otherwise blank line", "a tab on an otherwise blank line: delete it")
+
+
+def test_a_space_then_a_tab_on_a_blank_line_is_read():
+    assert parse("a: 1\n \t\nb: 2\n") == {"a": 1, "b": 2}  # yaml-test-suite DK95
+
+
+def test_a_key_over_1024_characters_says_so():
+    with pytest.raises(YamlProblem) as caught:
+        parse("k" * 2000 + ": 1\n")
+    assert (caught.value.code, caught.value.message) == ("CP101", "YAML syntax error: a key longer than 1024 characters")
+
+
+@pytest.mark.parametrize(("text", "expected"), [("!!str 12: x\n", "12"), ("!!str a: x\n", "a"), ("{!!str 1: x}\n", "1")])
+def test_str_tagged_keys_are_accepted(text, expected):
+    assert parse(text) == {expected: "x"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("! 12", "12"), ("! true", "true"), ("! null", "null"), ("! 1.5", "1.5"), ("&a ! 12", "12"),
+        ("! &a 12", "12"), ("[! 12]", ["12"]), ("!<!> 12", "12"), ("! [1]", [1]),
+    ],
+)
+def test_the_non_specific_tag_makes_a_plain_scalar_a_string(text, expected):
+    assert value(text) == expected
+
+
+def test_a_non_specific_tag_on_a_key_makes_it_a_string():
+    assert parse("! 12: x\n") == {"12": "x"}
+
+
+def test_an_exclamation_mark_inside_a_value_is_not_a_tag():
+    assert parse("a: 12\nb: hi! 12\nc: 13\n") == {"a": 12, "b": "hi! 12", "c": 13}
+
+
 # -------------------------------------------------------------------------------- positions
 
 TEXT = """\
