@@ -601,3 +601,14 @@ def test_unwritable_output_is_a_usage_error_not_a_bug(tmp_path):
     assert result.exit_code == 2, result.output
     assert "internal error" not in result.output
     assert f"cannot write {blocker / 'build'}: Not a directory" in result.output
+
+
+def test_the_manifest_is_not_taken_for_an_artifact(tmp_path):
+    """docs/build.md and docs/runtime.md: what verify says when given the manifest by mistake."""
+    root = copy_example(tmp_path / "root")
+    assert run("build", root).exit_code == 0
+    result = run("verify", root / "build/manifest.json")
+    assert result.exit_code == 1
+    assert "not a cpcompile artifact: the document has no 'format' field" in result.output
+    documented = (REPO / "docs/build.md").read_text() + (REPO / "docs/runtime.md").read_text()
+    assert "the document has no 'format' field" in documented and "cpcompile-manifest" not in documented
