@@ -36,7 +36,9 @@ _MAP, _SEQ, _STR = _TAG + "map", _TAG + "seq", _TAG + "str"
 _INT, _FLOAT, _BOOL, _NULL = _TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null"
 # Dates stay strings: the models parse them, and nothing else may become a Python object.
 _TIMESTAMP = _TAG + "timestamp"
-_INDENT = re.compile(r"^[ \t?\-]*", re.MULTILINE)
+# Where a line's block collections can start: after indentation and the indicators of compact
+# nesting ("- - x", "? - x", ": - x"); see _check_nesting.
+_INDENT = re.compile(r"^[ \t?:\-]*", re.MULTILINE)
 # YAML 1.2 core schema, https://yaml.org/spec/1.2.2/#1032-tag-resolution
 _CORE_CONSTANTS: dict[str, Any] = {
     "": None, "~": None, "null": None, "Null": None, "NULL": None,
@@ -244,7 +246,9 @@ def _check_nesting(text: str) -> None:
     # same C parser, stopping at the first level too deep. The composer consumes exactly these
     # events, so if a syntax error comes first, composing stops there too, no deeper: this
     # holds for any input, whatever another parser would make of it. A cheap upper bound
-    # spares nearly every file the walk.
+    # spares nearly every file the walk: a flow collection needs a bracket, and a block one a
+    # column further right than its parent (or the same, for a list in a mapping), where only
+    # indentation and the indicators '-', '?' and ':' can precede it on its line.
     indent = max(map(len, _INDENT.findall(text)), default=0)
     if text.count("[") + text.count("{") + 2 * indent + 2 <= MAX_DEPTH:
         return

@@ -541,6 +541,18 @@ def test_deep_nesting_after_a_trailing_tab_is_cp109_not_a_crash(tmp_path, levels
     ]
 
 
+@pytest.mark.parametrize("levels", [40, 100_000])
+def test_compact_nesting_after_an_explicit_value_indicator_is_cp109_not_a_crash(tmp_path, levels):
+    # ": - - - x" nests a list per "- " on one line; the cheap depth bound did not count the ':'
+    # and let 100,000 levels through to the composer (SIGSEGV).
+    write_tree(tmp_path, {"datastreams/web.yaml": WEB_DATASTREAM + "? k\n: " + "- " * levels + "x\n"})
+    done = _run_cli(tmp_path, "--format", "json")
+    assert done.returncode == 1, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    assert [(d["code"], d["line"], d["col"]) for d in json.loads(done.stdout)["diagnostics"]] == [
+        ("CP109", 7, 3 + 2 * (yamlsrc.MAX_DEPTH - 1))
+    ]
+
+
 def test_yaml_1_3_directive_with_deep_nesting_is_a_located_error(runner, tmp_path):
     write_tree(tmp_path, {"datastreams/web.yaml": "%YAML 1.3\n---\n" + WEB_DATASTREAM + "x: " + "[" * 40 + "]" * 40 + "\n"})
     result = _validate(runner, tmp_path)

@@ -280,6 +280,12 @@ def test_nesting_is_caught_whatever_precedes_it(text):
     assert time.monotonic() - started < 5
 
 
+@pytest.mark.parametrize("indicators", ["? k\n: ", "? ", "a:\n", "a:\n- ? "])
+def test_compact_block_nesting_on_one_line(indicators):
+    text = indicators + "- " * 40 + "x\n"
+    assert problem(text)[0] == "CP109"
+
+
 def test_a_syntax_error_before_the_limit_is_reported_as_such():
     text = "a: [b: c: d]\nx: " + "[" * 100_000
     assert problem(text)[0] == "CP101"
