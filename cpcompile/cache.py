@@ -55,7 +55,11 @@ def default_cache_dir(environ: Mapping[str, str]) -> Path:
     xdg = environ.get("XDG_CACHE_HOME", "")
     if xdg and Path(xdg).is_absolute():  # the XDG spec: a relative path is to be ignored
         return Path(xdg) / "cpcompile"
-    return Path(environ.get("HOME") or Path.home()) / ".cache" / "cpcompile"
+    try:
+        home = Path(environ.get("HOME") or Path.home())
+    except RuntimeError:  # no HOME and no user database entry: nowhere to keep a cache
+        raise CacheSetupError("no home directory for the cache; pass --cache-dir DIR or --no-cache") from None
+    return home / ".cache" / "cpcompile"
 
 
 def key_from_text(text: str) -> bytes:

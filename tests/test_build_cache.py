@@ -761,3 +761,23 @@ def test_a_key_from_the_environment(tmp_path, cache_dir):
     short = run("build", root, env={"CPCOMPILE_CACHE_KEY": "short"})
     assert short.exit_code == 2 and "CPCOMPILE_CACHE_KEY" in short.output and "internal error" not in short.output
     assert run("build", root, "--no-cache", env={"CPCOMPILE_CACHE_KEY": "short"}).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"CPCOMPILE_CACHE_DIR": "/c", "XDG_CACHE_HOME": "/x", "HOME": "/h"}, "/c"),
+        ({"XDG_CACHE_HOME": "/x", "HOME": "/h"}, "/x/cpcompile"),
+        ({"XDG_CACHE_HOME": "relative", "HOME": "/h"}, "/h/.cache/cpcompile"),
+        ({"CPCOMPILE_CACHE_DIR": "", "XDG_CACHE_HOME": "", "HOME": "/h"}, "/h/.cache/cpcompile"),
+    ],
+)
+def test_default_cache_directory(tmp_path, environ, expected):
+    root = copy_example(tmp_path / "root")
+    env = {"CPCOMPILE_CACHE_DIR": None, "XDG_CACHE_HOME": None, "HOME": None, **environ}
+    for name, value in env.items():
+        if value is not None and value.startswith("/"):
+            env[name] = str(tmp_path) + value
+    result = run("build", root, env=env)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / expected.lstrip("/") / "key").is_file()
