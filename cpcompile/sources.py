@@ -275,7 +275,7 @@ def _bad_link(root: Path, link: Path, problem: str) -> Diagnostic:
 def _not_read(root: Path, path: Path, why: str) -> Diagnostic:
     return Diagnostic(
         "CP116", Severity.WARNING, f"not read: {why}", _rel(root, path), 1, 1,
-        "config folders hold YAML files and folders only; remove it",
+        "only regular files are read: replace it with a regular file, or remove it",
     )
 
 
