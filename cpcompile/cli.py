@@ -12,7 +12,7 @@ import click
 
 from . import __version__
 from .diagnostics import EXIT_CONFIG_ERRORS, EXIT_INTERNAL, EXIT_OK, exit_code
-from .render import FORMATS, count_of, render
+from .render import FORMATS, count_of, neutralise, render
 
 BUG_REPORTS = "the cpcompile issue tracker (see 'Reporting bugs' in the README)"
 
@@ -241,9 +241,16 @@ def lookup(
     except LookupInputError as err:
         raise click.UsageError(str(err)) from None
     loaded = _load_verified(ctx, artifact, public_key)
-    payload = loaded.lookup(datastream_id, memberships, now=when, attributes=attributes, authenticated=authenticated)
+    try:
+        payload = loaded.lookup(
+            datastream_id, memberships, now=when, attributes=attributes, authenticated=authenticated
+        )
+    except (TypeError, ValueError) as err:  # the runtime's word on a request it cannot answer
+        raise click.UsageError(str(err)) from None
     if loaded.stats.unknown_datastreams:
-        click.echo(f"note: datastream {datastream_id} is not in this artifact; the answer is empty", err=True)
+        click.echo(
+            f"note: datastream {neutralise(datastream_id)} is not in this artifact; the answer is empty", err=True
+        )
     result = edge_response(payload) if envelope else payload
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))
     ctx.exit(EXIT_OK)

@@ -1,11 +1,29 @@
-"""Reading `cpcompile lookup`'s request inputs from the command line and JSON files."""
+"""Reading `cpcompile lookup`'s request inputs from the command line and JSON files.
+
+Everything here is operator input, but it is often pasted from elsewhere (a profile export, a
+log line), so it is checked as strictly as an artifact: one clear usage error, never a crash.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any
+
+# A profile is at most 100 KB at Adobe; a request file a thousand times that is a mistake.
+MAX_INPUT_BYTES = 100 * 1024 * 1024
+_UNIX_SECONDS = re.compile(r"[+-]?[0-9]{1,12}(\.[0-9]{1,9})?", re.ASCII)
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_INSTANT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?", re.ASCII
+)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_MEMBERSHIP_SHAPE = (
+    'expected a list of audience IDs or a segmentMembership map '
+    '({"ups": {"<audience id>": {"status": "realized"}}})'
+)
 
 
 class LookupInputError(ValueError):
@@ -21,12 +39,32 @@ def read_memberships(segments: str | None, membership_file: Path | None) -> Any:
         data = data["segmentMembership"]  # a profile fragment
     if isinstance(data, list) and all(isinstance(s, str) for s in data):
         return data
-    if isinstance(data, dict) and all(isinstance(v, dict) for v in data.values()):
-        return data
-    raise LookupInputError(
-        f"{membership_file}: expected a list of audience IDs or a segmentMembership map "
-        '({"ups": {"<audience id>": {"status": "realized"}}})'
-    )
+    if isinstance(data, dict):
+        problem = _membership_map_problem(data)
+        if problem is None:
+            return data
+        raise LookupInputError(f"{membership_file}: {problem}; {_MEMBERSHIP_SHAPE}")
+    raise LookupInputError(f"{membership_file}: {_MEMBERSHIP_SHAPE}")
+
+
+def _membership_map_problem(data: dict[str, Any]) -> str | None:
+    for namespace, members in data.items():
+        if namespace == "segmentMembership":
+            return "segmentMembership holds another segmentMembership"
+        if not isinstance(members, dict):
+            return f"segmentMembership[{namespace!r}] is a {_json_type(members)}, not an object of audiences"
+        for audience_id, membership in members.items():
+            if not isinstance(membership, dict):
+                return (
+                    f"segmentMembership[{namespace!r}][{audience_id!r}] is a {_json_type(membership)}, "
+                    'not a membership object like {"status": "realized"}'
+                )
+    return None
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
 
 
 def read_attributes(attributes_file: Path | None) -> dict[str, Any] | None:
@@ -38,23 +76,45 @@ def read_attributes(attributes_file: Path | None) -> dict[str, Any] | None:
     return data
 
 
-def parse_now(now: str | None) -> int | datetime | None:
+def parse_now(now: str | None) -> int | float | datetime | None:
+    """Unix seconds (``1766599200``, ``-5``, ``1.5``), a UTC day or an ISO 8601 instant."""
     if now is None:
         return None
-    if now.isdigit():
-        return int(now)
     try:
-        if len(now) == 10:
+        if _UNIX_SECONDS.fullmatch(now):
+            return float(now) if "." in now else int(now)
+        if _DAY.fullmatch(now):
             return datetime.combine(date.fromisoformat(now), time(0), tzinfo=timezone.utc)
-        return datetime.fromisoformat(now)
-    except ValueError:
-        raise LookupInputError(
-            f"--now {now!r}: expected a date (2026-12-24), a date and time (2026-12-24T18:00:00Z) or Unix seconds"
-        ) from None
+        if _INSTANT.fullmatch(now):
+            instant = datetime.fromisoformat(now)
+            return instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc)
+    except ValueError:  # a well-formed day or time that does not exist (2026-02-30)
+        pass
+    raise LookupInputError(
+        f"--now {now!r}: expected a date (2026-12-24), a date and time (2026-12-24T18:00:00Z) "
+        "or Unix seconds (1766599200)"
+    )
 
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as file:
+            raw = file.read(MAX_INPUT_BYTES + 1)
+        if len(raw) > MAX_INPUT_BYTES:
+            raise LookupInputError(f"{path}: larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
+        text = raw.decode("utf-8")
+        data = json.loads(text, parse_constant=_refuse_constant)
+        lone_surrogate = _LONE_SURROGATE.search(json.dumps(data, ensure_ascii=False))
+    except RecursionError:
+        raise LookupInputError(f"{path}: not readable JSON (nested too deep)") from None
     except (OSError, UnicodeDecodeError, ValueError) as err:
+        if isinstance(err, LookupInputError):
+            raise
         raise LookupInputError(f"{path}: not readable JSON ({err})") from None
+    if lone_surrogate:
+        raise LookupInputError(f"{path}: holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text")
+    return data
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

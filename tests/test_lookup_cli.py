@@ -108,3 +108,57 @@ def test_corrupt_artifact_is_rejected(artifact: Path, tmp_path: Path) -> None:
     broken.write_bytes(artifact.read_bytes()[:-20])
     code, _, err = lookup(str(broken), "--datastream", PROD, "--segments", RENTERS)
     assert code == 1 and "rejected" in err
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"[" * 100_000, "nested too deep"),
+        (b'{"ups": {"' + RENTERS.encode() + b'": "realized"}}', "is a string, not a membership object"),
+        (b'{"segmentMembership": {"segmentMembership": {}}}', "holds another segmentMembership"),
+        (b'{"ups": ["' + RENTERS.encode() + b'"]}', "is a array, not an object of audiences"),
+        (b'["\\ud800"]', "lone UTF-16 surrogate"),
+        (b"[NaN]", "NaN is not JSON"),
+        (b"[" + b"1" * 5000 + b"]", "not readable JSON"),
+    ],
+    ids=["deep", "status-not-object", "nested-segmentMembership", "namespace-not-object", "surrogate", "nan", "huge-int"],
+)
+def test_hostile_membership_files_are_usage_errors(artifact: Path, tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "m.json"
+    path.write_bytes(content)
+    code, _, err = lookup(str(artifact), "--datastream", PROD, "--membership-file", str(path))
+    assert code == 2, err
+    assert message in err
+
+
+def test_attribute_file_with_a_lone_surrogate_is_a_usage_error(artifact: Path, tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_bytes(b'{"person": {"name": {"firstName": "\\ud800"}}}')
+    code, _, err = lookup(
+        str(artifact), "--datastream", PROD, "--segments", RENTERS, "--authenticated", "--attributes-file", str(path)
+    )
+    assert code == 2 and "lone UTF-16 surrogate" in err
+
+
+@pytest.mark.parametrize("now", ["\u00b2", "9" * 5000, "1e9", "0x10", "2026-W52-4", "2026-12-24 18:00", "2026-02-30", "١٢٣"])
+def test_bad_now_is_a_usage_error(artifact: Path, now: str) -> None:
+    code, _, err = lookup(str(artifact), "--datastream", PROD, "--segments", RENTERS, "--now", now)
+    assert code == 2, err
+    assert "expected a date" in err
+
+
+@pytest.mark.parametrize(
+    "now, expected",
+    [("--now=-5", []), ("--now=1.5", []), ("--now=1798675200.5", [HOLIDAY]), ("--now=2026-12-24T18:00", [HOLIDAY])],
+)
+def test_now_accepts_negative_and_fractional_unix_seconds(artifact: Path, now: str, expected: list[str]) -> None:
+    code, out, err = lookup(str(artifact), "--datastream", PROD, "--segments", HOLIDAY, now)
+    assert code == 0, err
+    assert [s["id"] for item in json.loads(out) for s in item["segments"]] == expected
+
+
+def test_unknown_datastream_note_escapes_control_characters(artifact: Path) -> None:
+    code, _, err = lookup(str(artifact), "--datastream", "x\n::error::forged\x1b[31m", "--segments", RENTERS)
+    assert code == 0
+    assert "::error::" not in err.split("\n")[0][:3] and "\n::error" not in err
+    assert "x\\n::error::forged\\x1b[31m" in err
