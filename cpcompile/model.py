@@ -7,18 +7,19 @@ stage give them their own diagnostic codes.
 
 from __future__ import annotations
 
-import math
+import json
 import re
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Annotated, Literal, Union
+from datetime import date, datetime, timedelta, timezone
+from typing import Annotated, Callable, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import (
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StringConstraints,
+)
 from pydantic_core import PydanticCustomError
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # a dotted path of XDM field names: no array indexes or wildcards (Adobe maps single values only)
 _XDM_PATH = re.compile(r"_?[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_ALIAS_LENGTH = 256
 
 
@@ -28,6 +29,12 @@ def _uuid(value: str) -> str:
             "uuid", "'{value}' is not a UUID (expected 8-4-4-4-12 hex digits)", {"value": value}
         )
     return value.lower()
+
+
+def datastream_key(reference: str) -> str:
+    """How a datastream is looked up by a destination's ``datastream``: an id in lower case, like
+    every id; a file name as it is written."""
+    return reference.lower() if _UUID.fullmatch(reference) else reference
 
 
 def _alias(value: str) -> str:
@@ -56,20 +63,88 @@ def _xdm_path(value: str) -> str:
     return value
 
 
+# The two forms a window bound may take: a calendar date, or a date and a time of day in whole
+# seconds, with an optional UTC offset. Everything else ISO 8601 allows is refused by name below.
+_INSTANT = re.compile(
+    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})"
+    r"(?:T(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2})(?::(?P<second>[0-9]{2}))?"
+    r"(?P<offset>Z|(?P<sign>[+-])(?P<off_h>[0-9]{2}):(?P<off_m>[0-9]{2}))?)?"
+)
+_WHEN_FORMS = "a date (2026-12-01) or a date and time (2026-12-01T08:00:00Z, 2026-12-01T09:00+01:00)"
+_D = "[0-9]"
+# Other ISO 8601 forms, each refused with the value written the accepted way (when it can be)
+_REFUSED_WHEN: tuple[tuple[re.Pattern[str], str, Callable[[re.Match[str]], str]], ...] = (
+    (re.compile(rf"(?P<keep>{_D}{{4}}-{_D}{{2}}-{_D}{{2}}T{_D}{{2}}:{_D}{{2}}:{_D}{{2}})[.,]{_D}+(?P<rest>.*)"),
+     "has fractional seconds", lambda m: f"write whole seconds: {m['keep']}{m['rest']}"),
+    (re.compile(rf"(?P<date>{_D}{{4}}-{_D}{{2}}-{_D}{{2}})[ \t]+(?P<time>{_D}{{2}}:{_D}{{2}}.*)"),
+     "separates the date and the time with a space", lambda m: f"write 'T' between them: {m['date']}T{m['time']}"),
+    (re.compile(rf"(?P<y>{_D}{{4}})-?W(?P<w>{_D}{{2}})(?:-?(?P<d>{_D}))?(?P<rest>T.*)?"), "is an ISO week date",
+     lambda m: "write the calendar date: "
+     + date.fromisocalendar(int(m["y"]), int(m["w"]), int(m["d"] or 1)).isoformat() + (m["rest"] or "")),
+    (re.compile(rf"(?P<y>{_D}{{4}})-?(?P<n>{_D}{{3}})(?P<rest>T.*)?"), "is an ISO ordinal date (year and day of the year)",
+     lambda m: "write the calendar date: " + _ordinal_day(m["y"], m["n"]) + (m["rest"] or "")),
+    (re.compile(rf"(?P<y>{_D}{{4}})(?P<mo>{_D}{{2}})(?P<d>{_D}{{2}})"
+                rf"(?:T(?P<h>{_D}{{2}})(?P<mi>{_D}{{2}})(?P<s>{_D}{{2}})?(?P<z>Z|[+-]{_D}{{2}}(?:{_D}{{2}})?)?)?"),
+     "is in ISO 8601 basic format (without separators)", lambda m: "write it with '-' and ':': " + _extended(m)),
+)
+
+
+def _ordinal_day(year: str, day: str) -> str:
+    found = date(int(year), 1, 1) + timedelta(days=int(day) - 1)
+    if found.year != int(year):
+        raise ValueError(f"{year} has no day {day}")
+    return found.isoformat()
+
+
+def _extended(m: re.Match[str]) -> str:
+    out = f"{m['y']}-{m['mo']}-{m['d']}"
+    if m["h"]:
+        out += f"T{m['h']}:{m['mi']}" + (f":{m['s']}" if m["s"] else "")
+        zone = m["z"] or ""
+        out += zone if len(zone) < 4 else f"{zone[:3]}:{zone[3:]}"
+    return out
+
+
 def _when(value: object) -> date | datetime:
-    """A whole UTC day (``2026-12-01``) or an instant (``2026-12-01T08:00:00Z``; naive = UTC)."""
-    if isinstance(value, str):
-        try:
-            if _DATE.fullmatch(value):
-                return date.fromisoformat(value)
-            instant = datetime.fromisoformat(value)
-            return instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc)
-        except ValueError:
-            pass
-    raise PydanticCustomError(
-        "when", "'{value}' is not a date (2026-12-01) or a date and time (2026-12-01T08:00:00Z)",
-        {"value": value},
-    )
+    """A whole UTC day (``2026-12-01``) or an instant (``2026-12-01T08:00:00Z``; no offset = UTC).
+
+    Only these two forms are accepted: fractional seconds, week and ordinal dates, the basic
+    format and a space between date and time are refused with a message that says what to write.
+    """
+    if isinstance(value, str) and (match := _INSTANT.fullmatch(value)):
+        return _parse_when(value, match)
+    # an unquoted 20261201 reaches here as an integer: name its form too
+    text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    for pattern, problem, fix in _REFUSED_WHEN if text is not None else ():
+        if refused := pattern.fullmatch(text):
+            try:
+                hint = fix(refused)
+            except (ValueError, OverflowError):  # no such week or day: the form is still the problem
+                hint = "write a date as 2026-12-01, a date and time as 2026-12-01T08:00:00Z"
+            raise PydanticCustomError("when", "'{value}' " + problem, {"value": text, "hint": hint})
+    shown = value if isinstance(value, str) else json.dumps(value, default=str)[:80]
+    raise PydanticCustomError("when", "'{value}' is not " + _WHEN_FORMS, {"value": shown})
+
+
+def _parse_when(text: str, match: re.Match[str]) -> date | datetime:
+    try:
+        day = date.fromisoformat(match["date"])
+        if match["hour"] is None:
+            return day
+        offset = timedelta(0)
+        if match["sign"]:
+            hours, minutes = int(match["off_h"]), int(match["off_m"])
+            if hours > 23 or minutes > 59:
+                raise ValueError("UTC offset out of range (at most ±23:59)")
+            offset = (1 if match["sign"] == "+" else -1) * timedelta(hours=hours, minutes=minutes)
+        return datetime(
+            day.year, day.month, day.day, int(match["hour"]), int(match["minute"]), int(match["second"] or 0),
+            tzinfo=timezone(offset),
+        )
+    except ValueError as err:
+        raise PydanticCustomError(
+            "when", "'{value}' is not a valid date or time: {problem}", {"value": text, "problem": str(err)}
+        ) from None
 
 
 Text = Annotated[str, StringConstraints(strict=True, min_length=1, strip_whitespace=False)]
@@ -77,6 +152,7 @@ Uuid = Annotated[str, StringConstraints(strict=True), AfterValidator(_uuid)]
 Alias = Annotated[str, StringConstraints(strict=True), AfterValidator(_alias)]
 XdmPath = Annotated[str, StringConstraints(strict=True), AfterValidator(_xdm_path)]
 When = Annotated[Union[date, datetime], BeforeValidator(_when)]
+DatastreamRef = Annotated[str, StringConstraints(strict=True, min_length=1), AfterValidator(datastream_key)]
 TargetName = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_ALIAS_LENGTH)]
 
 
@@ -98,6 +174,7 @@ class Datastream(_Model):
     personalization_destinations: StrictBool = Field(
         False, description="Adobe Experience Platform service: Personalization Destinations."
     )
+    ajo: StrictBool = Field(False, description="Adobe Journey Optimizer service; needs edge_segmentation.")
 
 
 class AttributeMapping(_Model):
@@ -118,7 +195,7 @@ class Destination(_Model):
     name: Text
     description: Text | None = None
     alias: Alias = Field(description="Integration alias: the name pages filter `results.destinations` on.")
-    datastream: Text = Field(description="A datastream file's name (without .yaml) or its ID.")
+    datastream: DatastreamRef = Field(description="A datastream file's name (without .yaml) or its ID.")
     marketing_actions: list[Text] = Field(default_factory=list)
     attributes: list[AttributeMapping] = Field(
         default_factory=list, description="Profile attributes returned to authenticated calls."
@@ -130,6 +207,12 @@ class MergePolicy(_Model):
     id: Uuid
     name: Text
     active_on_edge: StrictBool = False
+    attribute_merge: Literal["timestamp_ordered", "dataset_precedence"] = Field(
+        "timestamp_ordered", description="How profile fragments are merged: newest first, or by dataset order."
+    )
+    dataset_order: list[Text] = Field(
+        default_factory=list, description="Datasets by precedence, 1 to 50 (dataset_precedence only)."
+    )
 
 
 class CatalogAudience(_Model):
@@ -138,6 +221,9 @@ class CatalogAudience(_Model):
     namespace: Literal["ups", "CustomerAudienceUpload"] = "ups"
     merge_policy: Uuid | None = Field(None, description="ID of a merge policy in this sandbox's catalog.")
     evaluation: Literal["edge", "streaming", "batch"] | None = None
+    ttl_days: Annotated[StrictInt, Field(ge=1, le=90)] | None = Field(
+        None, description="Days an uploaded audience's memberships live, 1 to 90 (CustomerAudienceUpload only)."
+    )
 
 
 class Catalog(_Model):
@@ -148,24 +234,28 @@ class Catalog(_Model):
     audiences: list[CatalogAudience] = Field(default_factory=list)
 
 
-def window_instants(
-    start: date | datetime | None, end: date | datetime | None
-) -> tuple[datetime | None, datetime | None]:
-    """An activation window as instants: a start day begins at 00:00 UTC, an end day is
-    inclusive (the window closes at the next midnight), an instant is taken as it is."""
-    return _instant(start, 0), _instant(end, 1)
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+_DAY = 86_400
 
 
 def window_bounds(start: date | datetime | None, end: date | datetime | None) -> tuple[int | None, int | None]:
-    """The window in whole Unix seconds, widened (never narrowed) to second boundaries."""
-    first, last = window_instants(start, end)
+    """An activation window in Unix seconds: a start day begins at 00:00 UTC, an end day is
+    inclusive (the window closes at the next midnight), an instant is taken as it is.
+
+    Computed on day numbers, not datetimes, so that every accepted value has bounds: the end of
+    ``9999-12-31`` is past what ``datetime`` can hold. Sub-second parts (which the config refuses)
+    would widen the window to whole seconds, never narrow it.
+    """
     return (
-        None if first is None else math.floor(first.timestamp()),
-        None if last is None else math.ceil(last.timestamp()),
+        None if start is None else _unix_seconds(start, 0, round_up=False),
+        None if end is None else _unix_seconds(end, 1, round_up=True),
     )
 
 
-def _instant(when: date | datetime | None, days_after: int) -> datetime | None:
-    if when is None or isinstance(when, datetime):
-        return when
-    return datetime.combine(when + timedelta(days=days_after), time(0), tzinfo=timezone.utc)
+def _unix_seconds(when: date | datetime, days_after: int, *, round_up: bool) -> int:
+    if not isinstance(when, datetime):
+        return (when.toordinal() - _EPOCH_DAY + days_after) * _DAY
+    offset = when.utcoffset() or timedelta(0)
+    seconds = (when.toordinal() - _EPOCH_DAY) * _DAY + when.hour * 3600 + when.minute * 60 + when.second
+    seconds -= offset.days * _DAY + offset.seconds
+    return seconds + (1 if round_up and when.microsecond else 0)

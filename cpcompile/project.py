@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import yamlsrc
 from .diagnostics import Diagnostic, Severity
-from .model import Catalog, Datastream, Destination
+from .model import Catalog, Datastream, Destination, datastream_key
 from .sources import Kind, SourceFile
 
 M = TypeVar("M", bound=BaseModel)
@@ -70,6 +70,14 @@ class Project:
     datastreams: list[Entry[Datastream]] = field(default_factory=list)
     destinations: list[Entry[Destination]] = field(default_factory=list)
     catalogs: list[Entry[Catalog]] = field(default_factory=list)
+    # The sandbox of each catalog file that failed to load (None: unknown, it could be any). The
+    # rules that need a sandbox's whole catalog are not checked for these sandboxes.
+    broken_catalogs: set[str | None] = field(default_factory=set)
+
+    def catalog_is_complete(self, sandbox: str | None) -> bool:
+        return not self.broken_catalogs or (
+            sandbox is not None and None not in self.broken_catalogs and sandbox not in self.broken_catalogs
+        )
 
 
 Parse = Callable[[SourceFile], dict[str, Any]]
@@ -88,12 +96,17 @@ def load_project(files: Sequence[SourceFile], parse: Parse = parse_source) -> tu
     }
     for source in files:
         entry = load_entry(source, diagnostics, parse)
-        if entry is not None:
+        if isinstance(entry, Entry):
             lists[source.kind].append(entry)
+        elif source.kind is Kind.CATALOG:
+            project.broken_catalogs.add(entry)
     return project, diagnostics
 
 
-def load_entry(source: SourceFile, diagnostics: list[Diagnostic], parse: Parse = parse_source) -> Entry[Any] | None:
+def load_entry(
+    source: SourceFile, diagnostics: list[Diagnostic], parse: Parse = parse_source
+) -> Entry[Any] | str | None:
+    """The file's entry; for a file that fails to load, its `sandbox` if it has one as text."""
     try:
         data = parse(source)
     except yamlsrc.YamlProblem as problem:
@@ -110,7 +123,8 @@ def load_entry(source: SourceFile, diagnostics: list[Diagnostic], parse: Parse =
         return Entry(model_cls.model_validate(data), doc)
     except ValidationError as err:
         diagnostics.extend(schema_diagnostics(doc, model_cls, err))
-        return None
+        sandbox = data.get("sandbox") if isinstance(data, dict) else None
+        return sandbox if isinstance(sandbox, str) else None
 
 
 def schema_diagnostics(doc: Doc, model_cls: type[BaseModel], err: ValidationError) -> list[Diagnostic]:
@@ -130,6 +144,7 @@ def schema_diagnostics(doc: Doc, model_cls: type[BaseModel], err: ValidationErro
         else:
             code = _CUSTOM_CODES.get(kind, "CP121")
             hint = _literal_hint(error) if kind == "literal_error" else _TYPE_HINTS.get(kind)
+            hint = error.get("ctx", {}).get("hint", hint)
             out.append(doc.diagnostic(code, f"{where}: {error['msg']}", loc, hint=hint))
     return out
 
@@ -182,10 +197,11 @@ def _description(model_cls: type[BaseModel], loc: Sequence[str | int]) -> str | 
 
 
 def datastream_index(project: Project) -> dict[str, Entry[Datastream]]:
-    """Datastreams by the names a destination may use for them: file stem and ID."""
+    """Datastreams by the names a destination may use for them (``datastream_key``): file stem
+    and ID, an ID in lower case."""
     index: dict[str, Entry[Datastream]] = {}
     for entry in project.datastreams:
-        index.setdefault(entry.doc.source.stem, entry)
+        index.setdefault(datastream_key(entry.doc.source.stem), entry)
     for entry in project.datastreams:
         index.setdefault(entry.model.id, entry)
     return index

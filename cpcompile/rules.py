@@ -8,16 +8,22 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Iterable, Iterator
 
+from .compiler import DEFAULT_NAMESPACE
 from .diagnostics import Diagnostic, Severity
-from .model import CatalogAudience, Datastream, MergePolicy, window_instants
+from .model import CatalogAudience, Datastream, MergePolicy, window_bounds
 from .project import Doc, Entry, Project, datastream_index
 
 WARNING = Severity.WARNING
-# Adobe's guardrails (docs/rules.md cites them); exceeding them is allowed but not advised
+# Adobe's guardrails (docs/rules.md cites them); exceeding them is allowed but not advised, except
+# the attributes per sandbox, which Adobe enforces
 MAX_DESTINATIONS_PER_SANDBOX = 10
 MAX_AUDIENCES_PER_DESTINATION = 250
 MAX_ATTRIBUTES_PER_SANDBOX = 30
 MAX_EDGE_AUDIENCES_PER_SANDBOX = 150
+MAX_STREAMING_AUDIENCES_PER_SANDBOX = 500  # edge audiences count as streaming too
+MAX_AUDIENCES_PER_SANDBOX = 4000
+MAX_DATASET_ORDER = 50
+UPLOAD_NAMESPACE = "CustomerAudienceUpload"
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,23 @@ class Context:
             for entry in self.project.catalogs
             for policy in entry.model.merge_policies
         }
+
+    @cached_property
+    def catalog_sandboxes(self) -> set[str]:
+        return {entry.model.sandbox for entry in self.project.catalogs}
+
+    @cached_property
+    def without_edge_policy(self) -> dict[str, Doc]:
+        """Sandboxes whose catalog lists merge policies but none active on edge, with the first
+        catalog file listing them."""
+        listed: dict[str, Doc] = {}
+        active: set[str] = set()
+        for entry in self.project.catalogs:
+            if entry.model.merge_policies:
+                listed.setdefault(entry.model.sandbox, entry.doc)
+            if any(policy.active_on_edge for policy in entry.model.merge_policies):
+                active.add(entry.model.sandbox)
+        return {sandbox: doc for sandbox, doc in listed.items() if sandbox not in active}
 
     @cached_property
     def destinations_by_sandbox(self) -> dict[str, list[int]]:
@@ -95,7 +118,9 @@ def check_duplicate_ids(ctx: Context) -> Iterator[Diagnostic]:
     )
     yield from _first_seen(
         ((m.id, e.doc, ("merge_policies", i, "id")) for e in p.catalogs for i, m in enumerate(e.model.merge_policies)),
-        "CP130", "merge policy id", "list each merge policy once in the catalog",
+        "CP130", "merge policy id",
+        "remove the copy: a merge policy is listed once, in one catalog file of its sandbox "
+        "(if these are two different policies, correct one id)",
     )
 
 
@@ -116,8 +141,7 @@ def check_datastream_reference(ctx: Context) -> Iterator[Diagnostic]:
             hint = f"did you mean '{close[0]}'?" if close else "name a file in datastreams/ (without .yaml) or its id"
             yield entry.doc.diagnostic("CP132", f"unknown datastream '{ref}'", ("datastream",), hint=hint)
             continue
-        ds = datastream.model
-        if not ds.personalization_destinations:
+        if not datastream.model.personalization_destinations:
             yield entry.doc.diagnostic(
                 "CP133",
                 f"datastream '{ref}' does not have personalization_destinations enabled, so it cannot "
@@ -125,14 +149,47 @@ def check_datastream_reference(ctx: Context) -> Iterator[Diagnostic]:
                 ("datastream",),
                 hint=f"set personalization_destinations: true in {datastream.doc.relpath}",
             )
-        elif not ds.edge_segmentation:
+
+
+def check_edge_segmentation(ctx: Context) -> Iterator[Diagnostic]:
+    """CP134 where it matters: a destination maps an audience that the catalog says is evaluated
+    on edge, on a datastream without edge segmentation. A lookup-only setup is not warned."""
+    for i, entry in enumerate(ctx.project.destinations):
+        datastream = ctx.datastream_of(i)
+        if datastream is None or datastream.model.edge_segmentation:
+            continue
+        if not datastream.model.personalization_destinations:
+            continue  # CP133
+        edge = [j for j, m in enumerate(entry.model.audiences) if _evaluation(ctx, m.id) == "edge"]
+        if not edge:
+            continue
+        others = len({entry.model.audiences[j].id for j in edge}) - 1
+        more = f" ({others} more edge audience{'s' if others > 1 else ''} in this destination)" if others else ""
+        yield entry.doc.diagnostic(
+            "CP134",
+            f"audience {entry.model.audiences[edge[0]].id} is evaluated on edge (catalog), but datastream "
+            f"'{entry.model.datastream}' has edge_segmentation off: its membership is only looked up, not "
+            f"re-evaluated during the request{more}",
+            ("audiences", edge[0], "id"),
+            hint=f"set edge_segmentation: true in {datastream.doc.relpath} for same-page personalization",
+            severity=WARNING,
+        )
+
+
+def _evaluation(ctx: Context, audience_id: str) -> str | None:
+    found = ctx.audiences.get(audience_id)
+    return found[0].evaluation if found else None
+
+
+def check_datastream_services(ctx: Context) -> Iterator[Diagnostic]:
+    for entry in ctx.project.datastreams:
+        if entry.model.ajo and not entry.model.edge_segmentation:
             yield entry.doc.diagnostic(
-                "CP134",
-                f"datastream '{ref}' has edge_segmentation off: memberships are not re-evaluated on the "
-                "edge, only looked up",
-                ("datastream",),
-                hint=f"set edge_segmentation: true in {datastream.doc.relpath} for same-page personalization",
-                severity=WARNING,
+                "CP138",
+                "ajo is on but edge_segmentation is off: Adobe Journey Optimizer needs Edge Segmentation "
+                "on the datastream (Adobe greys the setting out without it)",
+                ("ajo",),
+                hint="set edge_segmentation: true, or ajo: false",
             )
 
 
@@ -149,7 +206,7 @@ def check_alias_unique_per_datastream(ctx: Context) -> Iterator[Diagnostic]:
 def check_windows(ctx: Context) -> Iterator[Diagnostic]:
     for entry in ctx.project.destinations:
         for i, mapping in enumerate(entry.model.audiences):
-            start, end = window_instants(mapping.start, mapping.end)
+            start, end = window_bounds(mapping.start, mapping.end)
             if start is not None and end is not None and end <= start:
                 yield entry.doc.diagnostic(
                     "CP126", f"audience {mapping.id}: end ({mapping.end}) is not after start ({mapping.start})",
@@ -174,32 +231,74 @@ def check_attribute_targets(ctx: Context) -> Iterator[Diagnostic]:
 
 
 def check_catalog_audiences(ctx: Context) -> Iterator[Diagnostic]:
-    if not ctx.project.catalogs:
-        return
-    known = ctx.audiences
+    """Each mapped audience against the catalog: it exists (CP140, or CP147 without a catalog for
+    its sandbox), in the datastream's sandbox (CP144), on a merge policy Adobe evaluates on edge
+    (CP141, CP145, CP146). Nothing is said of a sandbox whose catalog has a file that failed to
+    load: the answer could be in that file."""
+    unevaluated: dict[str, list[tuple[Doc, tuple[str | int, ...]]]] = defaultdict(list)
     for i, entry in enumerate(ctx.project.destinations):
         datastream = ctx.datastream_of(i)
         sandbox = datastream.model.sandbox if datastream else None
         for j, mapping in enumerate(entry.model.audiences):
             path = ("audiences", j, "id")
-            found = known.get(mapping.id)
+            found = ctx.audiences.get(mapping.id)
             if found is None:
-                yield entry.doc.diagnostic(
-                    "CP140", f"audience {mapping.id} is not in the audience catalog", path,
-                    hint="add it to a file in audiences/, or check the id",
-                )
+                yield from _not_in_catalog(ctx, entry.doc, path, mapping.id, sandbox)
                 continue
             audience, item = found
             if sandbox is not None and item.sandbox != sandbox:
+                if ctx.project.catalog_is_complete(sandbox):
+                    yield entry.doc.diagnostic(
+                        "CP144",
+                        f"audience {mapping.id} belongs to sandbox '{item.sandbox}', but this destination's "
+                        f"datastream is in sandbox '{sandbox}'",
+                        path,
+                        hint="map audiences of the datastream's own sandbox",
+                    )
+            elif not ctx.project.catalog_is_complete(item.sandbox):
+                continue
+            elif item.sandbox in ctx.without_edge_policy:
+                unevaluated[item.sandbox].append((entry.doc, path))  # CP146, once per sandbox
+            elif audience.merge_policy is None:
                 yield entry.doc.diagnostic(
-                    "CP144",
-                    f"audience {mapping.id} belongs to sandbox '{item.sandbox}', but this destination's "
-                    f"datastream is in sandbox '{sandbox}'",
+                    "CP145",
+                    f"audience {mapping.id} has no merge_policy in the catalog ({_at(item.doc, item.path)}): "
+                    "whether Adobe evaluates it on edge (its merge policy must be active on edge) was not checked",
                     path,
-                    hint="map audiences of the datastream's own sandbox",
+                    hint="add merge_policy: <its merge policy id> to the audience's catalog entry",
+                    severity=WARNING,
                 )
-            elif audience.merge_policy is not None:
+            else:
                 yield from _check_merge_policy(ctx, entry.doc, path, audience, item)
+    yield from _no_edge_policy(ctx, unevaluated)
+
+
+def _at(doc: Doc, path: tuple[str | int, ...]) -> str:
+    line, col = doc.positions.locate(path)
+    return f"{doc.relpath}:{line}:{col}"
+
+
+def _not_in_catalog(
+    ctx: Context, doc: Doc, path: tuple[str | int, ...], audience_id: str, sandbox: str | None
+) -> Iterator[Diagnostic]:
+    if not ctx.project.catalog_is_complete(sandbox):
+        return
+    if sandbox in ctx.catalog_sandboxes or (sandbox is None and ctx.project.catalogs):
+        where = "the audience catalog" if sandbox is None else f"the audience catalog of sandbox '{sandbox}'"
+        yield doc.diagnostic(
+            "CP140", f"audience {audience_id} is not in {where}", path,
+            hint="add it to a file in audiences/, or check the id",
+        )
+    elif sandbox is not None:
+        yield doc.diagnostic(
+            "CP147",
+            f"audience {audience_id} is in no audience catalog (sandbox '{sandbox}' has none): namespace "
+            f"'{DEFAULT_NAMESPACE}' is assumed, and whether Adobe evaluates it on edge was not checked",
+            path,
+            hint=f"add a catalog file to audiences/ with sandbox: {sandbox}, its merge policies and this "
+            f"audience (an uploaded list needs namespace: {UPLOAD_NAMESPACE})",
+            severity=WARNING,
+        )
 
 
 def _check_merge_policy(
@@ -216,38 +315,100 @@ def _check_merge_policy(
         )
 
 
+def _no_edge_policy(
+    ctx: Context, unevaluated: dict[str, list[tuple[Doc, tuple[str | int, ...]]]]
+) -> Iterator[Diagnostic]:
+    for sandbox, mapped in unevaluated.items():
+        first_doc, first_path = mapped[0]
+        yield ctx.without_edge_policy[sandbox].diagnostic(
+            "CP146",
+            f"no merge policy of sandbox '{sandbox}' is active on edge, but {len(mapped)} mapped "
+            f"audience{'s' if len(mapped) > 1 else ''} of it (first at {_at(first_doc, first_path)}) "
+            "need one: Adobe does not evaluate them for edge destinations",
+            ("merge_policies",),
+            key=True,
+            hint="set active_on_edge: true on the merge policy that is Active-On-Edge in Adobe (one per sandbox); "
+            "without one, unmap the audiences",
+        )
+
+
 def check_merge_policy_references(ctx: Context) -> Iterator[Diagnostic]:
     for entry in ctx.project.catalogs:
         sandbox = entry.model.sandbox
+        if not ctx.project.catalog_is_complete(sandbox):
+            continue
         for i, audience in enumerate(entry.model.audiences):
             if audience.merge_policy is not None and (sandbox, audience.merge_policy) not in ctx.merge_policies:
                 yield entry.doc.diagnostic(
                     "CP143",
-                    f"merge policy {audience.merge_policy} is not in sandbox '{sandbox}''s catalog",
+                    f"merge policy {audience.merge_policy} is not in the catalog of sandbox '{sandbox}'",
                     ("audiences", i, "merge_policy"),
-                    hint="add it under merge_policies of this sandbox, or check the id",
+                    hint=f"list it under merge_policies in one catalog file of sandbox '{sandbox}', or check the id",
                 )
 
 
 def check_active_on_edge_policies(ctx: Context) -> Iterator[Diagnostic]:
-    first: dict[str, tuple[Doc, int, str]] = {}
+    first: dict[str, tuple[Doc, int, MergePolicy]] = {}
     for entry in ctx.project.catalogs:
         sandbox = entry.model.sandbox
         for i, policy in enumerate(entry.model.merge_policies):
             if not policy.active_on_edge:
                 continue
             if sandbox not in first:
-                first[sandbox] = (entry.doc, i, policy.name)
+                first[sandbox] = (entry.doc, i, policy)
                 continue
-            doc, j, name = first[sandbox]
-            line, col = doc.positions.locate(("merge_policies", j, "active_on_edge"))
+            doc, j, other = first[sandbox]
+            if other.id == policy.id:
+                continue  # the same policy listed twice: CP130 says to remove the copy
             yield entry.doc.diagnostic(
                 "CP142",
-                f"sandbox '{sandbox}' already has an active-on-edge merge policy, '{name}' "
-                f"({doc.relpath}:{line}:{col})",
+                f"sandbox '{sandbox}' already has an active-on-edge merge policy, '{other.name}' "
+                f"({_at(doc, ('merge_policies', j, 'active_on_edge'))})",
                 ("merge_policies", i, "active_on_edge"),
-                hint="a sandbox can have only one active-on-edge merge policy; set active_on_edge: false",
+                hint="a sandbox can have only one active-on-edge merge policy; set active_on_edge: false "
+                "on all but one",
             )
+
+
+def check_merge_policy_settings(ctx: Context) -> Iterator[Diagnostic]:
+    """CP128: dataset precedence needs 1 to 50 datasets in order; a dataset order does nothing
+    with timestamp-ordered merging, so it is refused rather than silently ignored."""
+    for entry in ctx.project.catalogs:
+        for i, policy in enumerate(entry.model.merge_policies):
+            path: tuple[str | int, ...] = ("merge_policies", i)
+            count = len(policy.dataset_order)
+            if policy.attribute_merge == "dataset_precedence" and not count:
+                yield entry.doc.diagnostic(
+                    "CP128", f"merge policy '{policy.name}' uses dataset precedence but has no dataset_order",
+                    (*path, "attribute_merge"), hint="list 1 to 50 datasets in dataset_order, first wins",
+                )
+            elif policy.attribute_merge == "dataset_precedence" and count > MAX_DATASET_ORDER:
+                yield entry.doc.diagnostic(
+                    "CP128",
+                    f"merge policy '{policy.name}' orders {count} datasets; Adobe allows at most {MAX_DATASET_ORDER}",
+                    (*path, "dataset_order", MAX_DATASET_ORDER), hint="keep at most 50 datasets in dataset_order",
+                )
+            elif policy.attribute_merge == "timestamp_ordered" and count:
+                yield entry.doc.diagnostic(
+                    "CP128",
+                    f"merge policy '{policy.name}' has a dataset_order, but merges attributes by timestamp, "
+                    "which ignores it",
+                    (*path, "dataset_order"), key=True,
+                    hint="set attribute_merge: dataset_precedence, or remove dataset_order",
+                )
+
+
+def check_audience_ttl(ctx: Context) -> Iterator[Diagnostic]:
+    for entry in ctx.project.catalogs:
+        for i, audience in enumerate(entry.model.audiences):
+            if audience.ttl_days is not None and audience.namespace != UPLOAD_NAMESPACE:
+                yield entry.doc.diagnostic(
+                    "CP127",
+                    f"audience {audience.id} has ttl_days, but only uploaded audiences (namespace "
+                    f"{UPLOAD_NAMESPACE}) expire; a '{audience.namespace}' audience has no TTL",
+                    ("audiences", i, "ttl_days"), key=True,
+                    hint=f"remove ttl_days, or set namespace: {UPLOAD_NAMESPACE} if it is an uploaded list",
+                )
 
 
 def check_guardrails(ctx: Context) -> Iterator[Diagnostic]:
@@ -269,8 +430,7 @@ def check_guardrails(ctx: Context) -> Iterator[Diagnostic]:
                 f"sandbox '{sandbox}' maps {len(attributes)} attributes to personalization destinations; "
                 f"Adobe enforces at most {MAX_ATTRIBUTES_PER_SANDBOX}",
                 ("attributes", j),
-                hint="map fewer attributes",
-                severity=WARNING,
+                hint="map fewer attributes: Adobe refuses the activation past the limit",
             )
     for entry in destinations:
         count = len(entry.model.audiences)
@@ -282,31 +442,49 @@ def check_guardrails(ctx: Context) -> Iterator[Diagnostic]:
                 hint="split the audiences over several destinations",
                 severity=WARNING,
             )
-    yield from _edge_audience_guardrail(ctx)
+    yield from _catalog_guardrails(ctx)
 
 
-def _edge_audience_guardrail(ctx: Context) -> Iterator[Diagnostic]:
-    edge: dict[str, list[tuple[Doc, int]]] = defaultdict(list)
+# (code, what is counted, limit, key pointed at, hint): all counted over a sandbox's catalog audiences
+_CATALOG_GUARDRAILS = (
+    ("CP153", "edge audiences", MAX_EDGE_AUDIENCES_PER_SANDBOX, "evaluation",
+     "evaluate some audiences by streaming instead"),
+    ("CP154", "streaming audiences (edge included)", MAX_STREAMING_AUDIENCES_PER_SANDBOX, "evaluation",
+     "evaluate some audiences in batch instead"),
+    ("CP155", "audiences", MAX_AUDIENCES_PER_SANDBOX, "id", "remove audiences the sandbox no longer uses"),
+)
+
+
+def _catalog_guardrails(ctx: Context) -> Iterator[Diagnostic]:
+    """Adobe's per-sandbox audience guardrails, counted on the catalog (the audiences that exist,
+    mapped or not); reported at each audience past the limit, in file order."""
+    counted: dict[str, list[list[tuple[Doc, int]]]] = defaultdict(lambda: [[], [], []])
     for entry in ctx.project.catalogs:
+        edge, streaming, every = counted[entry.model.sandbox]
         for i, audience in enumerate(entry.model.audiences):
+            every.append((entry.doc, i))
+            if audience.evaluation in ("edge", "streaming"):
+                streaming.append((entry.doc, i))
             if audience.evaluation == "edge":
-                edge[entry.model.sandbox].append((entry.doc, i))
-    for sandbox, items in sorted(edge.items()):
-        for doc, i in items[MAX_EDGE_AUDIENCES_PER_SANDBOX:]:
-            yield doc.diagnostic(
-                "CP153",
-                f"sandbox '{sandbox}' has {len(items)} edge audiences; Adobe's guardrail is "
-                f"{MAX_EDGE_AUDIENCES_PER_SANDBOX}",
-                ("audiences", i, "evaluation"),
-                hint="evaluate some audiences by streaming instead",
-                severity=WARNING,
-            )
+                edge.append((entry.doc, i))
+    for sandbox, lists in sorted(counted.items()):
+        for (code, what, limit, key, hint), items in zip(_CATALOG_GUARDRAILS, lists):
+            for doc, i in items[limit:]:
+                yield doc.diagnostic(
+                    code,
+                    f"sandbox '{sandbox}' has {len(items)} {what}; Adobe's guardrail is {limit}",
+                    ("audiences", i, key),
+                    hint=hint,
+                    severity=WARNING,
+                )
 
 
 RULES: tuple[Callable[[Context], Iterator[Diagnostic]], ...] = (
     check_duplicate_ids,
     check_duplicate_datastream_names,
     check_datastream_reference,
+    check_datastream_services,
+    check_edge_segmentation,
     check_alias_unique_per_datastream,
     check_windows,
     check_duplicate_audiences,
@@ -314,6 +492,8 @@ RULES: tuple[Callable[[Context], Iterator[Diagnostic]], ...] = (
     check_catalog_audiences,
     check_merge_policy_references,
     check_active_on_edge_policies,
+    check_merge_policy_settings,
+    check_audience_ttl,
     check_guardrails,
 )
 

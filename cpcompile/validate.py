@@ -12,8 +12,9 @@ from .gcpause import paused_gc
 from .project import Parse, Project, load_project, parse_source
 
 # A reference into a file that failed to load is not a problem of its own: it would only repeat
-# that file's error as "unknown datastream" or "unknown audience" elsewhere.
-_DANGLING_IF_BROKEN = {"CP132": sources.Kind.DATASTREAM.value, "CP140": sources.Kind.CATALOG.value}
+# that file's error as "unknown datastream" elsewhere. The catalog rules hold back per sandbox
+# themselves (Project.broken_catalogs).
+_DANGLING_IF_BROKEN = {"CP132": sources.Kind.DATASTREAM.value}
 
 
 @dataclass
@@ -43,6 +44,8 @@ def validate_files(
     diagnostics = [*found, *diagnostics]
     skipped = len({d.file for d in diagnostics if d.is_error})
     broken_folders = {d.file.split("/", 1)[0] for d in diagnostics if d.is_error}
+    if any(d.is_error and d.file.startswith(f"{sources.Kind.CATALOG.value}/") for d in found):
+        project.broken_catalogs.add(None)  # a catalog file that was not even read: any sandbox
     diagnostics.extend(
         d for d in rules.check_all(project) if _DANGLING_IF_BROKEN.get(d.code) not in broken_folders
     )

@@ -10,7 +10,7 @@ are a contract:
   runs with ``--strict``.
 * ``invalid/many-*`` exits 1 and may report anything.
 
-Guardrail cases that need hundreds of entries are generated (conftest.GENERATED_CASES).
+Guardrail cases that need hundreds or thousands of entries are generated (GENERATED below).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from cpcompile.cli import cli
 from cpcompile.codes import CODES
 from test_settings import HAS_SETTINGS
 
-from conftest import CASES_DIR, GENERATED_CASES, REPO_ROOT
+from conftest import CASES_DIR, GENERATED_CASES, REPO_ROOT, uuid, write_tree
 
 CODE_IN_NAME = re.compile(r"cp\d{3}(?=-)")
 # CP110 (a file over 4 MiB), CP111 (a symbolic link out of the repository) and CP116 (a FIFO,
@@ -34,9 +34,44 @@ CODE_IN_NAME = re.compile(r"cp\d{3}(?=-)")
 TESTED_ELSEWHERE = {"CP110", "CP111", "CP116"}
 
 
+def _catalog(count: int, evaluation: str) -> str:
+    """A prod catalog of ``count`` audiences on its active-on-edge merge policy."""
+    policy = uuid("3e", 1)
+    audiences = "".join(
+        f"  - id: {uuid('a0', i)}\n    name: Audience {i}\n    merge_policy: {policy}\n    evaluation: {evaluation}\n"
+        for i in range(1, count + 1)
+    )
+    return (
+        f"sandbox: prod\nmerge_policies:\n  - id: {policy}\n    name: Default (active on edge)\n"
+        f"    active_on_edge: true\naudiences:\n{audiences}"
+    )
+
+
+def _too_many_audiences(root: Path) -> None:
+    # the mapped audiences are in the catalog, or each would also be a CP147 warning
+    GENERATED_CASES["invalid/cp151-too-many-audiences-warning"](root)
+    write_tree(root, {"audiences/prod.yaml": _catalog(251, "batch")})
+
+
+def _too_many_streaming_audiences(root: Path) -> None:
+    write_tree(root, {"audiences/prod.yaml": _catalog(501, "streaming")})
+
+
+def _too_many_catalog_audiences(root: Path) -> None:
+    write_tree(root, {"audiences/prod.yaml": _catalog(4001, "batch")})
+
+
+GENERATED = {
+    **GENERATED_CASES,
+    "invalid/cp151-too-many-audiences-warning": _too_many_audiences,
+    "invalid/cp154-too-many-streaming-audiences-warning": _too_many_streaming_audiences,
+    "invalid/cp155-too-many-audiences-in-sandbox-warning": _too_many_catalog_audiences,
+}
+
+
 def _all_cases() -> list[str]:
     committed = [f"{p.parent.name}/{p.name}" for p in CASES_DIR.glob("*/*") if p.is_dir()]
-    return sorted({*committed, *GENERATED_CASES})
+    return sorted({*committed, *GENERATED})
 
 
 CASES = _all_cases()
@@ -53,8 +88,8 @@ class JsonOutput(SingleFileSnapshotExtension):
 
 
 def _case_root(case: str, tmp_path: Path) -> Path:
-    if case in GENERATED_CASES:
-        GENERATED_CASES[case](tmp_path)
+    if case in GENERATED:
+        GENERATED[case](tmp_path)
         return tmp_path
     return CASES_DIR / case
 

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import DATASTREAM_ID, WEB_DATASTREAM, uuid, write_tree
+from conftest import WEB_DATASTREAM, uuid, write_tree
 
-from cpcompile.build import build
 from cpcompile.validate import validate_tree
 
 AUDIENCE = uuid("a0", 1)
+POLICY = uuid("3e", 1)
+# the mapped audience in prod's catalog, on its active-on-edge policy: no CP147 for window tests
+CATALOG = (
+    f"sandbox: prod\nmerge_policies:\n  - id: {POLICY}\n    name: Default\n    active_on_edge: true\n"
+    f"audiences:\n  - id: {AUDIENCE}\n    name: A\n    merge_policy: {POLICY}\n"
+)
 
 
 def codes(root: Path) -> list[str]:
@@ -23,24 +28,23 @@ def destination_with_window(start: str, end: str) -> str:
     )
 
 
-def test_sub_second_window_is_not_empty_and_compiles_widened(tmp_path: Path) -> None:
+def test_fractional_seconds_are_refused_not_widened(tmp_path: Path) -> None:
     write_tree(tmp_path, {
         "datastreams/web.yaml": WEB_DATASTREAM,
+        "audiences/prod.yaml": CATALOG,
         "destinations/home.yaml": destination_with_window("2026-12-01T10:00:00.2Z", "2026-12-01T10:00:00.8Z"),
     })
-    assert codes(tmp_path) == []
-    outcome = build(tmp_path, tmp_path / "build")
-    assert outcome.revision is not None
-    import json
-
-    body = json.loads((tmp_path / "build" / "artifact.json").read_bytes())["body"]
-    (mapping,) = body["datastreams"][DATASTREAM_ID]["audiences"][AUDIENCE]["mappings"]
-    assert mapping["end"] - mapping["start"] == 1  # [10:00:00, 10:00:01): never narrower than configured
+    diagnostics = validate_tree(tmp_path).diagnostics
+    assert [(d.code, d.line, d.hint) for d in diagnostics] == [
+        ("CP121", 7, "write whole seconds: 2026-12-01T10:00:00Z"),
+        ("CP121", 8, "write whole seconds: 2026-12-01T10:00:00Z"),
+    ]
 
 
 def test_same_day_window_is_one_whole_day(tmp_path: Path) -> None:
     write_tree(tmp_path, {
         "datastreams/web.yaml": WEB_DATASTREAM,
+        "audiences/prod.yaml": CATALOG,
         "destinations/home.yaml": destination_with_window("2026-12-01", "2026-12-01"),
     })
     assert codes(tmp_path) == []
@@ -49,6 +53,7 @@ def test_same_day_window_is_one_whole_day(tmp_path: Path) -> None:
 def test_end_instant_equal_to_start_is_empty(tmp_path: Path) -> None:
     write_tree(tmp_path, {
         "datastreams/web.yaml": WEB_DATASTREAM,
+        "audiences/prod.yaml": CATALOG,
         "destinations/home.yaml": destination_with_window("2026-12-01T10:00:00Z", "2026-12-01T10:00:00Z"),
     })
     assert codes(tmp_path) == ["CP126"]
