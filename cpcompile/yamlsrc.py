@@ -102,8 +102,20 @@ def _c_yaml() -> YAML:
 _YAML = _c_yaml()
 
 
+# libyaml (YAML 1.1) ends a line at each of these; git, diff views and YAML 1.2 do not (or, for a
+# lone CR, not visibly), so every position after one would point at the wrong line in review.
+_HIDDEN_LINE_BREAK = re.compile("\r(?!\n)|[\x85\u2028\u2029]")
+_HIDDEN_LINE_BREAK_NAMES = {
+    "\r": ("a carriage return without a line feed", "save the file with LF (or CRLF) line endings"),
+    "\x85": ("the control character NEL (U+0085)", "remove it"),
+    "\u2028": ("the line separator U+2028", 'remove it, or write it as "\\u2028" in a double-quoted string'),
+    "\u2029": ("the paragraph separator U+2029", 'remove it, or write it as "\\u2029" in a double-quoted string'),
+}
+
+
 def parse(text: str) -> dict[str, Any]:
     """Parse one config document into plain data, or raise ``YamlProblem``."""
+    _check_line_breaks(text)
     _check_nesting(text)
     root = _compose(text)
     if root is None or (root.__class__ is ScalarNode and root.ctag is _PLAIN_TAG and root.value == ""):
@@ -138,6 +150,9 @@ def _compose(text: str) -> Node | None:
 def _syntax_problem(text: str, err: MarkedYAMLError) -> YamlProblem:
     mark = err.problem_mark or err.context_mark
     line, col = (mark.line, mark.column) if mark else (0, 0)
+    last_line = text.count("\n")
+    if line > last_line:  # libyaml ends an unterminated last line with a line break of its own
+        line, col = last_line, len(text) - (text.rfind("\n") + 1)
     problem = err.problem or "syntax error"
     if "expected a single document" in f"{err.context} {problem}":
         return YamlProblem(
@@ -232,6 +247,16 @@ def _version_problem(text: str, problem: str) -> YamlProblem | None:
 def _line_at(text: str, line: int) -> str:
     lines = text.split("\n", line + 1)
     return lines[line] if line < len(lines) else ""
+
+
+def _check_line_breaks(text: str) -> None:
+    found = _HIDDEN_LINE_BREAK.search(text)
+    if found:
+        what, hint = _HIDDEN_LINE_BREAK_NAMES[found.group()]
+        line, col = _line_col(text, found.start())
+        raise YamlProblem(
+            "CP105", f"{what} is a line break to YAML parsers but not to git or editors", line, col, hint
+        )
 
 
 def _line_col(text: str, index: int) -> tuple[int, int]:

@@ -230,6 +230,27 @@ def test_control_characters(text, position):
     assert problem(text) == ("CP105", *position)
 
 
+@pytest.mark.parametrize(
+    ("text", "position", "said"),
+    [
+        ("a: 1\r\rb: [\n", (0, 4), "carriage return"),
+        ("a: b\u2028c: [\n", (0, 4), "U+2028"),
+        ("a: 1\nb: 'x\u2029y'\n", (1, 5), "U+2029"),
+        ("a: 1\nb: x\x85y\n", (1, 4), "NEL"),
+    ],
+)
+def test_line_breaks_that_git_does_not_see_are_refused_where_git_sees_them(text, position, said):
+    # libyaml would count these as line ends and every later position would be off
+    assert problem(text) == ("CP105", *position)
+    with pytest.raises(YamlProblem) as caught:
+        parse(text)
+    assert said in caught.value.message
+
+
+def test_crlf_is_not_a_hidden_line_break():
+    assert parse("a: 1\r\nb: 2\r\n") == {"a": 1, "b": 2}
+
+
 # ------------------------------------------------------------------------------------ depth
 
 
@@ -508,3 +529,9 @@ def test_loader_fails_loudly_without_the_c_parser(monkeypatch):
     monkeypatch.setattr("ruamel.yaml.main.CParser", None)
     with pytest.raises(RuntimeError, match=r"ruamel\.yaml\[oldlibyaml\]"):
         yamlsrc._c_yaml()
+
+
+@pytest.mark.parametrize(("text", "position"), [("[", (0, 1)), ("a: 1\nb: [x", (1, 5)), ("a: [\n", (1, 0))])
+def test_an_error_at_the_end_points_into_the_file(text, position):
+    # libyaml puts the end of an unterminated last line on a line of its own that git does not show
+    assert problem(text) == ("CP101", *position)

@@ -212,7 +212,7 @@ def mutated_data(draw: st.DrawFn, data: Any, values: st.SearchStrategy[Any], new
             key = draw(st.sampled_from(list(target.keys()) if isinstance(target, dict) else range(len(target))))
             del target[key]
         elif op == "duplicate" and isinstance(target, list) and target:
-            target.append(json.loads(json.dumps(draw(st.sampled_from(target)))))
+            target.append(json.loads(json.dumps(draw(st.sampled_from(target)), default=str)))
     return data
 
 
@@ -376,7 +376,7 @@ def check_cli_output(fmt: str, result: Any) -> None:
         assert all(_ANNOTATION.fullmatch(line) for line in result.stdout.splitlines()), context
     if fmt == "json":
         document = json.loads(result.stdout)
-        assert set(document["summary"]) == {"errors", "warnings", "files"}, context
+        assert set(document["summary"]) == {"errors", "warnings", "files", "skipped_cross_file"}, context
         assert (result.exit_code == 1) == (document["summary"]["errors"] > 0), context
         for d in document["diagnostics"]:
             assert re.fullmatch(r"CP[0-9]{3}", d["code"]) and d["severity"] in ("error", "warning"), d
