@@ -17,7 +17,8 @@ run on the same data:
   ``lookup``. It only finds which destinations the profile hits: no windows, no namespaces, no
   grouping or sorting, no payload objects. Target: lookup <= 1.5x floor.
 * ``loads(data)`` vs ``json.loads(data)`` of the same bytes (garbage collector in its default
-  state, as an application would call it). Target <= 1.3x. ``loads`` pauses the collector while
+  state, as an application would call it). Target <= 1.3x. The part of ``loads`` that checks
+  the file is canonical (one ``canonical_json`` of the decoded document) is printed too. ``loads`` pauses the collector while
   it decodes and then scans the new objects once (``gc.collect(1)``), so two more floors are
   printed: json.loads with the collector paused and the same scan (like for like), and without
   the scan (whose cost then falls on whatever allocates next, outside the timing).
@@ -84,7 +85,7 @@ def synthesize_body(seed: int = 7) -> dict[str, Any]:
                 if audience not in index:
                     index[audience] = {"mappings": [], "namespace": namespace[audience]}
                 index[audience]["mappings"].append(mapping)
-        datastreams[new_id()] = {"audiences": index, "destinations": destinations}
+        datastreams[new_id()] = {"access": "mixed", "audiences": index, "destinations": destinations}
     return {"datastreams": datastreams}
 
 
@@ -129,7 +130,9 @@ def bench_load(data: bytes, runs: int) -> dict[str, float]:
         return result
 
     runtime.loads(data)  # warm up: first-use imports (json, hashlib)
+    decoded = json.loads(data)
     return {
+        "canonical re-encoding": median_ms(lambda: canonical_json(decoded), runs),
         "loads": median_ms(lambda: runtime.loads(data), runs),
         "json.loads": median_ms(lambda: json.loads(data), runs),
         "json.loads, gc paused, settled": median_ms(lambda: json_paused(True), runs),
@@ -172,7 +175,7 @@ def bench_lookup(
 
     results = {}
     for mix, make in (("uniform", uniform), ("dense", dense)):
-        ours, theirs, as_map, hits = [], [], [], []
+        ours, theirs, as_map, upper, hits = [], [], [], [], []
         for _ in range(profiles):
             ds = rng.choice(datastreams)
             profile = make(ds)
@@ -181,6 +184,7 @@ def bench_lookup(
             ours.append(per_call_us(lookup, ds, profile, reps))
             theirs.append(per_call_us(floor, ds, profile, reps))
             as_map.append(per_call_us(lookup, ds, membership_map, reps))
+            upper.append(per_call_us(lookup, ds, [a.upper() for a in profile], reps))
             hits.append(sum(len(item["segments"]) for item in lookup(ds, profile)))
         results[mix] = {
             "p50": percentile(ours, 50),
@@ -188,6 +192,7 @@ def bench_lookup(
             "floor p50": percentile(theirs, 50),
             "floor p99": percentile(theirs, 99),
             "map p50": percentile(as_map, 50),
+            "upper p50": percentile(upper, 50),
             "segments": statistics.mean(hits),
         }
     return results
@@ -246,6 +251,10 @@ def print_artifact(source: str, data: bytes, body: dict[str, Any]) -> None:
 def print_load(load: dict[str, float], runs: int, msgpack_ms: float | None) -> None:
     print(f"\nload (CPU ms, median of {runs})")
     print(f"  {'runtime.loads':31s} {load['loads']:8.1f}")
+    print(
+        f"  {'  of which canonical check':31s} {load['canonical re-encoding']:8.1f}"
+        "   (canonical_json of the decoded document, compared with the file)"
+    )
     for name in ("json.loads", "json.loads, gc paused, settled", "json.loads, gc paused"):
         target = "  (target <= 1.3)" if name == "json.loads" else ""
         print(f"  {name:31s} {load[name]:8.1f}   ratio {load['loads'] / load[name]:.2f}{target}")
@@ -264,6 +273,7 @@ def print_lookups(lookups: dict[str, dict[str, float]], args: argparse.Namespace
             f" | floor p50 {r['floor p50']:6.2f} p99 {r['floor p99']:6.2f}"
             f" | ratio p50 {r['p50'] / r['floor p50']:.2f} p99 {r['p99'] / r['floor p99']:.2f}"
             f" | as segmentMembership map p50 {r['map p50']:6.2f}"
+            f" | IDs in upper case p50 {r['upper p50']:6.2f}"
             f" | {r['segments']:.1f} segments/answer"
         )
     print("  uniform: 50 IDs drawn from all audiences; dense: 50 IDs all mapped on the datastream")

@@ -9,9 +9,10 @@ Import cost matters: every service replica imports the runtime, which imports th
 ``typing``) are imported inside the functions that need them, on first use.
 
 Reading an artifact is ``read_document(data, encoding=..., public_key=..., signature=...)``:
-decode, check the header (format, versions), check the revision, check the signature, in that
-order, each failure a distinct ``ArtifactError`` subclass. It does not look inside ``body``; the
-reader that builds an index from it checks the body's shape.
+decode, check the header (format, versions), check that the file is the canonical encoding of
+what it decodes to, check the revision, check the signature, in that order, each failure a
+distinct ``ArtifactError`` subclass. It does not look inside ``body``; the reader that builds an
+index from it checks the body's shape.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ if TYPE_CHECKING:
     KeySource = Union[bytes, bytearray, str, "os.PathLike[str]"]
 
 FORMAT = "cpcompile-artifact"
-SCHEMA_VERSION = 1
-# the newest schema_version this code can read, and the reader version it implements
-READER_VERSION = 1
+# the schema_version the compiler writes and the newest this code can read; version 2 added
+# each datastream's `access`, which a version 1 reader would ignore and so fail open
+SCHEMA_VERSION = 2
+# the reader version this code implements, and the min_reader_version the compiler writes
+READER_VERSION = 2
 REVISION_PREFIX = "sha256:"
 JSON_BODY_PREFIX = b'{"body":'
 ENCODINGS = ("json", "msgpack")
@@ -77,11 +80,21 @@ class SignatureInvalid(SignatureError):
 
 
 def canonical_json(value: Any) -> bytes:
-    """Sorted keys, no whitespace, UTF-8, integers only (floats never appear in an artifact)."""
+    """Sorted keys, no whitespace, UTF-8, integers only (floats never appear in an artifact).
+
+    Raises ``ValueError`` for NaN and infinities, ``UnicodeEncodeError`` (a ``ValueError``) for
+    a lone surrogate, ``TypeError`` for what JSON has no type for, ``RecursionError`` for
+    nesting deeper than the interpreter allows.
+    """
     import json
 
     return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        value,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+        check_circular=False,  # decoded JSON and compiled bodies have no cycles; saves ~12 %
     ).encode("utf-8")
 
 
@@ -120,12 +133,31 @@ def decode_json(data: bytes) -> Any:
     import json
 
     try:
-        return json.loads(data)
+        return json.loads(data, parse_constant=_not_json, parse_float=_finite_float)
     except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError too
         raise ArtifactCorrupt(f"artifact is truncated or not valid JSON: {e}") from None
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value - value != 0.0:  # inf - inf is NaN; only finite numbers give 0.0
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
 def decode_msgpack(data: bytes) -> Any:
+    msgpack = _msgpack()
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except Exception as e:  # msgpack raises ValueError, ExtraData, FormatError, StackError...
+        raise ArtifactCorrupt(f"artifact is truncated or not valid msgpack: {e}") from None
+
+
+def _msgpack() -> Any:
     try:
         import msgpack
     except ImportError:
@@ -133,10 +165,123 @@ def decode_msgpack(data: bytes) -> Any:
             "reading a .msgpack artifact needs the msgpack package; install it or load "
             "artifact.json (the same content)"
         ) from None
+    return msgpack
+
+
+# --- canonical form --------------------------------------------------------------------------
+# The revision identifies the content, so one content must have one encoding: otherwise the
+# same body could be shipped under many revisions, and, worse, a file with a key given twice
+# reads as one thing to a human (or another JSON parser, many keep the first) and as another
+# to this reader (which keeps the last). So the whole file must equal the canonical encoding
+# of what it decodes to. Re-encoding is the check: it is as cheap as any scan in Python could
+# be, and it catches every deviation (whitespace, key order, duplicate keys, escapes, number
+# forms) at once; only when it fails is the file decoded again to name a duplicate key.
+
+
+def canonical_document(doc: dict[str, Any]) -> bytes:
+    """The canonical JSON of a decoded document, or ``ArtifactCorrupt`` saying why it has none."""
     try:
-        return msgpack.unpackb(data, raw=False, strict_map_key=True)
-    except Exception as e:  # msgpack raises ValueError, ExtraData, FormatError, StackError...
-        raise ArtifactCorrupt(f"artifact is truncated or not valid msgpack: {e}") from None
+        return canonical_json(doc)
+    except RecursionError:
+        raise ArtifactCorrupt("artifact is nested too deeply to be an artifact") from None
+    except UnicodeEncodeError:
+        raise ArtifactCorrupt(
+            "artifact holds a string that is not valid Unicode (a lone surrogate such as "
+            "\\ud800), which UTF-8 cannot encode"
+        ) from None
+    except (TypeError, ValueError) as e:  # bytes, NaN, non-str keys: not artifact content
+        raise ArtifactCorrupt(f"artifact holds a value JSON cannot represent: {e}") from None
+
+
+def check_canonical_json(data: bytes, canonical: bytes) -> None:
+    if data != canonical:
+        raise ArtifactCorrupt(_not_canonical("artifact.json", data, canonical, _json_pairs))
+
+
+def check_canonical_msgpack(data: bytes, doc: dict[str, Any], canonical: bytes) -> None:
+    """``data`` is the canonical packing: minimal encodings, maps in sorted key order."""
+    import json
+
+    msgpack = _msgpack()
+    try:
+        packed = msgpack.packb(doc, use_bin_type=True)
+        # packing reproduces the file's key order; JSON without sorting shows that order
+        in_order = json.dumps(
+            doc, separators=(",", ":"), ensure_ascii=False, check_circular=False
+        ).encode("utf-8") == canonical
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        packed, in_order = b"", False
+    if packed != data or not in_order:
+        raise ArtifactCorrupt(
+            _not_canonical("artifact.msgpack", data, packed if in_order else b"", _msgpack_pairs)
+        )
+
+
+def _not_canonical(name: str, data: bytes, canonical: bytes, decode_pairs: Any) -> str:
+    duplicate = decode_pairs(data)
+    if duplicate is not None:
+        return (
+            f"{name} is not canonical: duplicate key {duplicate!r} in an object (readers "
+            "disagree on which value counts); rebuild it with `cpcompile build`"
+        )
+    where = ""
+    if canonical:
+        where = f" from byte {_first_difference(data, canonical)}"
+    return (
+        f"{name} is not canonical (re-formatted, keys out of order, or edited?){where}; "
+        "rebuild it with `cpcompile build`"
+    )
+
+
+def _first_difference(a: bytes, b: bytes) -> int:
+    low, high = 0, min(len(a), len(b))  # a[:low] == b[:low]; the difference is before `high`
+    if a[:high] == b[:high]:
+        return high
+    while high - low > 1:
+        middle = (low + high) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return result
+
+
+def _json_pairs(data: bytes) -> Any:
+    """The first duplicate key in ``data`` (JSON), or None."""
+    import json
+
+    try:
+        json.loads(data, object_pairs_hook=_unique_pairs)
+    except _DuplicateKey as e:
+        return e.args[0]
+    except (ValueError, RecursionError):  # pragma: no cover - it decoded before
+        pass
+    return None
+
+
+def _msgpack_pairs(data: bytes) -> Any:
+    try:
+        _msgpack().unpackb(data, raw=False, strict_map_key=True, object_pairs_hook=_unique_pairs)
+    except _DuplicateKey as e:
+        return e.args[0]
+    except Exception:  # pragma: no cover - it decoded before
+        pass
+    return None
 
 
 def _kind(value: object) -> str:
@@ -198,23 +343,24 @@ def _is_revision(value: object) -> bool:
 
 
 def json_body_bytes(data: bytes, doc: dict[str, Any]) -> memoryview:
-    """The bytes of ``body`` inside a canonical ``artifact.json``, without copying them.
+    """The bytes of ``body`` inside a canonical ``artifact.json`` (or its canonical
+    re-encoding), without copying them.
 
     Everything after the body is the canonical encoding of the other members, so the tail is
     rebuilt from the decoded header rather than searched for: a body whose strings contain
-    ``,"format":`` cannot confuse it, and a re-formatted file is told apart from a tampered one.
+    ``,"format":`` cannot confuse it.
     """
     header = {key: value for key, value in doc.items() if key != "body"}
-    tail = b"," + canonical_json(header)[1:]
+    tail = b"," + canonical_json(header)[1:] if header else b"}"
     body_end = len(data) - len(tail)
     if not (
         data.startswith(JSON_BODY_PREFIX)
         and data.endswith(tail)
         and body_end > len(JSON_BODY_PREFIX)
     ):
-        raise RevisionMismatch(
-            "artifact.json is not in canonical form (re-formatted or edited?), so its body "
-            "cannot be checked against its revision; rebuild it with `cpcompile build`"
+        raise ArtifactCorrupt(
+            "artifact.json must begin with its body ({\"body\": ...), as every header key "
+            "sorts after 'body'; a key before it is not part of the format"
         )
     return memoryview(data)[len(JSON_BODY_PREFIX) : body_end]
 
@@ -279,21 +425,17 @@ def read_document(
     if encoding == "json":
         doc = decode_json(data)
         revision = check_header(doc)
+        check_canonical_json(data, canonical_document(doc))
         check_revision(revision, json_body_bytes(data, doc))
     elif encoding == "msgpack":
         doc = decode_msgpack(data)
         revision = check_header(doc)
-        check_revision(revision, _reencode_body(doc["body"]))
+        canonical = canonical_document(doc)
+        check_canonical_msgpack(data, doc, canonical)
+        check_revision(revision, json_body_bytes(canonical, doc))
     else:
         raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
     if public_key is not None:
         check_signature(revision, signature, public_key)
     result: dict[str, Any] = doc
     return result
-
-
-def _reencode_body(body: Any) -> bytes:
-    try:
-        return canonical_json(body)
-    except (TypeError, ValueError) as e:  # bytes, NaN, non-str keys: not artifact content
-        raise ArtifactCorrupt(f"artifact body holds a value JSON cannot represent: {e}") from None

@@ -40,7 +40,10 @@ def compile_body(project: Project) -> dict[str, Any]:
         by_datastream[datastreams[entry.model.datastream].model.id].append(entry.model)
     return {
         "datastreams": {
-            entry.model.id: _datastream_entry(by_datastream[entry.model.id], namespaces)
+            entry.model.id: {
+                "access": entry.model.access,
+                **_datastream_entry(by_datastream[entry.model.id], namespaces),
+            }
             for entry in project.datastreams
         }
     }

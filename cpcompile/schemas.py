@@ -20,16 +20,17 @@ _UUID = {"type": "string", "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9
 _SECONDS = {"type": "integer", "description": "Unix seconds, UTC"}
 
 # The artifact's shape (docs/artifact.md), written out by hand: it is a file format with its own
-# version, not a dump of the config models.
+# version, not a dump of the config models. Readers accept schema versions 1 and 2; the compiler
+# writes 2, whose datastreams carry `access` (and which version 1 readers must refuse).
 ARTIFACT_SCHEMA: dict[str, Any] = {
     "$schema": SCHEMA_DIALECT,
-    "title": "cpcompile artifact, schema version 1",
+    "title": "cpcompile artifact, schema version 2 (version 1 still read)",
     "type": "object",
     "additionalProperties": False,
     "required": ["body", "format", "min_reader_version", "revision", "schema_version"],
     "properties": {
         "format": {"const": "cpcompile-artifact"},
-        "schema_version": {"const": 1},
+        "schema_version": {"enum": [1, 2]},
         "min_reader_version": {"type": "integer", "minimum": 1},
         "revision": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
         "body": {
@@ -45,12 +46,41 @@ ARTIFACT_SCHEMA: dict[str, Any] = {
             },
         },
     },
+    "allOf": [
+        {
+            "if": {"properties": {"schema_version": {"const": 2}}},
+            "then": {
+                "properties": {
+                    "min_reader_version": {"const": 2},
+                    "body": {
+                        "properties": {
+                            "datastreams": {"additionalProperties": {"required": ["access"]}}
+                        }
+                    },
+                }
+            },
+            "else": {
+                "properties": {
+                    "min_reader_version": {"const": 1},
+                    "body": {
+                        "properties": {
+                            "datastreams": {"additionalProperties": {"not": {"required": ["access"]}}}
+                        }
+                    },
+                }
+            },
+        }
+    ],
     "$defs": {
         "datastream": {
             "type": "object",
             "additionalProperties": False,
             "required": ["audiences", "destinations"],
             "properties": {
+                "access": {
+                    "enum": ["mixed", "authenticated-only"],
+                    "description": "authenticated-only: unauthenticated requests get nothing",
+                },
                 "destinations": {"type": "array", "items": {"$ref": "#/$defs/destination"}},
                 "audiences": {
                     "type": "object",

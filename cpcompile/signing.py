@@ -341,6 +341,15 @@ def encode_signature(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
+def _printable(value: str) -> str:
+    """A value from the signature file as it may appear in a message: as it is when it is
+    plain printable ASCII (a revision, a key id), else quoted with escapes, so that no control
+    character, line break or lone surrogate reaches a log or a terminal."""
+    if value.isascii() and value.isprintable():
+        return value
+    return ascii(value)
+
+
 def check_signature(sig_bytes: bytes, revision: str, public_key: bytes) -> None:
     """Return if ``sig_bytes`` is a valid signature of ``revision`` by ``public_key``.
 
@@ -356,6 +365,10 @@ def check_signature(sig_bytes: bytes, revision: str, public_key: bytes) -> None:
     except (UnicodeDecodeError, ValueError):
         raise MalformedSignatureError(
             "the signature file is not a cpcompile signature (not JSON)"
+        ) from None
+    except RecursionError:  # nested deeper than the interpreter's limit
+        raise MalformedSignatureError(
+            "the signature file is not a cpcompile signature (nested too deeply)"
         ) from None
     if not isinstance(doc, dict):
         raise MalformedSignatureError(
@@ -377,13 +390,13 @@ def check_signature(sig_bytes: bytes, revision: str, public_key: bytes) -> None:
         )
     if doc["revision"] != revision:
         raise RevisionMismatchError(
-            f"the signature is for revision {doc['revision']}, but the artifact's revision is "
-            f"{revision} (a signature file from another build?)"
+            f"the signature is for revision {_printable(doc['revision'])}, but the artifact's "
+            f"revision is {revision} (a signature file from another build?)"
         )
     given_id = key_id(public_key)
     if doc["key_id"] != given_id:
         raise KeyMismatchError(
-            f"signed with key {doc['key_id']}, you gave key {given_id}"
+            f"signed with key {_printable(doc['key_id'])}, you gave key {given_id}"
         )
     try:
         raw = base64.b64decode(doc["signature"].encode("ascii"), validate=True)

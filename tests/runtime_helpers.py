@@ -20,6 +20,7 @@ def small_body(alias_a: str = "adServerAlias") -> dict[str, Any]:
     return {
         "datastreams": {
             DS: {
+                "access": "mixed",
                 "destinations": [
                     {"alias": alias_a, "destinationId": DEST_A},
                     {

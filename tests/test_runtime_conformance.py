@@ -84,10 +84,12 @@ def test_case_names_are_unique_per_file() -> None:
 
 def test_vectors_cover_every_topic() -> None:
     assert _vector_files() == [
+        "access.json",
         "attributes.json",
         "basics.json",
         "inline.json",
         "statuses.json",
+        "version1.json",
         "windows.json",
     ]
 

@@ -84,7 +84,7 @@ def test_same_size_and_mtime_is_still_a_change(artifact_path: Path) -> None:
     [
         (b'{"body":{"datastr', runtime.ArtifactCorrupt),
         (document_bytes().replace(b"adServerAlias", b"adServerAliaz"), runtime.RevisionMismatch),
-        (canonical_json({**make_document(small_body()), "schema_version": 2}), runtime.UnsupportedVersion),
+        (canonical_json({**make_document(small_body()), "schema_version": 3}), runtime.UnsupportedVersion),
     ],
     ids=["truncated", "tampered", "future"],
 )

@@ -61,9 +61,9 @@ def test_unknown_format(document: Any, message: str) -> None:
 
 def test_future_schema_version() -> None:
     with pytest.raises(runtime.UnsupportedVersion) as e:
-        _load_bytes(canonical_json(doc_with(schema_version=2, body={"new": "shape"})))
+        _load_bytes(canonical_json(doc_with(schema_version=3, body={"new": "shape"})))
     assert str(e.value) == (
-        "artifact schema_version 2 is newer than this reader supports (up to 1); "
+        "artifact schema_version 3 is newer than this reader supports (up to 2); "
         "upgrade cpcompile to read it"
     )
 
@@ -72,7 +72,7 @@ def test_future_min_reader_version() -> None:
     with pytest.raises(runtime.UnsupportedVersion) as e:
         _load_bytes(canonical_json(doc_with(min_reader_version=3)))
     assert str(e.value) == (
-        "artifact needs reader version 3 or newer; this reader is version 1; "
+        "artifact needs reader version 3 or newer; this reader is version 2; "
         "upgrade cpcompile to read it"
     )
 
@@ -120,13 +120,23 @@ def test_tampered_revision() -> None:
         lambda d: json.dumps(d, sort_keys=True).encode(),
         lambda d: json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
         + b" ",
-        lambda d: json.dumps({"a": 1, **d}, sort_keys=True, separators=(",", ":")).encode(),
+        lambda d: json.dumps(d, sort_keys=True, separators=(",", ":")).encode(),  # ü as \u00fc
+        lambda d: json.dumps(d, separators=(",", ":"), ensure_ascii=False).encode(),  # unsorted
     ],
-    ids=["indented", "trailing-newline", "spaces", "trailing-space", "extra-key-first"],
+    ids=["indented", "trailing-newline", "spaces", "trailing-space", "ascii-escapes", "unsorted"],
 )
-def test_reformatted_json_fails_verification(reformat: Any) -> None:
-    with pytest.raises(runtime.RevisionMismatch, match="not in canonical form"):
-        _load_bytes(reformat(make_document(small_body())))
+def test_reformatted_json_is_not_canonical(reformat: Any) -> None:
+    document = make_document(small_body(alias_a="Zürich"))
+    document["body"]["datastreams"][DS] = dict(reversed(document["body"]["datastreams"][DS].items()))
+    with pytest.raises(runtime.ArtifactCorrupt, match="artifact.json is not canonical"):
+        _load_bytes(reformat(document))
+
+
+def test_a_header_key_before_the_body_is_refused() -> None:
+    # canonical, and the body hashes right, but the body must come first (docs/artifact.md)
+    data = canonical_json({"a": 1, **make_document(small_body())})
+    with pytest.raises(runtime.ArtifactCorrupt, match="must begin with its body"):
+        _load_bytes(data)
 
 
 def test_body_strings_that_look_like_the_tail_do_not_confuse_it() -> None:
@@ -434,6 +444,212 @@ def test_empty_non_array_mappings_are_corrupt(not_an_array: object) -> None:
     from cpcompile._format import canonical_json, make_document
     from cpcompile.runtime import ArtifactCorrupt, loads
 
-    body = {"datastreams": {"d": {"destinations": [], "audiences": {"a": {"namespace": "ups", "mappings": not_an_array}}}}}
+    audiences = {"a": {"namespace": "ups", "mappings": not_an_array}}
+    body = {"datastreams": {"d": {"access": "mixed", "destinations": [], "audiences": audiences}}}
     with pytest.raises(ArtifactCorrupt, match="mappings must be an array"):
         loads(canonical_json(make_document(body)))
+
+
+# --- hostile artifacts: non-canonical bytes with a revision that matches them -------------------
+
+
+def _with_body_bytes(body: bytes, **header: Any) -> bytes:
+    """A JSON artifact holding ``body`` as given, its revision recomputed over those bytes."""
+    import hashlib
+
+    fields = {
+        "format": "cpcompile-artifact",
+        "min_reader_version": 2,
+        "revision": "sha256:" + hashlib.sha256(body).hexdigest(),
+        "schema_version": 2,
+        **header,
+    }
+    return b'{"body":' + body + b"," + canonical_json(fields)[1:]
+
+
+def _ds_entry_bytes() -> bytes:
+    return canonical_json(small_body()["datastreams"][DS])
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # a human reads the first datastreams entry, the runtime the second
+        (
+            b'{"datastreams":{"' + DS.encode() + b'":' + _ds_entry_bytes() + b"},"
+            b'"datastreams":{}}',
+            "duplicate key 'datastreams'",
+        ),
+        (
+            b'{"datastreams":{"' + DS.encode() + b'":{"access":"authenticated-only","access":"mixed",'
+            + _ds_entry_bytes()[len(b'{"access":"mixed",'):] + b"}}",
+            "duplicate key 'access'",
+        ),
+        (canonical_json(small_body()).replace(b'","', b'", "'), "not canonical"),
+        (b"{\n  " + canonical_json(small_body())[1:], "not canonical"),
+        (canonical_json(small_body()).replace(b'"ups"', b'"\\u0075ps"'), "not canonical"),
+        (
+            canonical_json(small_body()).replace(
+                b'{"destination":1,"end":2000000000,"start":1000000000}',
+                b'{"start":1000000000,"end":2000000000,"destination":1}',
+            ),
+            "not canonical",
+        ),
+        (canonical_json(small_body()).replace(b'"end":2000000000', b'"end":2e9'), "not canonical"),
+    ],
+    ids=["duplicate-datastreams", "duplicate-access", "space", "newline", "escape", "key-order", "number-form"],
+)
+def test_non_canonical_body_with_its_own_revision_is_refused(body: bytes, message: str) -> None:
+    data = _with_body_bytes(body)
+    json.loads(data)  # valid JSON: only canonical form tells it apart
+    with pytest.raises(runtime.ArtifactCorrupt, match=message):
+        _load_bytes(data)
+
+
+def test_duplicate_keys_do_not_reach_the_index() -> None:
+    # the same body as canonical JSON loads: the refusal above is about the bytes alone
+    body = small_body()
+    body["datastreams"][DS]["access"] = "authenticated-only"
+    artifact = _load_bytes(canonical_json(make_document(body)))
+    assert artifact.lookup(DS, [AUD_1]) == []
+
+
+@pytest.mark.parametrize("value", [b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1e999"])
+def test_header_numbers_json_cannot_hold_are_corrupt(value: bytes) -> None:
+    data = document_bytes()[:-1] + b',"zextra":' + value + b"}"
+    with pytest.raises(runtime.ArtifactCorrupt, match="not valid JSON"):
+        _load_bytes(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        document_bytes()[:-1] + b',"zextra":"\\ud800"}',
+        _with_body_bytes(canonical_json(small_body()).replace(b"adServerAlias", b"ad\\ud800")),
+        _with_body_bytes(canonical_json(small_body()).replace(b'"ups"', b'"\\udcff"', 1)),
+    ],
+    ids=["header", "body-value", "body-namespace"],
+)
+def test_lone_surrogates_are_corrupt(data: bytes) -> None:
+    with pytest.raises(runtime.ArtifactCorrupt, match="lone surrogate"):
+        _load_bytes(data)
+
+
+def _msgpack_with_body(packed_body: bytes, body_json: bytes) -> bytes:
+    import hashlib
+
+    msgpack = pytest.importorskip("msgpack")
+    header = {
+        "format": "cpcompile-artifact",
+        "min_reader_version": 2,
+        "revision": "sha256:" + hashlib.sha256(body_json).hexdigest(),
+        "schema_version": 2,
+    }
+    return b"\x85" + msgpack.packb("body") + packed_body + msgpack.packb(header)[1:]
+
+
+@pytest.mark.parametrize("depth", [500, 990, 1000, 1023, 1024])
+def test_deeply_nested_msgpack_is_corrupt(depth: int) -> None:
+    pytest.importorskip("msgpack")
+    # {"a": [[[...]]]} `depth` arrays deep; msgpack decodes up to 1024 levels
+    packed = b"\x81\xa1a" + b"\x91" * (depth - 1) + b"\x90"
+    body_json = b'{"a":' + b"[" * depth + b"]" * depth + b"}"
+    with pytest.raises(runtime.ArtifactError):
+        _load_bytes(_msgpack_with_body(packed, body_json), encoding="msgpack")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (None, None),  # maps with their keys out of order
+        # 1 as a uint32 instead of a fixint
+        (lambda p: p.replace(b"\xabdestination\x01", b"\xabdestination\xce\x00\x00\x00\x01"), "not canonical"),
+        # a str8 header where a fixstr fits
+        (lambda p: p.replace(b"\xa3ups", b"\xd9\x03ups"), "not canonical"),
+    ],
+    ids=["key-order", "wide-int", "wide-str"],
+)
+def test_non_canonical_msgpack_is_refused(change: Any, message: str | None) -> None:
+    msgpack = pytest.importorskip("msgpack")
+    document = make_document(small_body())
+    data = msgpack_bytes(document)
+    if change is None:
+        reordered = json.loads(canonical_json(document))
+        for audience in reordered["body"]["datastreams"][DS]["audiences"].values():
+            audience["mappings"] = audience.pop("mappings")  # now after "namespace"
+        changed = msgpack.packb(reordered, use_bin_type=True)
+        message = "not canonical"
+    else:
+        changed = change(data)
+    assert changed != data and msgpack.unpackb(changed) == msgpack.unpackb(data)
+    with pytest.raises(runtime.ArtifactCorrupt, match=message):
+        _load_bytes(changed, encoding="msgpack")
+
+
+def test_msgpack_duplicate_key_is_named() -> None:
+    msgpack = pytest.importorskip("msgpack")
+    document = json.loads(canonical_json(make_document(small_body())))
+    packed = msgpack.packb(document, use_bin_type=True)
+    # {"body": ..., "format": ..., "format": ...}: one more key in the top map
+    extra = msgpack.packb("format") + msgpack.packb("cpcompile-artifact")
+    data = b"\x86" + packed[1:] + extra
+    with pytest.raises(runtime.ArtifactCorrupt, match="duplicate key 'format'"):
+        _load_bytes(data, encoding="msgpack")
+
+
+# --- schema version 2: access ------------------------------------------------------------------------
+
+
+def test_a_built_artifact_carries_access_and_the_runtime_enforces_it(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from conftest import copy_example
+
+    from cpcompile.cli import cli
+
+    root = copy_example(tmp_path / "config")
+    web = root / "datastreams" / "web-prod.yaml"
+    web.write_text(web.read_text().replace("access: mixed", "access: authenticated-only"))
+    result = CliRunner().invoke(cli, ["build", str(root), "--out", str(tmp_path / "build"), "--no-cache"])
+    assert result.exit_code == 0, result.output
+    data = (tmp_path / "build" / "artifact.json").read_bytes()
+    document = json.loads(data)
+    assert (document["schema_version"], document["min_reader_version"]) == (2, 2)
+    assert {ds: e["access"] for ds, e in document["body"]["datastreams"].items()} == {
+        DS: "authenticated-only", "5d1f0b7a-93c4-4c2e-8e61-7a0b2c3d4e5f": "mixed"
+    }
+    audience = next(iter(document["body"]["datastreams"][DS]["audiences"]))
+    for name in ("artifact.json", "artifact.msgpack"):
+        artifact = runtime.load(tmp_path / "build" / name)
+        assert artifact.lookup(DS, [audience], now=1_800_000_000) == []
+        assert artifact.lookup(DS, [audience], now=1_800_000_000, authenticated=True) != []
+        assert artifact.stats.refused_unauthenticated == 1
+
+
+def _version1(body: dict[str, Any]) -> bytes:
+    from cpcompile._format import revision_of
+
+    return canonical_json(
+        {"body": body, "format": "cpcompile-artifact", "min_reader_version": 1,
+         "revision": revision_of(body), "schema_version": 1}
+    )
+
+
+def test_version_1_artifacts_are_read_as_mixed() -> None:
+    body = small_body()
+    del body["datastreams"][DS]["access"]
+    artifact = _load_bytes(_version1(body))
+    assert artifact.lookup(DS, [AUD_1]) != []
+    # version 1 had no access: a key of that name is one this reader ignores there
+    body["datastreams"][DS]["access"] = "authenticated-only"
+    assert _load_bytes(_version1(body)).lookup(DS, [AUD_1]) != []
+
+
+@pytest.mark.parametrize("access", [None, "AUTHENTICATED-ONLY", "authenticated_only", "", 1, ["mixed"], "missing"])
+def test_version_2_datastreams_need_a_known_access(access: Any) -> None:
+    body = small_body()
+    if access == "missing":
+        del body["datastreams"][DS]["access"]
+    else:
+        body["datastreams"][DS]["access"] = access
+    with pytest.raises(runtime.ArtifactCorrupt, match=r"\.access must be one of 'mixed', 'authenticated-only'"):
+        _load_bytes(document_bytes(body))

@@ -168,10 +168,13 @@ def test_artifact_schema_refuses_what_readers_refuse():
     from cpcompile._format import make_document
 
     schema = json.loads((COMMITTED / "artifact.schema.json").read_text())
-    good = make_document({"datastreams": {"0f3a6c1e-2b7d-4e59-9c3a-1d2e3f4a5b6c": {"audiences": {}, "destinations": []}}})
+    good = make_document({"datastreams": {"0f3a6c1e-2b7d-4e59-9c3a-1d2e3f4a5b6c": {"access": "mixed", "audiences": {}, "destinations": []}}})
     jsonschema.validate(good, schema, cls=jsonschema.Draft202012Validator)
     for bad in (
-        {**good, "schema_version": 2},
+        {**good, "schema_version": 3},
+        {**good, "min_reader_version": 1},  # a version 1 reader would ignore `access`
+        {**good, "schema_version": 1},  # version 1 has no `access`
+        make_document({"datastreams": {"0f3a6c1e-2b7d-4e59-9c3a-1d2e3f4a5b6c": {"audiences": {}, "destinations": []}}}),
         {**good, "format": "other"},
         {**good, "extra": 1},
         {**good, "body": {"datastreams": {"x": {"audiences": {}, "destinations": []}}}},

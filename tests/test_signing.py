@@ -325,6 +325,7 @@ def test_unsupported_algorithm():
         (b"\xff\xfe", "not JSON"),
         (b"-----BEGIN SIGNATURE-----", "not JSON"),
         (b"[1, 2]", "not a JSON object"),
+        (b"[" * 5_000, "nested too deeply"),
         (b'{"algorithm": "ed25519"}', "missing key_id, revision, signature"),
         (
             b'{"algorithm":"ed25519","key_id":"x","revision":"r","signature":5}',

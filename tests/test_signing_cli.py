@@ -205,6 +205,13 @@ def test_tampered_signature_last_byte(out, keys):
     verify_rejects(out / "artifact.json", pub(keys), "does not verify")
 
 
+@pytest.mark.parametrize("field", ["revision", "key_id"])
+def test_signature_fields_are_escaped_in_the_message(out, keys, field):
+    edit_signature(out, **{field: "x\n::error::injected\ud800"})
+    stderr = verify_rejects(out / "artifact.json", pub(keys), "x\\n::error::injected\\ud800")
+    assert "\n::error" not in stderr
+
+
 def test_forged_key_id_does_not_help(out, keys):
     edit_signature(out, key_id=keys["theirs"])
     verify_rejects(out / "artifact.json", pub(keys, "theirs"), "does not verify")
@@ -217,6 +224,8 @@ def test_forged_key_id_does_not_help(out, keys):
         (b"not json", "not a cpcompile signature"),
         (b"[]", "not a cpcompile signature"),
         (b'{"algorithm":"ed25519"}', "malformed"),
+        (b"[" * 5_000, "nested too deeply"),
+        (b'{"a":' * 5_000, "nested too deeply"),
     ],
 )
 def test_malformed_signature_file(out, keys, content, fragment):

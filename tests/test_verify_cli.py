@@ -165,7 +165,7 @@ def test_revision_not_a_sha256(out):
 def test_reformatted(out, reformat):
     path = out / "artifact.json"
     path.write_text(reformat(document(out)))
-    assert_rejected(path, "not in canonical form")
+    assert_rejected(path, "not canonical")
 
 
 def test_wrong_format(out):
@@ -187,9 +187,9 @@ def test_no_format(out):
 def test_future_schema_version(out):
     path = out / "artifact.json"
     doc = document(out)
-    doc["schema_version"] = 2
+    doc["schema_version"] = 3
     path.write_bytes(canonical(doc))
-    assert_rejected(path, "schema_version 2 is newer", "upgrade cpcompile")
+    assert_rejected(path, "schema_version 3 is newer", "upgrade cpcompile")
 
 
 def test_future_min_reader_version(out):
@@ -220,12 +220,68 @@ def test_consistent_but_misshapen_body(out):
     import hashlib
 
     path = out / "artifact.json"
-    body = {"datastreams": {"0f3a6c1e-2b7d-4e59-9c3a-1d2e3f4a5b6c": {"destinations": "nope"}}}
+    body = {"datastreams": {"0f3a6c1e-2b7d-4e59-9c3a-1d2e3f4a5b6c": {"access": "mixed", "destinations": "nope"}}}
     doc = document(out)
     doc["body"] = body
     doc["revision"] = "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
     path.write_bytes(canonical(doc))
     assert_rejected(path, "wrong shape", "destinations must be an array")
+
+
+def _with_own_revision(doc: dict, body: bytes) -> bytes:
+    """The artifact with ``body`` bytes as given and a revision recomputed over them."""
+    import hashlib
+
+    doc["revision"] = "sha256:" + hashlib.sha256(body).hexdigest()
+    header = canonical({k: v for k, v in doc.items() if k != "body"})
+    return b'{"body":' + body + b"," + header[1:]
+
+
+def test_body_with_whitespace_and_its_own_revision(out):
+    path = out / "artifact.json"
+    doc = document(out)
+    path.write_bytes(_with_own_revision(doc, json.dumps(doc["body"], indent=1, sort_keys=True).encode()))
+    assert_rejected(path, "not canonical")
+
+
+def test_duplicate_datastream_with_its_own_revision(out):
+    # a reviewer reading the file sees the first entry; a reader keeping the last sees the second
+    path = out / "artifact.json"
+    doc = document(out)
+    (ds, entry), *_ = doc["body"]["datastreams"].items()
+    inner = canonical(doc["body"]["datastreams"])[1:-1]
+    body = b'{"datastreams":{' + inner + b"," + canonical({ds: {**entry, "destinations": [], "audiences": {}}})[1:-1] + b"}}"
+    path.write_bytes(_with_own_revision(doc, body))
+    assert_rejected(path, "duplicate key", ds)
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_header_number_json_cannot_hold(out, value):
+    path = out / "artifact.json"
+    path.write_bytes(path.read_bytes()[:-1] + f',"zz":{value}}}'.encode())
+    assert_rejected(path, "not valid JSON")
+
+
+def test_lone_surrogate(out):
+    path = out / "artifact.json"
+    path.write_bytes(path.read_bytes()[:-1] + b',"zz":"\\ud800"}')
+    assert_rejected(path, "lone surrogate")
+
+
+def test_msgpack_nested_990_deep(out):
+    path = out / "artifact.msgpack"
+    doc = msgpack.unpackb(path.read_bytes(), raw=False)
+    doc["body"]["deep"] = "@"
+    packed = pack(doc).replace(msgpack.packb("@"), b"\x91" * 989 + b"\x90")
+    path.write_bytes(packed)
+    assert_rejected(path)
+
+
+def test_msgpack_not_canonical(out):
+    path = out / "artifact.msgpack"
+    doc = msgpack.unpackb(path.read_bytes(), raw=False)
+    path.write_bytes(msgpack.packb(dict(reversed(list(doc.items()))), use_bin_type=True))
+    assert_rejected(path, "not canonical")
 
 
 # --- rejected: artifact.msgpack ------------------------------------------------------------------
@@ -265,9 +321,9 @@ def test_msgpack_random_bytes(out):
 def test_msgpack_future_version(out):
     path = out / "artifact.msgpack"
     doc = msgpack.unpackb(path.read_bytes(), raw=False)
-    doc["schema_version"] = 2
+    doc["schema_version"] = 3
     path.write_bytes(pack(doc))
-    assert_rejected(path, "schema_version 2 is newer")
+    assert_rejected(path, "schema_version 3 is newer")
 
 
 def test_json_given_as_msgpack_is_rejected(out):

@@ -28,15 +28,20 @@ if TYPE_CHECKING:
     AttributeSpecs = Tuple[Tuple[str, Tuple[str, ...]], ...]
     # (destinationId, alias, attribute specs)
     Destination = Tuple[str, str, AttributeSpecs]
-    # (audience id -> {"namespace", "mappings"}, destinations, indexes of those with attributes)
-    DatastreamIndex = Tuple[Dict[str, Any], Tuple[Destination, ...], Tuple[int, ...]]
+    # (audience id -> {"namespace", "mappings"}, destinations, indexes of those with
+    # attributes, whether only authenticated calls are answered)
+    DatastreamIndex = Tuple[Dict[str, Any], Tuple[Destination, ...], Tuple[int, ...], bool]
+
+ACCESS_TYPES = ("mixed", "authenticated-only")
 
 _namespace_of = itemgetter("namespace")
 _mappings_of = itemgetter("mappings")
 _destination_of = itemgetter("destination")
 
 
-def build_index(body: dict[str, Any]) -> dict[str, DatastreamIndex]:
+def build_index(body: dict[str, Any], schema_version: int) -> dict[str, DatastreamIndex]:
+    """``schema_version`` 1 has no ``access`` (every datastream is ``mixed``); from 2 on every
+    datastream has one."""
     datastreams = body.get("datastreams")
     if type(datastreams) is not dict:
         _corrupt("body.datastreams", "must be an object")
@@ -45,13 +50,14 @@ def build_index(body: dict[str, Any]) -> dict[str, DatastreamIndex]:
         where = f"body.datastreams[{datastream_id!r}]"
         if type(datastream_id) is not str or not datastream_id:
             _corrupt(where, "datastream IDs must be non-empty strings")
-        index[datastream_id] = _datastream(entry, where)
+        index[datastream_id] = _datastream(entry, where, schema_version)
     return index
 
 
-def _datastream(entry: object, where: str) -> DatastreamIndex:
+def _datastream(entry: object, where: str, schema_version: int) -> DatastreamIndex:
     if type(entry) is not dict:
         _corrupt(where, "must be an object")
+    authenticated_only = _authenticated_only(entry, where, schema_version)
     raw_destinations = entry.get("destinations")
     if type(raw_destinations) is not list:
         _corrupt(f"{where}.destinations", "must be an array")
@@ -63,7 +69,18 @@ def _datastream(entry: object, where: str) -> DatastreamIndex:
         _corrupt(f"{where}.audiences", "must be an object")
     _check_audiences(audiences, len(destinations), f"{where}.audiences")
     with_attributes = tuple(i for i, d in enumerate(destinations) if d[2])
-    return audiences, destinations, with_attributes
+    return audiences, destinations, with_attributes, authenticated_only
+
+
+def _authenticated_only(entry: dict[str, Any], where: str, schema_version: int) -> bool:
+    """Version 1 artifacts predate ``access``: all their datastreams are ``mixed``. Any other
+    value than the two known ones is refused rather than guessed at."""
+    if schema_version < 2:
+        return False
+    access = entry.get("access")
+    if access not in ACCESS_TYPES or type(access) is not str:
+        _corrupt(f"{where}.access", f"must be one of {', '.join(map(repr, ACCESS_TYPES))}")
+    return access == "authenticated-only"
 
 
 def _destination(raw: object, where: str) -> Destination:

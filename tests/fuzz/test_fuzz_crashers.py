@@ -147,7 +147,6 @@ DEEP_ARTIFACT = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(strict=False, reason="issue 7, open: a msgpack artifact whose body nests 990 deep raises RecursionError from _format._reencode_body")
 def test_deeply_nested_artifacts_are_artifact_errors() -> None:
     done = _run(DEEP_ARTIFACT)
     assert done.returncode == 0, f"child died ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
