@@ -113,10 +113,11 @@ def _when(value: object) -> date | datetime:
     """
     if isinstance(value, str) and (match := _INSTANT.fullmatch(value)):
         return _parse_when(value, match)
-    # an unquoted 20261201 reaches here as an integer: name its form too
-    text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
-    for pattern, problem, fix in _REFUSED_WHEN if text is not None else ():
-        if refused := pattern.fullmatch(text):
+    text = value if isinstance(value, str) else None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**16:
+        text = str(value)  # an unquoted 20261201 is an integer: name its form too
+    for pattern, problem, fix in _REFUSED_WHEN:
+        if text is not None and (refused := pattern.fullmatch(text)):
             try:
                 hint = fix(refused)
             except (ValueError, OverflowError):  # no such week or day: the form is still the problem

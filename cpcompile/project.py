@@ -88,7 +88,8 @@ def parse_source(source: SourceFile) -> dict[str, Any]:
 
 
 def load_project(files: Sequence[SourceFile], parse: Parse = parse_source) -> tuple[Project, list[Diagnostic]]:
-    project, diagnostics = Project(), []
+    project = Project()
+    diagnostics: list[Diagnostic] = []
     lists: dict[Kind, list[Any]] = {
         Kind.DATASTREAM: project.datastreams,
         Kind.DESTINATION: project.destinations,
