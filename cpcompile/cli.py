@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import traceback
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .diagnostics import EXIT_CONFIG_ERRORS, EXIT_INTERNAL, EXIT_OK, exit_code
+from .diagnostics import EXIT_CONFIG_ERRORS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, exit_code
 from .render import FORMATS, count_of, neutralise, render
 
 BUG_REPORTS = "the cpcompile issue tracker (see 'Reporting bugs' in the README)"
@@ -38,7 +37,7 @@ class _Cli(click.Group):
 
 
 class _Unwritable(click.ClickException):
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 def _config_root(ctx: click.Context, param: click.Parameter, root: Path) -> Path:
@@ -278,4 +277,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()
