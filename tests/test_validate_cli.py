@@ -253,7 +253,7 @@ def test_cp111_config_folder_itself_symlinked_out_of_the_root(runner, tmp_path):
 
 
 def test_a_folder_link_inside_the_config_folders_is_read_once(runner, tmp_path):
-    write_tree(tmp_path, {"datastreams/web.yaml": WEB_DATASTREAM, "destinations/v2/home.yaml": destination()})
+    write_tree(tmp_path, {"datastreams/web.yaml": WEB_DATASTREAM, "destinations/v2/home.yaml": destination(audiences=0)})
     (tmp_path / "destinations" / "current").symlink_to("v2", target_is_directory=True)
     result = _validate(runner, tmp_path)
     assert (result.exit_code, result.stdout) == (0, "0 errors, 0 warnings in 2 files checked\n")
@@ -268,7 +268,7 @@ def test_a_file_link_inside_the_config_folders_is_read_as_a_file_of_its_own(runn
 
 
 def test_a_link_to_another_config_folder_is_followed(runner, tmp_path):
-    write_tree(tmp_path, {"audiences/web.data": WEB_DATASTREAM, "destinations/home.yaml": destination()})
+    write_tree(tmp_path, {"audiences/web.data": WEB_DATASTREAM, "destinations/home.yaml": destination(audiences=0)})
     (tmp_path / "datastreams").mkdir()
     (tmp_path / "datastreams" / "web.yaml").symlink_to("../audiences/web.data")
     result = _validate(runner, tmp_path, "--format", "json")
