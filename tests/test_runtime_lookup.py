@@ -363,3 +363,17 @@ def test_attribute_values_json_cannot_carry_exactly_are_left_out(artifact: runti
 def test_attribute_values_json_carries_are_kept(artifact: runtime.Artifact, value: object) -> None:
     payload = artifact.lookup(DS, [], attributes={"person": {"name": {"firstName": value}}}, authenticated=True)
     assert payload[0]["attributes"] == {"firstName": {"value": value}}
+
+
+@pytest.mark.parametrize("audience", ["seg-zz", "kunden-München", "b2"])
+def test_ids_that_are_not_hex_also_compare_in_lower_case(audience: str) -> None:
+    # the compiler writes lower-case UUIDs; an artifact made otherwise may hold other IDs
+    from runtime_helpers import small_body
+
+    body = small_body()
+    audiences = body["datastreams"][DS]["audiences"]
+    audiences[audience.lower()] = audiences.pop(AUD_1)
+    fresh = runtime.loads(document_bytes(body))
+    for memberships in ([audience.upper()], {"ups": {audience.upper(): {"status": "realized"}}}):
+        payload = fresh.lookup(DS, memberships, now=INSIDE)
+        assert [item["segments"] for item in payload] == [[{"id": audience.lower(), "namespace": "ups"}]] * 2

@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     # (destinationId, alias, attribute specs)
     Destination = Tuple[str, str, AttributeSpecs]
     # (audience id -> {"namespace", "mappings"}, destinations, indexes of those with
-    # attributes, whether only authenticated calls are answered)
-    DatastreamIndex = Tuple[Dict[str, Any], Tuple[Destination, ...], Tuple[int, ...], bool]
+    # attributes, whether only authenticated calls are answered, whether every audience ID is
+    # made of lower-case hex digits and dashes, like the UUIDs the compiler writes)
+    DatastreamIndex = Tuple[Dict[str, Any], Tuple[Destination, ...], Tuple[int, ...], bool, bool]
 
 ACCESS_TYPES = ("mixed", "authenticated-only")
 
@@ -69,7 +70,13 @@ def _datastream(entry: object, where: str, schema_version: int) -> DatastreamInd
         _corrupt(f"{where}.audiences", "must be an object")
     _check_audiences(audiences, len(destinations), f"{where}.audiences")
     with_attributes = tuple(i for i, d in enumerate(destinations) if d[2])
-    return audiences, destinations, with_attributes, authenticated_only
+    return audiences, destinations, with_attributes, authenticated_only, _hex_ids(audiences)
+
+
+def _hex_ids(audiences: dict[str, Any]) -> bool:
+    """Whether every audience ID is lower-case hex digits and dashes (a C-level pass, ~20 µs
+    for 1,000 IDs). Then only A-F can make a request's ID differ from one by case alone."""
+    return not "".join(audiences).encode("utf-8").translate(None, b"0123456789abcdef-")
 
 
 def _authenticated_only(entry: dict[str, Any], where: str, schema_version: int) -> bool:
