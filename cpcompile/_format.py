@@ -220,8 +220,11 @@ def check_canonical_msgpack(data: bytes, doc: dict[str, Any], canonical: bytes) 
 def _not_canonical(name: str, data: bytes, canonical: bytes, decode_pairs: Any) -> str:
     duplicate = decode_pairs(data)
     if duplicate is not None:
+        key = repr(duplicate)  # escapes line breaks, control characters, lone surrogates
+        if len(key) > 80:
+            key = key[:77] + "..."
         return (
-            f"{name} is not canonical: duplicate key {duplicate!r} in an object (readers "
+            f"{name} is not canonical: duplicate key {key} in an object (readers "
             "disagree on which value counts); rebuild it with `cpcompile build`"
         )
     where = ""

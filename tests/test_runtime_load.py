@@ -653,3 +653,12 @@ def test_version_2_datastreams_need_a_known_access(access: Any) -> None:
         body["datastreams"][DS]["access"] = access
     with pytest.raises(runtime.ArtifactCorrupt, match=r"\.access must be one of 'mixed', 'authenticated-only'"):
         _load_bytes(document_bytes(body))
+
+
+def test_a_duplicate_key_is_named_short_and_escaped() -> None:
+    key = "x\n::error::" + "k" * 200
+    body = canonical_json(small_body())[:-1] + b"," + canonical_json({key: 1})[1:-1] + b"," + canonical_json({key: 2})[1:]
+    with pytest.raises(runtime.ArtifactCorrupt) as e:
+        _load_bytes(_with_body_bytes(body))
+    message = str(e.value)
+    assert "duplicate key 'x\\n::error::kkk" in message and "\n" not in message and len(message) < 250
