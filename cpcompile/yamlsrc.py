@@ -139,7 +139,9 @@ def _compose(text: str) -> Node | None:
     try:
         return _YAML.compose(text)
     except ReaderError as err:
-        line, col = _line_col(text, err.position)
+        # libyaml's reader counts UTF-8 bytes, not characters
+        index = len(text.encode("utf-8")[: err.position].decode("utf-8", errors="ignore"))
+        line, col = _line_col(text, index)
         raise YamlProblem("CP105", f"unreadable character: {err.reason}", line, col) from None
     except MarkedYAMLError as err:
         raise _syntax_problem(text, err) from None

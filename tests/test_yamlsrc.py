@@ -225,7 +225,14 @@ def test_syntax_error_has_a_hint():
     assert "must be quoted" in caught.value.hint
 
 
-@pytest.mark.parametrize(("text", "position"), [("a: x\x07y\n", (0, 4)), ("a: 1\nb: \x1b[1m\n", (1, 3)), ("a: \x00\n", (0, 3))])
+@pytest.mark.parametrize(
+    ("text", "position"),
+    [
+        ("a: x\x07y\n", (0, 4)), ("a: 1\nb: \x1b[1m\n", (1, 3)), ("a: \x00\n", (0, 3)),
+        ("a: \u0800\u0800 x\x0b\n", (0, 7)),  # after characters of several UTF-8 bytes
+        ("a: \U0001f600\nb: \x0b", (1, 3)),
+    ],
+)
 def test_control_characters(text, position):
     assert problem(text) == ("CP105", *position)
 

@@ -32,6 +32,7 @@ CRASH_EXAMPLES = [
 LOCATION_EXAMPLES = [
     ConfigTree("example", {_BAD: "a: b\u2028c: [\n".encode()}),  # U+2028 ends a line for libyaml, not for git
     ConfigTree("example", {_BAD: b"a: 1\r\rb: [\n"}),  # so does a lone CR
+    ConfigTree("example", {_BAD: "a: \u0800\nb: x\x0b".encode()}),  # libyaml's reader counts bytes
 ]
 
 
