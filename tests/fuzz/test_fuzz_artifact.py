@@ -3,8 +3,9 @@
 Mutations start from the example, built once per session: bit flips, truncation, splices and
 inserted JSON tokens on the bytes; and structural edits of the document (values of other
 types, missing and extra keys, deep nesting, huge numbers), re-serialised canonically with the
-revision recomputed, so that they pass the hash and reach the shape check. Signature files are
-damaged the same way. Nothing but an ``ArtifactError`` may come out of ``loads``, and
+revision recomputed, so that they pass the hash and reach the shape check; and other encodings
+of the same content (whitespace, key order, escapes, a duplicate key), which must be refused as
+not canonical even with a matching revision. Signature files are damaged the same way. Nothing but an ``ArtifactError`` may come out of ``loads``, and
 `cpcompile verify` never reports an internal error.
 """
 
@@ -121,6 +122,50 @@ def test_reshaped_documents_with_valid_revision_load_or_raise_artifact_error(bui
         document = data.draw(mutated_data(document, json_values, header_keys))
     recompute = data.draw(st.sampled_from([True, True, True, False]))
     _loads_or_artifact_error(_serialise(document, _deep_bytes(data.draw), recompute))
+
+
+def _shuffled(value: Any, draw: st.DrawFn) -> Any:
+    """The same content with the keys of some objects in another order."""
+    if isinstance(value, dict):
+        items = [(k, _shuffled(v, draw)) for k, v in value.items()]
+        if len(items) > 1 and draw(st.integers(0, 3)) == 0:
+            items = draw(st.permutations(items))
+        return dict(items)
+    if isinstance(value, list):
+        return [_shuffled(v, draw) for v in value]
+    return value
+
+
+@settings(max_examples=budget(150))
+@given(data=st.data())
+def test_only_the_canonical_encoding_loads(built, data: st.DataObject) -> None:
+    """Any other encoding of the same content, with the revision recomputed over its body bytes
+    so that the hash matches, is refused as not canonical; the canonical one loads."""
+    document = json.loads(built.json_bytes)
+    body = _shuffled(document["body"], data.draw)
+    options = data.draw(
+        st.fixed_dictionaries(
+            {
+                "indent": st.sampled_from([None, None, 0, 1]),
+                "separators": st.sampled_from([(",", ":"), (", ", ": "), (",", ": ")]),
+                "ensure_ascii": st.booleans(),
+            }
+        )
+    )
+    body_bytes = json.dumps(body, **options).encode("utf-8")
+    if data.draw(st.booleans()):  # a decoy "datastreams" member before the real one (JSON keeps the last)
+        key = data.draw(st.sampled_from(sorted(body["datastreams"])))
+        decoy = json.dumps({key: {"access": "mixed", "audiences": {}, "destinations": []}})
+        body_bytes = body_bytes[:1] + b'"datastreams":{' + decoy.encode()[1:-1] + b"}," + body_bytes[1:]
+    header = {k: v for k, v in document.items() if k != "body"}
+    header["revision"] = "sha256:" + hashlib.sha256(body_bytes).hexdigest()
+    encoded = b'{"body":' + body_bytes + b"," + canonical(header)[1:]
+    if encoded == built.json_bytes:
+        event("canonical")
+        runtime.loads(encoded)
+        return
+    with default_recursion_limit(), pytest.raises(runtime.ArtifactCorrupt, match="not canonical"):
+        runtime.loads(encoded)
 
 
 @settings(max_examples=budget(150))
