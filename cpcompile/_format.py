@@ -159,7 +159,7 @@ def decode_msgpack(data: bytes) -> Any:
 
 def _msgpack() -> Any:
     try:
-        import msgpack
+        import msgpack  # type: ignore[import-untyped]
     except ImportError:
         raise ArtifactError(
             "reading a .msgpack artifact needs the msgpack package; install it or load "
@@ -326,7 +326,7 @@ def check_header(doc: Any) -> str:
             f"artifact needs reader version {reader} or newer; this reader is version "
             f"{READER_VERSION}; upgrade cpcompile to read it"
         )
-    revision: str = doc.get("revision")
+    revision: Any = doc.get("revision")
     if not _is_revision(revision):
         raise ArtifactCorrupt(
             f"artifact revision must be 'sha256:' and 64 lowercase hex digits, got {revision!r}"
@@ -390,7 +390,7 @@ def parse_public_key(key: KeySource) -> bytes:
         return bytes(key)
     from cpcompile import signing
 
-    return bytes(signing.load_public_key(key))
+    return bytes(signing.load_public_key(bytes(key) if isinstance(key, bytearray) else key))
 
 
 def check_signature(revision: str, signature: bytes | None, public_key: bytes) -> None:

@@ -6,6 +6,7 @@ The body's shape is the contract in docs/artifact.md; change it only with a sche
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +50,7 @@ def compile_body(project: Project) -> dict[str, Any]:
     }
 
 
-def _datastream_entry(destinations: list[Destination], namespaces: dict[str, str]) -> dict[str, Any]:
+def _datastream_entry(destinations: list[Destination], namespaces: Mapping[str, str]) -> dict[str, Any]:
     destinations = sorted(destinations, key=lambda d: (d.alias, d.id))
     audiences: dict[str, dict[str, Any]] = {}
     for index, destination in enumerate(destinations):

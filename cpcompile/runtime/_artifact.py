@@ -137,13 +137,14 @@ class Artifact:
         if authenticated_only and not authenticated:
             return self._refused(memberships, now, attributes)
         if type(memberships) in _ID_COLLECTIONS:
+            ids: Any = memberships
             try:
                 found = audiences.keys() & memberships
                 # the compiler writes IDs in lower case; a request's are lowered only when one
                 # missed and some are not lower case (join raises TypeError for a non-string,
                 # then each is looked at)
-                if len(found) < len(memberships) and _upper("".join(memberships), hex_ids):
-                    found |= audiences.keys() & _lowered(memberships)
+                if len(found) < len(ids) and _upper("".join(ids), hex_ids):
+                    found |= audiences.keys() & _lowered(ids)
             except TypeError:
                 found = _found_in_mixed(audiences, memberships)
         else:
@@ -295,7 +296,7 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _lower(value: object) -> object:
+def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
@@ -374,9 +375,9 @@ def _by_lower_id(members: Mapping[str, Any]) -> dict[Any, Any]:
     """The entries keyed by lower-case ID; where spellings collide, a member entry wins."""
     result: dict[Any, Any] = {}
     for key, entry in members.items():
-        key = _lower(key)
-        if key not in result or _is_member(entry):
-            result[key] = entry
+        lowered = _lower(key)
+        if lowered not in result or _is_member(entry):
+            result[lowered] = entry
     return result
 
 
