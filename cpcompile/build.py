@@ -23,7 +23,7 @@ from .cache import Cache, check_outside, input_digest
 from .compiler import compile_body, count
 from .gcpause import paused_gc
 from .diagnostics import Diagnostic, diagnostic_from_dict, exit_code
-from .manifest import MANIFEST, NO_PROVENANCE, Provenance, encode_manifest, make_manifest
+from .manifest import MANIFEST, NO_PROVENANCE, Provenance, make_manifest, pretty_json
 from .signing import PrivateKey, encode_signature, signature_document
 from .project import parse_source
 from .validate import ValidationResult, validate_files
@@ -79,9 +79,7 @@ def build(
             return reused
     parse = cache.parse if cache else parse_source
     with paused_gc():
-        result = validate_files(
-            discovery.files, discovery.diagnostics, parse, discovery.unreadable, settings_file=discovery.settings,
-        )
+        result = validate_files(discovery, parse)
         outcome = BuildOutcome(result.diagnostics, result.files_checked)
         if result.exit_code(strict=strict) == 0:
             outcome.manifest = _write_outputs(out_dir, result, sign_key, provenance, built_at)
@@ -119,7 +117,7 @@ def _write_outputs(
             write_atomic(out_dir / name, data)
         if sign_key is None:
             (out_dir / SIGNATURE).unlink(missing_ok=True)  # it would sign another revision
-        write_atomic(out_dir / MANIFEST, encode_manifest(manifest))
+        write_atomic(out_dir / MANIFEST, pretty_json(manifest))
     return manifest
 
 
@@ -158,7 +156,7 @@ def _reuse(cache: Cache, digest: str, out_dir: Path) -> BuildOutcome | None:
         return None
     try:
         manifest = record["manifest"]
-        if (out_dir / MANIFEST).read_bytes() != encode_manifest(manifest):
+        if (out_dir / MANIFEST).read_bytes() != pretty_json(manifest):
             return None
         for name, expected in manifest["files"].items():
             if hashlib.sha256((out_dir / name).read_bytes()).hexdigest() != expected["sha256"]:

@@ -83,9 +83,10 @@ def make_manifest(
     return manifest
 
 
-def encode_manifest(manifest: Mapping[str, Any]) -> bytes:
-    """Pretty, sorted, newline-terminated JSON (schemas._encode writes the JSON Schemas the same way)."""
-    return (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+def pretty_json(document: Mapping[str, Any]) -> bytes:
+    """Pretty, sorted, newline-terminated JSON: how the files meant to be read and diffed by
+    people are written (the manifest and the published JSON Schemas)."""
+    return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
 # --- built_at ------------------------------------------------------------------------------------

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
+from .manifest import pretty_json
 from .model import Catalog, Datastream, Destination
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-CONFIG_SCHEMAS = {
+CONFIG_SCHEMAS: dict[str, type[BaseModel]] = {
     "datastream.schema.json": Datastream,
     "destination.schema.json": Destination,
     "catalog.schema.json": Catalog,
@@ -137,20 +139,16 @@ ARTIFACT_SCHEMA: dict[str, Any] = {
 }
 
 
-def _encode(schema: dict[str, Any]) -> bytes:
-    return (json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
-
-
 def config_schemas() -> dict[str, bytes]:
     return {
-        name: _encode({"$schema": SCHEMA_DIALECT, **model.model_json_schema()})
+        name: pretty_json({"$schema": SCHEMA_DIALECT, **model.model_json_schema()})
         for name, model in CONFIG_SCHEMAS.items()
     }
 
 
 def published_schemas() -> dict[str, bytes]:
     """Every schema in docs/schemas/: the config file kinds and the artifact."""
-    return {**config_schemas(), "artifact.schema.json": _encode(ARTIFACT_SCHEMA)}
+    return {**config_schemas(), "artifact.schema.json": pretty_json(ARTIFACT_SCHEMA)}
 
 
 def stale(out_dir: Path, expected: dict[str, bytes]) -> list[str]:

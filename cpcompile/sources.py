@@ -68,10 +68,6 @@ class Discovery:
     unreadable: int = 0  # files found but not read: too large, not UTF-8, bad link, not regular
     settings: SourceFile | None = None  # the root's cpcompile.yaml, when there is one and it was read
 
-    @property
-    def files_checked(self) -> int:
-        return len(self.files) + self.unreadable
-
 
 @dataclass(frozen=True)
 class _Entry:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from . import rules, settings, sources
 from .diagnostics import Diagnostic, exit_code, sorted_diagnostics
@@ -20,27 +19,18 @@ _DANGLING_IF_BROKEN = {"CP132": sources.Kind.DATASTREAM.value}
 @dataclass
 class ValidationResult:
     project: Project
-    files: list[sources.SourceFile]
     diagnostics: list[Diagnostic]
     files_checked: int
     skipped: int = 0  # files with errors before the cross-file rules, so not part of them
-
-    @property
-    def has_errors(self) -> bool:
-        return any(d.is_error for d in self.diagnostics)
 
     def exit_code(self, *, strict: bool = False) -> int:
         return exit_code(self.diagnostics, strict=strict)
 
 
-def validate_files(
-    files: list[sources.SourceFile],
-    found: Sequence[Diagnostic] = (),
-    parse: Parse = parse_source,
-    unreadable: int = 0,
-    settings_file: sources.SourceFile | None = None,
-) -> ValidationResult:
-    project, diagnostics = load_project(files, parse)
+def validate_files(discovery: sources.Discovery, parse: Parse = parse_source) -> ValidationResult:
+    """Validate the files ``discovery`` found, with its own findings (stray or unreadable files)."""
+    found = discovery.diagnostics
+    project, diagnostics = load_project(discovery.files, parse)
     diagnostics = [*found, *diagnostics]
     skipped = len({d.file for d in diagnostics if d.is_error})
     broken_folders = {d.file.split("/", 1)[0] for d in diagnostics if d.is_error}
@@ -50,16 +40,13 @@ def validate_files(
         d for d in rules.check_all(project) if _DANGLING_IF_BROKEN.get(d.code) not in broken_folders
     )
     # Settings apply last, to everything gathered; their own problems are errors nobody may adjust.
-    adjust, settings_problems = settings.load_settings(settings_file)
+    adjust, settings_problems = settings.load_settings(discovery.settings)
     diagnostics = [*settings.apply_settings(diagnostics, adjust), *settings_problems]
-    checked = len(files) + unreadable + (settings_file is not None)
-    return ValidationResult(project, files, sorted_diagnostics(diagnostics), checked, skipped)
+    checked = len(discovery.files) + discovery.unreadable + (discovery.settings is not None)
+    return ValidationResult(project, sorted_diagnostics(diagnostics), checked, skipped)
 
 
 def validate_tree(root: Path) -> ValidationResult:
     discovery = sources.discover(root)
     with paused_gc():
-        return validate_files(
-            discovery.files, discovery.diagnostics, unreadable=discovery.unreadable,
-            settings_file=getattr(discovery, "settings", None),  # Discovery.settings: being added to sources.py
-        )
+        return validate_files(discovery)

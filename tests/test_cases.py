@@ -24,7 +24,6 @@ from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from cpcompile.cli import cli
 from cpcompile.codes import CODES
-from test_settings import HAS_SETTINGS
 
 from conftest import CASES_DIR, GENERATED_CASES, REPO_ROOT, uuid, write_tree
 
@@ -101,8 +100,6 @@ def test_case(case, fmt, snapshot, tmp_path, runner):
     assert kind in ("valid", "invalid"), case
     strict = name.endswith("-warning")
     root = _case_root(case, tmp_path)
-    if (root / "cpcompile.yaml").exists() and not HAS_SETTINGS:
-        pytest.skip("waiting for sources.Discovery.settings")
 
     result = runner.invoke(cli, ["validate", str(root), "--format", fmt, *(["--strict"] if strict else [])])
 
