@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ruamel.yaml import YAML
-from ruamel.yaml.cyaml import CParser
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import (
     DocumentEndEvent, MappingEndEvent, MappingStartEvent, SequenceEndEvent, SequenceStartEvent, StreamEndEvent,
@@ -137,7 +136,8 @@ def parse(text: str) -> dict[str, Any]:
 
 def _compose(text: str) -> Node | None:
     try:
-        return _YAML.compose(text)
+        root: Node | None = _YAML.compose(text)
+        return root
     except ReaderError as err:
         # libyaml's reader counts UTF-8 bytes, not characters
         index = len(text.encode("utf-8")[: err.position].decode("utf-8", errors="ignore"))
@@ -279,7 +279,7 @@ def _check_nesting(text: str) -> None:
     indent = max(map(len, _INDENT.findall(text)), default=0)
     if text.count("[") + text.count("{") + 2 * indent + 2 <= MAX_DEPTH:
         return
-    parser = CParser(text)
+    parser = _YAML.Parser(text)  # the C parser: _c_yaml refuses any other
     depth = 0
     try:
         while True:
@@ -374,14 +374,15 @@ def _key(node: Node, seen: _Guard | None) -> str:
             "CP114", "keys must be plain strings", mark.line, mark.column,
             "quote the key if it looks like a number, boolean or date",
         )
+    key: str = node.value  # a scalar node's value is its text
     if node.ctag is _QUOTED_TAG or (node.ctag is not _PLAIN_TAG and node.tag == _STR):
-        return node.value
+        return key
     if node.ctag is not _PLAIN_TAG or not isinstance(_scalar(node, seen), str):
         raise YamlProblem(
             "CP114", "keys must be plain strings", mark.line, mark.column,
             "quote the key if it looks like a number, boolean or date",
         )
-    return node.value
+    return key
 
 
 def _scalar(node: ScalarNode, seen: _Guard | None = None) -> Any:
