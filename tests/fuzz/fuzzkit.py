@@ -8,6 +8,7 @@ The checks are the guarantees of docs/security.md, phrased so that a failure nam
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -212,7 +213,7 @@ def mutated_data(draw: st.DrawFn, data: Any, values: st.SearchStrategy[Any], new
             key = draw(st.sampled_from(list(target.keys()) if isinstance(target, dict) else range(len(target))))
             del target[key]
         elif op == "duplicate" and isinstance(target, list) and target:
-            target.append(json.loads(json.dumps(draw(st.sampled_from(target)), default=str)))
+            target.append(copy.deepcopy(draw(st.sampled_from(target))))
     return data
 
 
