@@ -21,11 +21,11 @@ from .artifact import encode
 from .atomic import fsync_dir, write_atomic
 from .cache import Cache, check_outside, input_digest
 from .compiler import compile_body, count
-from .gcpause import paused_gc
 from .diagnostics import Diagnostic, diagnostic_from_dict, exit_code
+from .gcpause import paused_gc
+from .load import parse_source
 from .manifest import MANIFEST, NO_PROVENANCE, Provenance, make_manifest, pretty_json
 from .signing import PrivateKey, encode_signature, signature_document
-from .project import parse_source
 from .validate import ValidationResult, validate_files
 
 ARTIFACT_JSON = "artifact.json"

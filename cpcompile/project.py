@@ -1,15 +1,12 @@
-"""From source files to validated models: the YAML and schema stages of the pipeline."""
+"""The validated config: one entry per file that loaded, by file kind, and what the rules and the
+compiler look things up by. Loading it is ``load.py``'s job."""
 
 from __future__ import annotations
 
-import difflib
-import re
-import types
-import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Sequence, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from . import yamlsrc
 from .diagnostics import Diagnostic, Severity
@@ -17,17 +14,6 @@ from .model import Catalog, Datastream, Destination, datastream_key
 from .sources import Kind, SourceFile
 
 M = TypeVar("M", bound=BaseModel)
-MODEL_OF_KIND: dict[Kind, type[BaseModel]] = {
-    Kind.DATASTREAM: Datastream,
-    Kind.DESTINATION: Destination,
-    Kind.CATALOG: Catalog,
-}
-_CUSTOM_CODES = {"uuid": "CP123", "alias": "CP124", "xdm_path": "CP125", "when": "CP121"}
-_TYPE_HINTS = {
-    "bool_type": "write true or false (in YAML 1.2, yes/no/on/off are strings)",
-    "string_type": "quote the value to make it a string",
-}
-_QUOTED = re.compile(r"'([^']*)'")
 
 
 @dataclass
@@ -80,121 +66,25 @@ class Project:
         )
 
 
-Parse = Callable[[SourceFile], dict[str, Any]]
+@dataclass(frozen=True)
+class FileKind(Generic[M]):
+    """What each kind of config file is: where it is found, its model, the JSON Schema published
+    for it (docs/schemas/) and where the project keeps its entries."""
+
+    kind: Kind
+    model: type[M]
+    schema_file: str
+    entries: Callable[[Project], list[Entry[M]]]
 
 
-def parse_source(source: SourceFile) -> dict[str, Any]:
-    return yamlsrc.parse(source.text)
-
-
-def load_project(files: Sequence[SourceFile], parse: Parse = parse_source) -> tuple[Project, list[Diagnostic]]:
-    project = Project()
-    diagnostics: list[Diagnostic] = []
-    lists: dict[Kind, list[Any]] = {
-        Kind.DATASTREAM: project.datastreams,
-        Kind.DESTINATION: project.destinations,
-        Kind.CATALOG: project.catalogs,
-    }
-    for source in files:
-        entry = load_entry(source, diagnostics, parse)
-        if isinstance(entry, Entry):
-            lists[source.kind].append(entry)
-        elif source.kind is Kind.CATALOG:
-            project.broken_catalogs.add(entry)
-    return project, diagnostics
-
-
-def load_entry(
-    source: SourceFile, diagnostics: list[Diagnostic], parse: Parse = parse_source
-) -> Entry[Any] | str | None:
-    """The file's entry; for a file that fails to load, its `sandbox` if it has one as text."""
-    try:
-        data = parse(source)
-    except yamlsrc.YamlProblem as problem:
-        diagnostics.append(
-            Diagnostic(
-                problem.code, Severity.ERROR, problem.message, source.relpath,
-                problem.line + 1, problem.col + 1, problem.hint,
-            )
-        )
-        return None
-    doc = Doc(source, data)
-    model_cls = MODEL_OF_KIND[source.kind]
-    try:
-        return Entry(model_cls.model_validate(data), doc)
-    except ValidationError as err:
-        diagnostics.extend(schema_diagnostics(doc, model_cls, err))
-        sandbox = data.get("sandbox") if isinstance(data, dict) else None
-        return sandbox if isinstance(sandbox, str) else None
-
-
-def schema_diagnostics(doc: Doc, model_cls: type[BaseModel], err: ValidationError) -> list[Diagnostic]:
-    out = []
-    for error in err.errors(include_url=False):
-        loc = tuple(error["loc"])
-        kind = error["type"]
-        where = _dotted(loc)
-        if kind == "missing":
-            hint = _description(model_cls, loc)
-            out.append(doc.diagnostic("CP120", f"missing required key '{loc[-1]}'", loc[:-1], hint=hint))
-        elif kind == "extra_forbidden":
-            known = _field_names(model_cls, loc[:-1])
-            close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
-            out.append(doc.diagnostic("CP122", f"unknown key '{where}'", loc, key=True, hint=hint))
-        else:
-            code = _CUSTOM_CODES.get(kind, "CP121")
-            hint = _literal_hint(error) if kind == "literal_error" else _TYPE_HINTS.get(kind)
-            hint = error.get("ctx", {}).get("hint", hint)
-            out.append(doc.diagnostic(code, f"{where}: {error['msg']}", loc, hint=hint))
-    return out
-
-
-def _dotted(loc: Sequence[str | int]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(document)"
-
-
-def _literal_hint(error: Any) -> str | None:
-    expected = _QUOTED.findall(str(error.get("ctx", {}).get("expected", "")))
-    by_lower = {e.lower(): e for e in expected}
-    close = difflib.get_close_matches(str(error.get("input")).lower(), list(by_lower), n=1, cutoff=0.5)
-    return f"did you mean '{by_lower[close[0]]}'?" if close else None
-
-
-def _model_at(model_cls: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
-    current: Any = model_cls
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
-            return None
-        current = _inner_model(current.model_fields[part].annotation)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def _inner_model(annotation: Any) -> Any:
-    for arg in (annotation, *typing.get_args(annotation)):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-        if isinstance(arg, types.GenericAlias) or typing.get_origin(arg) is not None:
-            found = _inner_model(arg) if arg is not annotation else None
-            if found is not None:
-                return found
-    return None
-
-
-def _field_names(model_cls: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
-    model = _model_at(model_cls, loc)
-    return sorted(model.model_fields) if model else []
-
-
-def _description(model_cls: type[BaseModel], loc: Sequence[str | int]) -> str | None:
-    model = _model_at(model_cls, loc[:-1])
-    info = model.model_fields.get(str(loc[-1])) if model else None
-    return info.description if info else None
+FILE_KINDS: dict[Kind, FileKind[Any]] = {
+    spec.kind: spec
+    for spec in (
+        FileKind(Kind.DATASTREAM, Datastream, "datastream.schema.json", lambda project: project.datastreams),
+        FileKind(Kind.DESTINATION, Destination, "destination.schema.json", lambda project: project.destinations),
+        FileKind(Kind.CATALOG, Catalog, "catalog.schema.json", lambda project: project.catalogs),
+    )
+}
 
 
 def datastream_index(project: Project) -> dict[str, Entry[Datastream]]:

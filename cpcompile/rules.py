@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Iterator
 
 from .compiler import DEFAULT_NAMESPACE
 from .diagnostics import Diagnostic, Severity
-from .model import CatalogAudience, Datastream, MergePolicy, window_bounds
+from .model import CatalogAudience, Datastream, Destination, MergePolicy, window_bounds
 from .project import Doc, Entry, Project, datastream_index
 
 WARNING = Severity.WARNING
@@ -41,8 +41,8 @@ class Context:
     def __post_init__(self) -> None:
         self.datastreams = datastream_index(self.project)
 
-    def datastream_of(self, entry_index: int) -> Entry[Datastream] | None:
-        return self.datastreams.get(self.project.destinations[entry_index].model.datastream)
+    def datastream_of(self, destination: Entry[Destination]) -> Entry[Datastream] | None:
+        return self.datastreams.get(destination.model.datastream)
 
     @cached_property
     def audiences(self) -> dict[str, tuple[CatalogAudience, CatalogItem]]:
@@ -78,12 +78,12 @@ class Context:
         return {sandbox: doc for sandbox, doc in listed.items() if sandbox not in active}
 
     @cached_property
-    def destinations_by_sandbox(self) -> dict[str, list[int]]:
-        out: dict[str, list[int]] = defaultdict(list)
-        for i in range(len(self.project.destinations)):
-            datastream = self.datastream_of(i)
+    def destinations_by_sandbox(self) -> dict[str, list[Entry[Destination]]]:
+        out: dict[str, list[Entry[Destination]]] = defaultdict(list)
+        for entry in self.project.destinations:
+            datastream = self.datastream_of(entry)
             if datastream is not None:
-                out[datastream.model.sandbox].append(i)
+                out[datastream.model.sandbox].append(entry)
         return out
 
 
@@ -154,8 +154,8 @@ def check_datastream_reference(ctx: Context) -> Iterator[Diagnostic]:
 def check_edge_segmentation(ctx: Context) -> Iterator[Diagnostic]:
     """CP134 where it matters: a destination maps an audience that the catalog says is evaluated
     on edge, on a datastream without edge segmentation. A lookup-only setup is not warned."""
-    for i, entry in enumerate(ctx.project.destinations):
-        datastream = ctx.datastream_of(i)
+    for entry in ctx.project.destinations:
+        datastream = ctx.datastream_of(entry)
         if datastream is None or datastream.model.edge_segmentation:
             continue
         if not datastream.model.personalization_destinations:
@@ -195,8 +195,8 @@ def check_datastream_services(ctx: Context) -> Iterator[Diagnostic]:
 
 def check_alias_unique_per_datastream(ctx: Context) -> Iterator[Diagnostic]:
     def items() -> Iterator[tuple[str, Doc, tuple[str | int, ...]]]:
-        for i, entry in enumerate(ctx.project.destinations):
-            datastream = ctx.datastream_of(i)
+        for entry in ctx.project.destinations:
+            datastream = ctx.datastream_of(entry)
             if datastream is not None:
                 yield f"{entry.model.alias}' on datastream '{datastream.model.id}", entry.doc, ("alias",)
 
@@ -236,8 +236,8 @@ def check_catalog_audiences(ctx: Context) -> Iterator[Diagnostic]:
     (CP141, CP145, CP146). Nothing is said of a sandbox whose catalog has a file that failed to
     load: the answer could be in that file."""
     unevaluated: dict[str, list[tuple[Doc, tuple[str | int, ...]]]] = defaultdict(list)
-    for i, entry in enumerate(ctx.project.destinations):
-        datastream = ctx.datastream_of(i)
+    for entry in ctx.project.destinations:
+        datastream = ctx.datastream_of(entry)
         sandbox = datastream.model.sandbox if datastream else None
         for j, mapping in enumerate(entry.model.audiences):
             path = ("audiences", j, "id")
@@ -412,27 +412,26 @@ def check_audience_ttl(ctx: Context) -> Iterator[Diagnostic]:
 
 
 def check_guardrails(ctx: Context) -> Iterator[Diagnostic]:
-    destinations = ctx.project.destinations
-    for sandbox, indexes in sorted(ctx.destinations_by_sandbox.items()):
-        if len(indexes) > MAX_DESTINATIONS_PER_SANDBOX:
-            for i in indexes[MAX_DESTINATIONS_PER_SANDBOX:]:
-                yield destinations[i].doc.diagnostic(
+    for sandbox, entries in sorted(ctx.destinations_by_sandbox.items()):
+        if len(entries) > MAX_DESTINATIONS_PER_SANDBOX:
+            for entry in entries[MAX_DESTINATIONS_PER_SANDBOX:]:
+                yield entry.doc.diagnostic(
                     "CP150",
-                    f"sandbox '{sandbox}' has {len(indexes)} Custom Personalization destinations; Adobe's "
+                    f"sandbox '{sandbox}' has {len(entries)} Custom Personalization destinations; Adobe's "
                     f"guardrail is {MAX_DESTINATIONS_PER_SANDBOX}",
                     hint="consolidate destinations, or confirm the higher count with Adobe",
                     severity=WARNING,
                 )
-        attributes = [(i, j) for i in indexes for j in range(len(destinations[i].model.attributes))]
-        for i, j in attributes[MAX_ATTRIBUTES_PER_SANDBOX:]:
-            yield destinations[i].doc.diagnostic(
+        attributes = [(entry, j) for entry in entries for j in range(len(entry.model.attributes))]
+        for entry, j in attributes[MAX_ATTRIBUTES_PER_SANDBOX:]:
+            yield entry.doc.diagnostic(
                 "CP152",
                 f"sandbox '{sandbox}' maps {len(attributes)} attributes to personalization destinations; "
                 f"Adobe enforces at most {MAX_ATTRIBUTES_PER_SANDBOX}",
                 ("attributes", j),
                 hint="map fewer attributes: Adobe refuses the activation past the limit",
             )
-    for entry in destinations:
+    for entry in ctx.project.destinations:
         count = len(entry.model.audiences)
         if count > MAX_AUDIENCES_PER_DESTINATION:
             yield entry.doc.diagnostic(

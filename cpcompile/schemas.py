@@ -8,14 +8,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from .manifest import pretty_json
-from .model import Catalog, Datastream, Destination
+from .project import FILE_KINDS
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-CONFIG_SCHEMAS: dict[str, type[BaseModel]] = {
-    "datastream.schema.json": Datastream,
-    "destination.schema.json": Destination,
-    "catalog.schema.json": Catalog,
-}
+CONFIG_SCHEMAS: dict[str, type[BaseModel]] = {spec.schema_file: spec.model for spec in FILE_KINDS.values()}
 
 
 _UUID = {"type": "string", "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from . import yamlsrc
 from .codes import CODES
 from .diagnostics import Diagnostic, Severity
-from .project import Doc, schema_diagnostics
+from .load import schema_diagnostics, yaml_diagnostic
+from .project import Doc
 from .sources import SourceFile
 
 FILE_NAME = "cpcompile.yaml"
@@ -42,8 +43,8 @@ def load_settings(source: SourceFile | None) -> tuple[dict[str, Level], list[Dia
         return {}, []
     try:
         data = yamlsrc.parse(source.text)
-    except yamlsrc.YamlProblem as p:
-        return {}, [Diagnostic(p.code, Severity.ERROR, p.message, source.relpath, p.line + 1, p.col + 1, p.hint)]
+    except yamlsrc.YamlProblem as err:
+        return {}, [yaml_diagnostic(source, err)]
     doc = Doc(source, data)
     try:
         settings = Settings.model_validate(data)

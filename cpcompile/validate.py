@@ -8,7 +8,8 @@ from pathlib import Path
 from . import rules, settings, sources
 from .diagnostics import Diagnostic, exit_code, sorted_diagnostics
 from .gcpause import paused_gc
-from .project import Parse, Project, load_project, parse_source
+from .load import Parse, load_project, parse_source
+from .project import Project
 
 # A reference into a file that failed to load is not a problem of its own: it would only repeat
 # that file's error as "unknown datastream" elsewhere. The catalog rules hold back per sandbox
