@@ -1,14 +1,17 @@
-"""Shared test helpers: config trees written into tmp_path, and the generated golden cases."""
+"""Shared test helpers: config trees written into tmp_path, the command line, the environment
+every test starts from, and the generated golden cases."""
 
 from __future__ import annotations
 
 import os
-import shutil
+import random
 from pathlib import Path
 from typing import Callable, Mapping
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
+
+from cpcompile.cli import cli
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 REPO_ROOT = CASES_DIR.parent.parent
@@ -17,11 +20,41 @@ REPO_ROOT = CASES_DIR.parent.parent
 CONFIG_DIRS = ("datastreams", "destinations", "audiences")
 
 
-def copy_example(dst: Path) -> Path:
-    """Copy the repository's example config folders into ``dst`` and return ``dst``."""
-    for folder in CONFIG_DIRS:
-        shutil.copytree(REPO_ROOT / folder, dst / folder)
+def example_files() -> list[Path]:
+    """The repository's example config files, relative to the repository."""
+    return sorted(p.relative_to(REPO_ROOT) for d in CONFIG_DIRS for p in (REPO_ROOT / d).glob("*.yaml"))
+
+
+def copy_example(dst: Path, *, seed: int | None = None, via_rename: bool = False) -> Path:
+    """Copy the repository's example config into ``dst`` and return ``dst``. With ``seed`` the
+    files (and so the folders) are created in a shuffled order; with ``via_rename`` each is
+    written elsewhere and renamed into place, as editors and git checkouts do."""
+    files = example_files()
+    if seed is not None:
+        random.Random(seed).shuffle(files)
+    dst.mkdir(parents=True, exist_ok=True)
+    for rel in files:
+        target = dst / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if via_rename:
+            staging = dst / f"incoming-{rel.name}"
+            staging.write_bytes((REPO_ROOT / rel).read_bytes())
+            os.rename(staging, target)
+        else:
+            target.write_bytes((REPO_ROOT / rel).read_bytes())
     return dst
+
+
+def run(*args: object, env: Mapping[str, str] | None = None) -> Result:
+    """``cpcompile ARGS`` through click's runner (paths may be given as Path)."""
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace the first ``old`` in the file at ``path``, which must hold it."""
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
 
 
 def dir_state(directory: Path) -> dict[str, tuple[bytes, int, int]]:
@@ -90,14 +123,24 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own default cache directory (CPCOMPILE_CACHE_DIR, outside any config root)."""
+    monkeypatch.setenv("CPCOMPILE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _build_cache_outside_home(tmp_path_factory):
-    """`cpcompile build` caches in ~/.cache/cpcompile by default: the tests use a directory of
-    their own instead, and never a CPCOMPILE_CACHE_KEY of the environment."""
-    names = ("CPCOMPILE_CACHE_DIR", "CPCOMPILE_CACHE_KEY")
+def _clean_environment(tmp_path_factory):
+    """What the command line reads from the environment, the same for every test wherever it
+    runs: `cpcompile build` caches in ~/.cache/cpcompile by default, so the tests use a directory
+    of their own instead; never a CPCOMPILE_CACHE_KEY, and no SOURCE_DATE_EPOCH (a CI that
+    exports it would change every manifest)."""
+    names = ("CPCOMPILE_CACHE_DIR", "CPCOMPILE_CACHE_KEY", "SOURCE_DATE_EPOCH")
     saved = {name: os.environ.get(name) for name in names}
     os.environ["CPCOMPILE_CACHE_DIR"] = str(tmp_path_factory.mktemp("cpcompile-cache"))
     os.environ.pop("CPCOMPILE_CACHE_KEY", None)
+    os.environ.pop("SOURCE_DATE_EPOCH", None)
     yield
     for name, value in saved.items():
         if value is None:

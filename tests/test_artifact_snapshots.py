@@ -36,11 +36,6 @@ def snapshot_json(snapshot):
     return snapshot.use_extension(PrettyJSONExtension)
 
 
-@pytest.fixture(autouse=True)
-def _no_source_date_epoch(monkeypatch):
-    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-
-
 def build(root: Path, out: Path) -> tuple[dict, dict]:
     """Build ``root`` into ``out`` (no cache: nothing is written under ``root``)."""
     result = CliRunner().invoke(cli, ["build", str(root), "--out", str(out), "--no-cache"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import shutil
 import socket
 import subprocess
@@ -19,67 +18,26 @@ from pathlib import Path
 
 import msgpack
 import pytest
-from click.testing import CliRunner
 
-from conftest import dir_state
+from conftest import REPO_ROOT, copy_example, dir_state, edit, run
 
 from cpcompile.build import build
-from cpcompile.cli import cli
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIG_DIRS = ("datastreams", "destinations", "audiences")
 OUTPUTS = ("artifact.json", "artifact.msgpack", "manifest.json")
 EXAMPLE_COUNTS = {"audiences": 6, "datastreams": 2, "destinations": 3, "mappings": 7}
 
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path, monkeypatch) -> Path:
-    # the command line reads SOURCE_DATE_EPOCH (a CI that exports it would change every manifest
-    # here) and takes its default cache directory from the environment
-    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    monkeypatch.setenv("CPCOMPILE_CACHE_DIR", str(tmp_path / "default-cache"))
-    return tmp_path / "default-cache"
+pytestmark = pytest.mark.usefixtures("cache_dir")  # each test's own default cache directory
 
 
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def example_files() -> list[Path]:
-    return sorted(p.relative_to(REPO) for d in CONFIG_DIRS for p in (REPO / d).glob("*.yaml"))
-
-
-def copy_example(dst: Path, *, seed: int | None = None, via_rename: bool = False) -> Path:
-    """Copy the repository's example config into ``dst``. With ``seed`` the files (and so the
-    folders) are created in a shuffled order; with ``via_rename`` each is written elsewhere and
-    renamed into place, as editors and git checkouts do."""
-    files = example_files()
-    if seed is not None:
-        random.Random(seed).shuffle(files)
-    dst.mkdir(parents=True, exist_ok=True)
-    for rel in files:
-        target = dst / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if via_rename:
-            staging = dst / f"incoming-{rel.name}"
-            staging.write_bytes((REPO / rel).read_bytes())
-            os.rename(staging, target)
-        else:
-            target.write_bytes((REPO / rel).read_bytes())
-    return dst
-
-
-def run(*args: str, env: dict[str, str] | None = None):
-    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
-
-
 def run_subprocess(args: list[str], *, cwd: Path, hash_seed: str, extra_env: dict[str, str] | None = None):
-    env = {k: v for k, v in os.environ.items() if k not in ("SOURCE_DATE_EPOCH", "PYTHONHASHSEED")}
-    env["PYTHONHASHSEED"] = hash_seed
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
     env.update(extra_env or {})
     return subprocess.run(
         [sys.executable, "-m", "cpcompile", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
-
 
 
 def outputs(out: Path) -> dict[str, bytes]:
@@ -96,12 +54,6 @@ def all_strings(value):
             yield from all_strings(v)
     elif isinstance(value, str):
         yield value
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
 
 
 # --- 1. reproducible ---------------------------------------------------------------------------
@@ -610,5 +562,5 @@ def test_the_manifest_is_not_taken_for_an_artifact(tmp_path):
     result = run("verify", root / "build/manifest.json")
     assert result.exit_code == 1
     assert "not a cpcompile artifact: the document has no 'format' field" in result.output
-    documented = (REPO / "docs/build.md").read_text() + (REPO / "docs/runtime.md").read_text()
+    documented = (REPO_ROOT / "docs/build.md").read_text() + (REPO_ROOT / "docs/runtime.md").read_text()
     assert "the document has no 'format' field" in documented and "cpcompile-manifest" not in documented

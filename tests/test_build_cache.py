@@ -17,30 +17,15 @@ import stat
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from conftest import copy_example, dir_state
+from conftest import copy_example, dir_state, edit, run
 
 from cpcompile import __version__, yamlsrc
-from cpcompile.cli import cli
 
 OUTPUTS = ("artifact.json", "artifact.msgpack", "manifest.json")
 CACHE = "cache"
 
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path, monkeypatch) -> Path:
-    """This test's default cache directory; the command line reads the environment."""
-    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    monkeypatch.delenv("CPCOMPILE_CACHE_KEY", raising=False)
-    monkeypatch.setenv("CPCOMPILE_CACHE_DIR", str(tmp_path / CACHE))
-    return tmp_path / CACHE
-
-
-def run(*args, env=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
-
-
+pytestmark = pytest.mark.usefixtures("cache_dir")  # each test's own default cache directory: tmp_path/cache
 
 
 def files(directory: Path) -> dict[str, bytes]:
@@ -68,23 +53,20 @@ def cache_files(base: Path, kind: str = "") -> list[Path]:
     return [p for p in found if f"/{kind}/" in p.as_posix()] if kind else found
 
 
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
-
-
 # --- up to date ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cache_dir", [None, "elsewhere"])
-def test_unchanged_input_is_up_to_date_and_writes_nothing(tmp_path, cache_dir):
+@pytest.mark.parametrize("given", [None, "elsewhere"])
+def test_unchanged_input_is_up_to_date_and_writes_nothing(tmp_path, cache_dir, given):
+    """With the default cache directory (given None) and with --cache-dir."""
     root = copy_example(tmp_path / "root")
-    flags = [] if cache_dir is None else ["--cache-dir", tmp_path / cache_dir]
+    used = cache_dir if given is None else tmp_path / given
+    flags = [] if given is None else ["--cache-dir", used]
     first = run("build", root, *flags)
     assert first.exit_code == 0 and "wrote" in first.output
     before = dir_state(root / "build")
-    cache_before = {p: p.stat().st_mtime_ns for p in (tmp_path / (cache_dir or CACHE)).rglob("*")}
+    cache_before = {p: p.stat().st_mtime_ns for p in used.rglob("*")}
+    assert cache_before
 
     second = run("build", root, *flags)
     assert second.exit_code == 0, second.output
@@ -92,10 +74,10 @@ def test_unchanged_input_is_up_to_date_and_writes_nothing(tmp_path, cache_dir):
     assert report(second.output) == report(first.output)
     assert second.output.splitlines()[-1].split(": ", 1)[1] == first.output.splitlines()[-1].split(": ", 1)[1]
     assert dir_state(root / "build") == before
-    cache_after = {p: p.stat().st_mtime_ns for p in (tmp_path / (cache_dir or CACHE)).rglob("*")}
+    cache_after = {p: p.stat().st_mtime_ns for p in used.rglob("*")}
     assert cache_after == cache_before
-    if cache_dir is not None:
-        assert not (tmp_path / CACHE).exists()
+    if given is not None:
+        assert not cache_dir.exists()
     assert sorted(os.listdir(root)) == ["audiences", "build", "datastreams", "destinations"]
 
 

@@ -142,9 +142,7 @@ def start_killed_at(at: int, watch: Path, args: list[str], env: dict[str, str], 
 
 
 def _clean_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("SOURCE_DATE_EPOCH", "CPCOMPILE_CACHE_KEY")}
-    env["CPCOMPILE_CACHE_DIR"] = str(tmp_path / "default-cache")
-    return env
+    return {**os.environ, "CPCOMPILE_CACHE_DIR": str(tmp_path / "cache")}
 
 
 def _run_all(procs: list[subprocess.Popen]) -> list[int]:
