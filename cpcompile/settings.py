@@ -24,7 +24,6 @@ from .load import schema_diagnostics, yaml_diagnostic
 from .project import Doc
 from .sources import SourceFile
 
-FILE_NAME = "cpcompile.yaml"
 Level = Literal["off", "warning", "error"]
 
 
