@@ -12,13 +12,11 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from cpcompile.cli import cli
+from conftest import CASES_DIR, REPO_ROOT, run
 
-REPO = Path(__file__).resolve().parents[1]
-VALID_CASES = Path(__file__).resolve().parent / "cases" / "valid"
+VALID_CASES = CASES_DIR / "valid"
 
 
 class PrettyJSONExtension(SingleFileSnapshotExtension):
@@ -38,7 +36,7 @@ def snapshot_json(snapshot):
 
 def build(root: Path, out: Path) -> tuple[dict, dict]:
     """Build ``root`` into ``out`` (no cache: nothing is written under ``root``)."""
-    result = CliRunner().invoke(cli, ["build", str(root), "--out", str(out), "--no-cache"])
+    result = run("build", root, "--out", out, "--no-cache")
     assert result.exit_code == 0, result.output
     artifact = json.loads((out / "artifact.json").read_bytes())
     manifest = json.loads((out / "manifest.json").read_bytes())
@@ -53,7 +51,7 @@ def valid_cases() -> list[str]:
 
 @pytest.fixture(scope="module")
 def example(tmp_path_factory) -> tuple[dict, dict]:
-    return build(REPO, tmp_path_factory.mktemp("example") / "build")
+    return build(REPO_ROOT, tmp_path_factory.mktemp("example") / "build")
 
 
 def test_example_artifact(example, snapshot_json):
