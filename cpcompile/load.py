@@ -62,6 +62,7 @@ def load_entry(
 
 
 def yaml_diagnostic(source: SourceFile, problem: yamlsrc.YamlProblem) -> Diagnostic:
+    """The diagnostic of a file the YAML stage refused (its 0-based position made 1-based)."""
     return Diagnostic(
         problem.code, Severity.ERROR, problem.message, source.relpath, problem.line + 1, problem.col + 1, problem.hint
     )
