@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import traceback
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import click
 
 from . import __version__
-from .diagnostics import EXIT_CONFIG_ERRORS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, exit_code
+from .diagnostics import Diagnostic, EXIT_CONFIG_ERRORS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, exit_code
 from .render import FORMATS, count_of, neutralise, render
 
 BUG_REPORTS = "the cpcompile issue tracker (see 'Reporting bugs' in the README)"
@@ -51,6 +52,20 @@ def _config_root(ctx: click.Context, param: click.Parameter, root: Path) -> Path
     return root
 
 
+def as_seen_from_working_directory(root: Path, diagnostics: Sequence[Diagnostic]) -> Sequence[Diagnostic]:
+    """Diagnostics name files relative to ROOT; when ROOT lies inside the working directory
+    (a config in a subfolder of the repository, run from its top level as CI and pre-commit
+    do) they are named from there instead, so annotations land on the pull request's diff."""
+    try:
+        inside = root.resolve().relative_to(Path.cwd().resolve())
+    except (ValueError, OSError):  # ROOT elsewhere, or no working directory left
+        return diagnostics
+    if inside == Path("."):
+        return diagnostics
+    prefix = inside.as_posix() + "/"
+    return [replace(d, file=prefix + d.file) for d in diagnostics]
+
+
 ROOT = click.argument(
     "root", required=False, default=".", callback=_config_root,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -77,7 +92,8 @@ def validate(ctx: click.Context, root: Path, fmt: str, strict: bool) -> None:
     from .validate import validate_tree
 
     result = validate_tree(root)
-    click.echo(render(result.diagnostics, fmt, files_checked=result.files_checked, skipped=result.skipped), nl=False)
+    diagnostics = as_seen_from_working_directory(root, result.diagnostics)
+    click.echo(render(diagnostics, fmt, files_checked=result.files_checked, skipped=result.skipped), nl=False)
     ctx.exit(result.exit_code(strict=strict))
 
 
@@ -161,7 +177,8 @@ def build(
         raise click.UsageError(str(err)) from None
     except OSError as err:  # an output directory that cannot be written: the setup, not a bug
         raise _Unwritable(f"cannot write {out_dir}: {err.strerror or err}") from None
-    click.echo(render(outcome.diagnostics, fmt, files_checked=outcome.files_checked), nl=False)
+    diagnostics = as_seen_from_working_directory(root, outcome.diagnostics)
+    click.echo(render(diagnostics, fmt, files_checked=outcome.files_checked), nl=False)
     if outcome.manifest is not None and fmt == "text":
         counts = outcome.manifest["counts"]
         state = "up to date" if outcome.up_to_date else "wrote"

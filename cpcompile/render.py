@@ -14,6 +14,7 @@ import re
 from typing import Callable, Sequence
 
 from .diagnostics import Diagnostic, Severity
+from .sarif import render_sarif
 
 # Lone surrogates (a file name or argument that was not UTF-8) cannot even be printed.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -99,5 +100,7 @@ def _prop(value: str) -> str:
 
 
 Renderer = Callable[[Sequence[Diagnostic], int, int], str]
-RENDERERS: dict[str, Renderer] = {"text": render_text, "json": render_json, "github": render_github}
+RENDERERS: dict[str, Renderer] = {
+    "text": render_text, "json": render_json, "github": render_github, "sarif": render_sarif,
+}
 FORMATS = tuple(RENDERERS)

@@ -89,4 +89,4 @@ def test_every_control_character_is_neutralised(runner, tmp_path, fmt):
 
 
 def test_formats_come_from_one_table():
-    assert set(FORMATS) == set(RENDERERS) == {"text", "json", "github"}
+    assert set(FORMATS) == set(RENDERERS) == {"text", "json", "github", "sarif"}
