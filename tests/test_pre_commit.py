@@ -1,0 +1,86 @@
+"""The pre-commit hooks (.pre-commit-hooks.yaml), run by pre-commit itself: `pre-commit
+try-repo` installs this checkout (its HEAD plus uncommitted changes to tracked files) into a
+fresh environment, as a user's `pre-commit install` would, and runs the hook in a repository."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, copy_example
+
+pytestmark = pytest.mark.skipif(
+    not (REPO_ROOT / ".git").exists() or shutil.which("git") is None,
+    reason="try-repo needs this project as a git checkout",
+)
+PRE_COMMIT = [sys.executable, "-m", "pre_commit"]
+
+
+@pytest.fixture(scope="module")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pre-commit-home")
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false", *args],
+        cwd=repo, check=True, capture_output=True,
+    )
+
+
+def _repository(path: Path, config_folder: str = ".") -> Path:
+    copy_example(path / config_folder)
+    (path / "README.md").write_text("a repository with a personalization config\n")
+    _git(path, "init", "-q")
+    _git(path, "add", "-A")
+    _git(path, "commit", "-q", "-m", "config")
+    return path
+
+
+def _try_repo(repo: Path, home: Path, hook: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PRE_COMMIT_HOME": str(home), "PRE_COMMIT_COLOR": "never"}
+    env.pop("SOURCE_DATE_EPOCH", None)
+    return subprocess.run(
+        [*PRE_COMMIT, "try-repo", str(REPO_ROOT), hook, *extra],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_the_hook_passes_a_valid_config(tmp_path: Path, pre_commit_home: Path) -> None:
+    result = _try_repo(_repository(tmp_path), pre_commit_home, "cpcompile-validate", "--all-files")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "cpcompile validate" in result.stdout and "Passed" in result.stdout
+
+
+def test_the_hook_fails_a_broken_config_with_located_errors(tmp_path: Path, pre_commit_home: Path) -> None:
+    repo = _repository(tmp_path)
+    home = next((repo / "destinations").rglob("*.yaml"))
+    home.write_text(home.read_text().replace("datastream: ", "datastream: no-such-", 1))
+    _git(repo, "add", "-A")
+    result = _try_repo(repo, pre_commit_home, "cpcompile-validate")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Failed" in result.stdout
+    assert f"{home.relative_to(repo).as_posix()}:" in result.stdout and "error CP132" in result.stdout
+
+
+def test_the_hook_does_not_run_when_no_config_file_changed(tmp_path: Path, pre_commit_home: Path) -> None:
+    repo = _repository(tmp_path)
+    (repo / "README.md").write_text("changed\n")
+    _git(repo, "add", "-A")
+    result = _try_repo(repo, pre_commit_home, "cpcompile-validate")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(no files to check)Skipped" in result.stdout
+
+
+def test_the_strict_hook_fails_on_warnings(tmp_path: Path, pre_commit_home: Path) -> None:
+    repo = _repository(tmp_path)
+    (repo / "destinations" / "notes.txt").write_text("a stray file: CP112 warning\n")
+    _git(repo, "add", "-A")
+    assert _try_repo(repo, pre_commit_home, "cpcompile-validate").returncode == 0
+    result = _try_repo(repo, pre_commit_home, "cpcompile-validate-strict")
+    assert result.returncode == 1 and "warning CP112" in result.stdout, result.stdout
