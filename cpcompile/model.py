@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, datetime, timedelta, timezone
-from typing import Annotated, Callable, Literal, Union
+from typing import Annotated, Any, Callable, Literal, Union
 
 from pydantic import (
     AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StringConstraints,
+    WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
 
@@ -148,10 +149,43 @@ def _parse_when(text: str, match: re.Match[str]) -> date | datetime:
         ) from None
 
 
+# What editors see (docs/schemas/): the same definitions as the validators above, written as
+# JSON Schema patterns (ECMA-262 and Python read them alike), so an editor refuses what the CLI
+# refuses. tests/test_schema_parity.py holds the two together.
+_CONTROL = r"\u0000-\u001f\u007f-\u009f"
+# what str.strip() removes besides control characters
+_SPACE = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_ALIAS_SCHEMA = {
+    "type": "string", "minLength": 1, "maxLength": MAX_ALIAS_LENGTH,
+    "pattern": f"^[^{_CONTROL}{_SPACE}](?:[^{_CONTROL}]*[^{_CONTROL}{_SPACE}])?$",
+}
+_DAY = "[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_WHEN_SCHEMA = {
+    "type": ["string", "null"],
+    "pattern": f"^{_DAY}(?:T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?$",
+    # a bare date is also checked against the calendar (2026-02-30 does not exist)
+    "if": {"type": "string", "pattern": f"^{_DAY}$"},
+    "then": {"format": "date"},
+}
+
+
+def _when_schema(schema: dict[str, Any]) -> None:
+    """Replaces pydantic's anyOf(date, date-time, null), which accepts other ISO forms and
+    answers a bad value with "is not of type 'null'"."""
+    del schema["anyOf"]
+    schema.update(_WHEN_SCHEMA)
+
+
 Text = Annotated[str, StringConstraints(strict=True, min_length=1, strip_whitespace=False)]
-Uuid = Annotated[str, StringConstraints(strict=True), AfterValidator(_uuid)]
-Alias = Annotated[str, StringConstraints(strict=True), AfterValidator(_alias)]
-XdmPath = Annotated[str, StringConstraints(strict=True), AfterValidator(_xdm_path)]
+Uuid = Annotated[
+    str, StringConstraints(strict=True), AfterValidator(_uuid),
+    WithJsonSchema({"type": "string", "pattern": f"^{_UUID.pattern}$"}),
+]
+Alias = Annotated[str, StringConstraints(strict=True), AfterValidator(_alias), WithJsonSchema(_ALIAS_SCHEMA)]
+XdmPath = Annotated[
+    str, StringConstraints(strict=True), AfterValidator(_xdm_path),
+    WithJsonSchema({"type": "string", "pattern": f"^{_XDM_PATH.pattern}$"}),
+]
 When = Annotated[Union[date, datetime], BeforeValidator(_when)]
 DatastreamRef = Annotated[str, StringConstraints(strict=True, min_length=1), AfterValidator(datastream_key)]
 TargetName = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_ALIAS_LENGTH)]
@@ -185,8 +219,12 @@ class AttributeMapping(_Model):
 
 class AudienceMapping(_Model):
     id: Uuid = Field(description="Audience (segment definition) ID.")
-    start: When | None = Field(None, description="First day (UTC) or instant the audience is returned.")
-    end: When | None = Field(None, description="Last day (UTC, inclusive) or instant (exclusive).")
+    start: When | None = Field(
+        None, description="First day (UTC) or instant the audience is returned.", json_schema_extra=_when_schema
+    )
+    end: When | None = Field(
+        None, description="Last day (UTC, inclusive) or instant (exclusive).", json_schema_extra=_when_schema
+    )
 
 
 class Destination(_Model):
