@@ -159,12 +159,12 @@ _ALIAS_SCHEMA = {
     "type": "string", "minLength": 1, "maxLength": MAX_ALIAS_LENGTH,
     "pattern": f"^[^{_CONTROL}{_SPACE}](?:[^{_CONTROL}]*[^{_CONTROL}{_SPACE}])?$",
 }
-_DAY = "[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_DAY_PATTERN = "[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
 _WHEN_SCHEMA = {
     "type": ["string", "null"],
-    "pattern": f"^{_DAY}(?:T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?$",
+    "pattern": f"^{_DAY_PATTERN}(?:T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?$",
     # a bare date is also checked against the calendar (2026-02-30 does not exist)
-    "if": {"type": "string", "pattern": f"^{_DAY}$"},
+    "if": {"type": "string", "pattern": f"^{_DAY_PATTERN}$"},
     "then": {"format": "date"},
 }
 
