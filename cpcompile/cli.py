@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import click
 
 from . import __version__
-from .diagnostics import Diagnostic, EXIT_CONFIG_ERRORS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, exit_code
+from .diagnostics import Diagnostic, EXIT_CONFIG_ERRORS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, exit_code, sorted_diagnostics
 from .render import FORMATS, count_of, neutralise, render
 
 BUG_REPORTS = "the cpcompile issue tracker (see 'Reporting bugs' in the README)"
@@ -270,6 +270,41 @@ def lookup(
     result = edge_response(payload) if envelope else payload
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))
     ctx.exit(EXIT_OK)
+
+
+@cli.command("test")
+@ROOT
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.pass_context
+def test_specs(ctx: click.Context, root: Path, fmt: str) -> None:
+    """Run the spec files in ROOT/specs/ (docs/specs.md) against the artifact the config
+    compiles to, answered by cpcompile.runtime as in production.
+
+    Exit status: 0 every spec passed, 1 a spec failed or the config has errors, 2 usage error.
+    """
+    from . import sources
+    from .spec import SPECS_DIR, load_specs
+    from .spec_run import run_specs
+    from .validate import validate_files
+
+    config = validate_files(sources.discover(root))
+    errors = [d for d in config.diagnostics if d.is_error]
+    if errors:
+        click.echo(render(as_seen_from_working_directory(root, errors), fmt, files_checked=config.files_checked), nl=False)
+        if fmt == "text":
+            click.echo("specs not run: the config has errors (cpcompile validate)")
+        ctx.exit(EXIT_CONFIG_ERRORS)
+    loaded = load_specs(root)
+    results = run_specs(config.project, loaded.files)
+    diagnostics = sorted_diagnostics([*loaded.diagnostics, *results.diagnostics])
+    shown = as_seen_from_working_directory(root, diagnostics)
+    click.echo(render(shown, fmt, files_checked=loaded.files_checked), nl=False)
+    if fmt == "text":
+        if loaded.files_checked == 0:
+            click.echo(f"no spec files in {root / SPECS_DIR} (docs/specs.md)")
+        else:
+            click.echo(f"{count_of(results.passed + results.failed, 'spec')}: {results.passed} passed, {results.failed} failed")
+    ctx.exit(exit_code(diagnostics))
 
 
 def _load_verified(ctx: click.Context, artifact: Path, public_key: Path | None, signature: Path | None = None) -> Any:

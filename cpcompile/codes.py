@@ -19,6 +19,7 @@ class Stage(str, enum.Enum):
     SCHEMA = "schema"
     RULES = "rules"
     SETTINGS = "settings"
+    SPECS = "specs"
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Code:
 
 
 E, W = Severity.ERROR, Severity.WARNING
-F, Y, S, R, P = Stage.FILES, Stage.YAML, Stage.SCHEMA, Stage.RULES, Stage.SETTINGS
+F, Y, S, R, P, T = Stage.FILES, Stage.YAML, Stage.SCHEMA, Stage.RULES, Stage.SETTINGS, Stage.SPECS
 
 _ROWS = (
     Code("CP101", E, Y, "YAML syntax error", "the file cannot be read", "quote values containing ': ' or starting with @ ` %"),
@@ -90,6 +91,11 @@ _ROWS = (
     Code("CP155", W, R, "more than 4000 audiences per sandbox", "soft guardrail (R15)", "remove unused audiences"),
     Code("CP160", E, P, "unknown code in settings", "a setting for no code does nothing", "fix the code"),
     Code("CP161", E, P, "error cannot be adjusted", "errors always fail the run", "remove the setting; fix the problem"),
+    Code("CP170", E, T, "spec not met", "the config no longer gives the outcome the spec expects", "fix the config, or the spec if the change is intended"),
+    Code("CP171", E, T, "unknown datastream in a spec", "a spec for no datastream tests nothing", "fix the name, or the datastream's file name"),
+    Code("CP172", E, T, "unknown alias in a spec", "no destination on the datastream could ever match it", "use an alias of a destination on that datastream"),
+    Code("CP173", E, T, "unknown audience in a spec", "an audience no catalog or destination knows is a typo", "fix the ID or name"),
+    Code("CP174", E, T, "spec file not read", "only regular files in specs/ are read", "replace it with a regular file"),
 )
 
 CODES: dict[str, Code] = {row.code: row for row in _ROWS}
