@@ -236,16 +236,23 @@ def keygen(ctx: click.Context, out: Path, force: bool) -> None:
 @click.option("--now", help="Time of the request: 2026-12-24, 2026-12-24T18:00:00Z or Unix seconds.  [default: now]")
 @click.option("--envelope", is_flag=True, help="Print the whole Edge Network response, not just the payload.")
 @click.option("--public-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Verify the signature first.")
+@click.option(
+    "--config", "config_root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The config the artifact was built from: --datastream may then be a datastream file's name, and "
+    "--explain names audiences.",
+)
+@click.option("--explain", is_flag=True, help="Also say, on stderr, why each destination got what it got.")
 @click.pass_context
 def lookup(
     ctx: click.Context, artifact: Path, datastream_id: str, segments: str | None, membership_file: Path | None,
     attributes_file: Path | None, authenticated: bool, now: str | None, envelope: bool, public_key: Path | None,
+    config_root: Path | None, explain: bool,
 ) -> None:
     """Answer one profile request from ARTIFACT and print the JSON, as a page would get it in
     `results.destinations` (or, with --envelope, as the Edge Network sends it)."""
     import json
 
-    from .lookup_input import LookupInputError, read_attributes, read_memberships, parse_now
+    from .lookup_input import LookupInputError, config_names, read_attributes, read_memberships, parse_now, unknown_datastream_note
     from .runtime import edge_response
 
     if (segments is None) == (membership_file is None):
@@ -253,9 +260,12 @@ def lookup(
     try:
         memberships = read_memberships(segments, membership_file)
         attributes = read_attributes(attributes_file)
-        when = parse_now(now)
+        when = parse_now(now, default_to_clock=explain)
+        names = None if config_root is None else config_names(config_root)
     except LookupInputError as err:
         raise click.UsageError(str(err)) from None
+    if names is not None:
+        datastream_id = names.datastream_id(datastream_id)
     loaded = _load_verified(ctx, artifact, public_key)
     try:
         payload = loaded.lookup(
@@ -264,9 +274,15 @@ def lookup(
     except (TypeError, ValueError) as err:  # the runtime's word on a request it cannot answer
         raise click.UsageError(str(err)) from None
     if loaded.stats.unknown_datastreams:
-        click.echo(
-            f"note: datastream {neutralise(datastream_id)} is not in this artifact; the answer is empty", err=True
+        click.echo(neutralise(unknown_datastream_note(datastream_id, loaded.datastream_ids, names)), err=True)
+    elif explain:
+        from .explain import explain_artifact
+
+        lines = explain_artifact(
+            artifact, loaded.revision, datastream_id, memberships, now=when, authenticated=authenticated,
+            attributes=attributes, names=None if names is None else names.readable,
         )
+        click.echo("\n".join(neutralise(line) for line in lines), err=True)
     result = edge_response(payload) if envelope else payload
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))
     ctx.exit(EXIT_OK)

@@ -6,11 +6,16 @@ log line), so it is checked as strictly as an artifact: one clear usage error, n
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+import time as time_module
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
+
+from .explain import Names
 
 # A profile is at most 100 KB at Adobe; a request file a thousand times that is a mistake.
 MAX_INPUT_BYTES = 100 * 1024 * 1024
@@ -76,10 +81,12 @@ def read_attributes(attributes_file: Path | None) -> dict[str, Any] | None:
     return data
 
 
-def parse_now(now: str | None) -> int | float | datetime | None:
-    """Unix seconds (``1766599200``, ``-5``, ``1.5``), a UTC day or an ISO 8601 instant."""
+def parse_now(now: str | None, *, default_to_clock: bool = False) -> int | float | datetime | None:
+    """Unix seconds (``1766599200``, ``-5``, ``1.5``), a UTC day or an ISO 8601 instant.
+    Without ``now``: None, or with ``default_to_clock`` the current time (so that an explanation
+    and the answer it explains look at the same instant)."""
     if now is None:
-        return None
+        return time_module.time() if default_to_clock else None
     try:
         if _UNIX_SECONDS.fullmatch(now):
             return float(now) if "." in now else int(now)
@@ -118,3 +125,51 @@ def _read_json(path: Path) -> Any:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+@dataclass
+class ConfigNames:
+    """What ``--config ROOT`` tells about the artifact: datastreams by file name, audience names."""
+
+    ids: dict[str, str] = field(default_factory=dict)  # file name or id -> id
+    readable: Names = field(default_factory=Names)
+
+    def datastream_id(self, reference: str) -> str:
+        from .model import datastream_key
+
+        return self.ids.get(datastream_key(reference), reference)
+
+
+def config_names(root: Path) -> ConfigNames:
+    """The datastream file names and audience names of the config at ``root``. Files with
+    problems are skipped: `validate` reports them, and a name that is not found is said so."""
+    from . import sources
+    from .load import load_project
+    from .project import datastream_index
+
+    if not any((root / kind.value).is_dir() for kind in sources.CONFIG_KINDS):
+        raise LookupInputError(f"--config {root}: holds none of datastreams/, destinations/, audiences/")
+    project, _ = load_project(sources.discover(root).files)
+    names = ConfigNames()
+    for key, entry in datastream_index(project).items():
+        names.ids[key] = entry.model.id
+        names.readable.datastreams.setdefault(entry.model.id, entry.doc.source.stem)
+    for catalog in project.catalogs:
+        for audience in catalog.model.audiences:
+            names.readable.audiences.setdefault(audience.id, audience.name)
+    return names
+
+
+def unknown_datastream_note(datastream_id: str, known_ids: Sequence[str], names: ConfigNames | None) -> str:
+    """Why the answer is empty: the datastream is not in the artifact, and what it may have meant."""
+    note = f"note: datastream {datastream_id} is not in this artifact; the answer is empty"
+    known = [*known_ids, *(names.ids if names else ())]
+    close = difflib.get_close_matches(datastream_id, known, n=1, cutoff=0.6)
+    if close:
+        note += f"; did you mean {close[0]}?"
+    if names is None and not _UUID_LIKE.fullmatch(datastream_id):
+        note += " (the artifact knows datastreams by ID: pass --config ROOT to use file names)"
+    return note
+
+
+_UUID_LIKE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", re.ASCII)

@@ -162,3 +162,95 @@ def test_unknown_datastream_note_escapes_control_characters(artifact: Path) -> N
     assert code == 0
     assert "::error::" not in err.split("\n")[0][:3] and "\n::error" not in err
     assert "x\\n::error::forged\\x1b[31m" in err
+
+
+# --config and --explain: names the config uses, and why each destination got what it got
+
+
+@pytest.fixture(scope="module")
+def config(artifact: Path) -> Path:
+    return artifact.parent.parent
+
+
+def explained(*args: str) -> tuple[list, list[str]]:
+    result = CliRunner().invoke(cli, ["lookup", *args, "--explain"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), result.stderr.splitlines()
+
+
+def test_a_datastream_file_name_needs_the_config(artifact: Path, config: Path) -> None:
+    code, out, err = lookup(str(artifact), "--datastream", "web-prod", "--segments", RENTERS)
+    assert (code, json.loads(out)) == (0, [])
+    assert "pass --config ROOT to use file names" in err
+    by_id = lookup(str(artifact), "--datastream", PROD, "--segments", RENTERS)[1]
+    code, out, err = lookup(str(artifact), "--datastream", "web-prod", "--config", str(config), "--segments", RENTERS)
+    assert (code, out, err) == (0, by_id, "")
+
+
+def test_a_mistyped_datastream_gets_a_suggestion(artifact: Path, config: Path) -> None:
+    _, _, err = lookup(str(artifact), "--datastream", "web-prd", "--config", str(config), "--segments", RENTERS)
+    assert "datastream web-prd is not in this artifact; the answer is empty; did you mean web-prod?" in err
+    _, _, err = lookup(str(artifact), "--datastream", PROD[:-1] + "d", "--segments", RENTERS)
+    assert f"did you mean {PROD}?" in err
+
+
+def test_explain_windows_and_mappings(artifact: Path, config: Path) -> None:
+    args = ["--datastream", "web-prod", "--config", str(config), "--segments", f"{FIRST_TIME.upper()},{HOLIDAY}"]
+    payload, lines = explained(str(artifact), *args, "--now", "2026-11-30")
+    assert [i["alias"] for i in payload] == ["personalizationAlias"]
+    assert lines == [
+        f"datastream {PROD} (web-prod), mixed access; request at 2026-11-30T00:00:00Z, not authenticated",
+        "  adServerAlias (2c0e6f4a-1b3d-4e5f-8a9b-0c1d2e3f4a5b): no segments",
+        f"    {FIRST_TIME} (First-time buyers): not mapped on this destination",
+        f"    {HOLIDAY} (Holiday rentals browsers): not mapped on this destination",
+        f"  personalizationAlias (7bb4cb8d-8c2e-4450-871d-b7824f547111): segments [{FIRST_TIME}]",
+        f"    {FIRST_TIME} (First-time buyers): sent",
+        f"    {HOLIDAY} (Holiday rentals browsers): not sent: window not yet open (opens 2026-12-01T00:00:00Z)",
+        "    attributes city, firstName: not sent, the request is not authenticated (--authenticated)",
+    ]
+    _, lines = explained(str(artifact), *args, "--now", "2027-02-01")
+    assert f"    {HOLIDAY} (Holiday rentals browsers): not sent: window closed (2027-02-01T00:00:00Z)" in lines
+
+
+def test_explain_statuses_namespaces_and_unknown_audiences(artifact: Path, tmp_path: Path) -> None:
+    newsletter = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"  # CustomerAudienceUpload
+    qa = "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f"  # mapped on staging only
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"ups": {RENTERS: {"status": "exited"}, newsletter: {"status": "realized"},
+                                        qa: {"status": "realized"}, FIRST_TIME[:-1] + "8": {"status": "realized"}}}))
+    payload, lines = explained(str(artifact), "--datastream", PROD, "--membership-file", str(path))
+    assert payload == []
+    assert f"    {RENTERS}: not sent: status 'exited' does not count (only realized and existing do)" in lines
+    assert (f"    {newsletter}: not sent: the membership is under namespace 'ups', "
+            "the audience is in 'CustomerAudienceUpload'") in lines
+    assert lines[-3:] == [
+        "  not mapped on this datastream:",
+        f"    {qa}: mapped only on datastream 5d1f0b7a-93c4-4c2e-8e61-7a0b2c3d4e5f",
+        f"    {FIRST_TIME[:-1]}8: no destination maps this audience; did you mean {FIRST_TIME}?",
+    ]
+
+
+def test_explain_attributes(artifact: Path, tmp_path: Path) -> None:
+    attrs = tmp_path / "attrs.json"
+    attrs.write_text(json.dumps({"person": {"name": {"firstName": "Ada"}}, "homeAddress": {"city": ["a", "b"]}}))
+    payload, lines = explained(str(artifact), "--datastream", PROD, "--segments", FIRST_TIME, "--authenticated",
+                               "--attributes-file", str(attrs))
+    assert payload[0]["attributes"] == {"firstName": {"value": "Ada"}}
+    assert "    attribute city (from homeAddress.city): not sent, not a single value" in lines
+    assert "    attribute firstName (from person.name.firstName): sent" in lines
+
+
+def test_explain_an_authenticated_only_datastream(tmp_path: Path) -> None:
+    root = copy_example(tmp_path / "config")
+    prod = root / "datastreams" / "web-prod.yaml"
+    prod.write_text(prod.read_text().replace("access: mixed", "access: authenticated-only"))
+    assert CliRunner().invoke(cli, ["build", str(root), "--no-cache"]).exit_code == 0
+    payload, lines = explained(str(root / "build" / "artifact.json"), "--datastream", PROD, "--segments", FIRST_TIME)
+    assert payload == []
+    assert lines[1] == ("  nothing is returned: the datastream is authenticated-only and the request is not "
+                        "authenticated (--authenticated)")
+
+
+def test_explain_does_not_change_the_answer(artifact: Path) -> None:
+    args = [str(artifact), "--datastream", PROD, "--segments", f"{RENTERS},{HOLIDAY}", "--now", "2026-12-24"]
+    assert explained(*args)[0] == json.loads(lookup(*args)[1])
