@@ -323,6 +323,50 @@ def test_specs(ctx: click.Context, root: Path, fmt: str) -> None:
     ctx.exit(exit_code(diagnostics))
 
 
+@cli.command("fmt")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--check", is_flag=True, help="Write nothing; list the files that would change and exit 1 if any.")
+@click.pass_context
+def fmt_files(ctx: click.Context, paths: tuple[Path, ...], check: bool) -> None:
+    """Rewrite config files in one canonical layout, comments kept (docs/config.md, "Formatting").
+
+    PATHS are config files or folders (default: .). A file YAML cannot read is reported and left
+    as it is. Exit status: 0 nothing to change (or all written), 1 --check found files to change
+    or a file has YAML errors, 2 usage error.
+    """
+    from .atomic import write_atomic
+    from .diagnostics import Severity
+    from .fmt import config_files, format_text, read_text
+    from .render import render_text
+    from .yamlsrc import YamlProblem
+
+    files, refused = config_files(paths or (Path("."),))
+    if refused:
+        raise click.UsageError("; ".join(neutralise(r) for r in refused))
+    problems: list[Diagnostic] = []
+    changed = []
+    for path, kind in files:
+        try:
+            text = read_text(path)
+            formatted = format_text(text, kind)
+        except YamlProblem as p:
+            problems.append(Diagnostic(p.code, Severity.ERROR, p.message, path.as_posix(), p.line + 1, p.col + 1, p.hint))
+            continue
+        if formatted != text:
+            changed.append(path)
+            if not check:
+                write_atomic(path, formatted.encode("utf-8"), mode=path.stat().st_mode & 0o777)
+    for path in changed:
+        click.echo(f"{'would reformat' if check else 'reformatted'} {neutralise(path.as_posix())}")
+    if problems:
+        click.echo(render_text(sorted_diagnostics(problems), len(files)), nl=False)
+    unchanged = len(files) - len(changed) - len(problems)
+    verb = "would be reformatted" if check else "reformatted"
+    click.echo(f"{count_of(len(changed), 'file')} {verb}, {unchanged} unchanged"
+               + (f", {len(problems)} not formatted (YAML errors)" if problems else ""), err=True)
+    ctx.exit(EXIT_CONFIG_ERRORS if problems or (check and changed) else EXIT_OK)
+
+
 def _load_verified(ctx: click.Context, artifact: Path, public_key: Path | None, signature: Path | None = None) -> Any:
     """The loaded artifact; one that fails verification is reported and exits 1, and a
     --public-key file that is not a public key is a usage error (exit 2)."""

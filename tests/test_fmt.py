@@ -1,0 +1,158 @@
+"""`cpcompile fmt`: one canonical layout, comments kept, the artifact unchanged."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import CASES_DIR, REPO_ROOT, copy_example, dir_state, run, write_tree
+
+MESSY = """\
+# yaml-language-server: $schema=../docs/schemas/destination.schema.json
+# Header comment.
+name: Home page personalization   # the name
+id: 7BB4CB8D-8c2e-4450-871d-b7824f547111
+alias: personalizationAlias
+# the datastream comes next
+datastream: web-prod
+audiences:
+  - id: 8C2D4F61-5a7e-4b3c-9d1e-2f3a4b5c6d7e   # Holiday rentals browsers
+    end: '2027-01-31'
+    start: 2026-12-01T09:00+01:00
+  # first-time buyers, above their item
+  - id: 399eb3e7-3d50-47d3-ad30-a5ad99e8ab77
+  - id: 499eb3e7-3d50-47d3-ad30-a5ad99e8ab77   # Renters
+# marketing actions, above their key
+marketing_actions: [onsitePersonalization]
+"""
+
+CANONICAL = """\
+# yaml-language-server: $schema=../docs/schemas/destination.schema.json
+# Header comment.
+id: 7bb4cb8d-8c2e-4450-871d-b7824f547111
+name: Home page personalization   # the name
+alias: personalizationAlias
+# the datastream comes next
+datastream: web-prod
+# marketing actions, above their key
+marketing_actions: [onsitePersonalization]
+audiences:
+  # first-time buyers, above their item
+  - id: 399eb3e7-3d50-47d3-ad30-a5ad99e8ab77
+  - id: 499eb3e7-3d50-47d3-ad30-a5ad99e8ab77   # Renters
+  - id: 8c2d4f61-5a7e-4b3c-9d1e-2f3a4b5c6d7e   # Holiday rentals browsers
+    start: 2026-12-01T08:00:00Z
+    end: 2027-01-31
+"""
+REVISION = re.compile(r"(?:wrote|up to date) .*: (sha256:[0-9a-f]{64})")
+
+
+def _revision(root: Path) -> str:
+    result = run("build", root, "--no-cache")
+    assert result.exit_code == 0, result.output
+    match = REVISION.search(result.stdout)
+    assert match, result.stdout
+    return match.group(1)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    root = copy_example(tmp_path / "config")
+    (root / "destinations" / "home-personalization.yaml").write_text(MESSY)
+    return root
+
+
+def test_canonical_layout_keeps_comments(config: Path) -> None:
+    result = run("fmt", config)
+    assert result.exit_code == 0, result.output
+    assert (config / "destinations" / "home-personalization.yaml").read_text() == CANONICAL
+    assert f"reformatted {config.as_posix()}/destinations/home-personalization.yaml" in result.stdout
+
+
+def test_formatting_is_idempotent(config: Path) -> None:
+    assert run("fmt", config).exit_code == 0
+    before = dir_state(config / "destinations")
+    result = run("fmt", config, "--check")
+    assert result.exit_code == 0 and result.stdout == ""
+    assert run("fmt", config).exit_code == 0
+    assert dir_state(config / "destinations") == before
+
+
+def test_check_lists_files_and_writes_nothing(config: Path) -> None:
+    before = dir_state(config / "destinations")
+    result = run("fmt", "--check", config / "destinations", config / "datastreams" / "web-prod.yaml")
+    assert result.exit_code == 1
+    assert result.stdout == f"would reformat {config.as_posix()}/destinations/home-personalization.yaml\n"
+    assert "1 file would be reformatted, 3 unchanged" in result.stderr
+    assert dir_state(config / "destinations") == before
+
+
+def test_a_file_may_keep_its_audience_order(config: Path) -> None:
+    path = config / "destinations" / "home-personalization.yaml"
+    path.write_text("# cpcompile-fmt: keep-order\n" + MESSY)
+    assert run("fmt", path).exit_code == 0
+    text = path.read_text()
+    assert text.index("8c2d4f61") < text.index("399eb3e7") < text.index("499eb3e7")
+    assert text.startswith("# cpcompile-fmt: keep-order\n# yaml-language-server")
+
+
+def test_catalog_audiences_are_sorted_by_id(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, {"audiences/prod.yaml": (
+        "sandbox: prod\naudiences:\n  - name: B\n    id: B0000000-0000-4000-8000-000000000001\n"
+        "  - id: a0000000-0000-4000-8000-000000000001\n    name: A\n"
+    )})
+    assert run("fmt", root).exit_code == 0
+    assert (root / "audiences" / "prod.yaml").read_text() == (
+        "sandbox: prod\naudiences:\n  - id: a0000000-0000-4000-8000-000000000001\n    name: A\n"
+        "  - id: b0000000-0000-4000-8000-000000000001\n    name: B\n"
+    )
+
+
+def test_a_file_with_yaml_errors_is_refused_and_left_alone(config: Path) -> None:
+    broken = config / "destinations" / "broken.yaml"
+    broken.write_text("id: 1\naudiences:\n  - id: [unclosed\n")
+    before = dir_state(config / "destinations")
+    result = run("fmt", config / "destinations" / "broken.yaml")
+    assert result.exit_code == 1
+    assert result.stdout.startswith(f"{broken.as_posix()}:4:1: error CP101 YAML syntax error")
+    assert dir_state(config / "destinations") == before  # nothing written, no temp file left
+
+
+def test_not_a_config_file_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.yaml").write_text("a: 1\n")
+    result = run("fmt", tmp_path / "notes.yaml")
+    assert result.exit_code == 2 and "not a config file" in result.stderr
+
+
+def _cases() -> list[Path]:
+    return sorted(p for p in CASES_DIR.glob("*/*") if p.is_dir())
+
+
+@pytest.mark.parametrize("case", _cases(), ids=lambda p: f"{p.parent.name}-{p.name}")
+def test_formatting_a_golden_case_never_changes_its_artifact(case: Path, tmp_path: Path) -> None:
+    root = shutil.copytree(case, tmp_path / "case")
+    validates = run("validate", root).exit_code == 0
+    before = _revision(root) if validates else None
+    result = run("fmt", root)
+    assert result.exit_code in (0, 1), result.output  # 1: a file YAML refuses, left as it is
+    assert "internal error" not in result.output
+    if validates:
+        assert result.exit_code == 0
+        assert _revision(root) == before
+    else:
+        for line in result.stdout.splitlines():  # a refused file is left exactly as it was
+            if ": error CP" in line:
+                refused = Path(line.split(":")[0])
+                assert refused.read_bytes() == (case / refused.relative_to(root)).read_bytes()
+    assert "would reformat" not in run("fmt", root, "--check").stdout  # idempotent
+
+
+def test_the_example_config_keeps_its_revision(tmp_path: Path) -> None:
+    root = copy_example(tmp_path / "config")
+    before = _revision(root)
+    assert run("fmt", root).exit_code == 0
+    assert _revision(root) == before
+    assert (root / "destinations").exists() and REPO_ROOT.exists()
