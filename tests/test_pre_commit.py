@@ -84,3 +84,17 @@ def test_the_strict_hook_fails_on_warnings(tmp_path: Path, pre_commit_home: Path
     assert _try_repo(repo, pre_commit_home, "cpcompile-validate").returncode == 0
     result = _try_repo(repo, pre_commit_home, "cpcompile-validate-strict")
     assert result.returncode == 1 and "warning CP112" in result.stdout, result.stdout
+
+
+def test_the_fmt_hook_rewrites_a_changed_file_and_fails(tmp_path: Path, pre_commit_home: Path) -> None:
+    repo = _repository(tmp_path)
+    ad = repo / "destinations" / "ad-server.yaml"
+    ad.write_text(ad.read_text().replace("id: 2c0e6f4a", "id: 2C0E6F4A", 1))
+    _git(repo, "add", "-A")
+    result = _try_repo(repo, pre_commit_home, "cpcompile-fmt")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "files were modified by this hook" in result.stdout
+    assert "reformatted destinations/ad-server.yaml" in result.stdout
+    assert "id: 2c0e6f4a" in ad.read_text()
+    _git(repo, "add", "-A")
+    assert _try_repo(repo, pre_commit_home, "cpcompile-fmt").returncode == 0
