@@ -367,6 +367,34 @@ def fmt_files(ctx: click.Context, paths: tuple[Path, ...], check: bool) -> None:
     ctx.exit(EXIT_CONFIG_ERRORS if problems or (check and changed) else EXIT_OK)
 
 
+@cli.command("new")
+@click.argument("what", type=click.Choice(["datastream", "destination", "catalog"]))
+@click.argument("name")
+@click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="The config root the file goes under.")
+@click.option("--datastream", help="destination: its datastream, a file name or id (required).")
+@click.option("--alias", help="destination: its integration alias.  [default: from NAME, home-banner: homeBannerAlias]")
+@click.option("--sandbox", help="datastream, catalog: the sandbox.  [default: the config's only one, else prod; catalog: NAME]")
+@click.option("--id", "id_", metavar="UUID", help="The new object's id.  [default: a random UUID]")
+@click.pass_context
+def new(
+    ctx: click.Context, what: str, name: str, root: Path, datastream: str | None, alias: str | None,
+    sandbox: str | None, id_: str | None,
+) -> None:
+    """Write a commented datastreams/NAME.yaml, destinations/NAME.yaml or audiences/NAME.yaml
+    to start from, valid as written. An existing file is never replaced (exit 2)."""
+    from .scaffold import Request, ScaffoldError, scaffold, write_new
+
+    request = Request(what, name, id=id_, datastream=datastream, alias=alias, sandbox=sandbox)
+    try:
+        path, text = scaffold(root, request)
+        write_new(path, text)
+    except ScaffoldError as err:
+        raise click.UsageError(neutralise(str(err))) from None
+    click.echo(f"wrote {neutralise(path.as_posix())}")
+    ctx.exit(EXIT_OK)
+
+
 def _load_verified(ctx: click.Context, artifact: Path, public_key: Path | None, signature: Path | None = None) -> Any:
     """The loaded artifact; one that fails verification is reported and exits 1, and a
     --public-key file that is not a public key is a usage error (exit 2)."""
