@@ -395,6 +395,63 @@ def new(
     ctx.exit(EXIT_OK)
 
 
+EXIT_CHANGES = 4  # `diff --exit-code`: something effective changed
+
+
+@cli.command("diff")
+@click.argument("base")
+@click.argument("head")
+@click.option(
+    "--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("."), show_default=True,
+    help="The config root in the working tree; a git revision side reads the same folder in that commit.",
+)
+@click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json")), default="text", show_default=True)
+@click.option("--exit-code", is_flag=True, help="Exit 4 when something effective changed, 0 when nothing did.")
+@click.pass_context
+def diff(ctx: click.Context, base: str, head: str, root: Path, fmt: str, exit_code: bool) -> None:
+    """What changes for visitors from BASE to HEAD: each a git revision of the repository at
+    --root (read without touching the working tree), a config directory, or a built artifact
+    (artifact.json, artifact.msgpack, or the build directory holding them). docs/diff.md.
+
+    Exit status: 0 compared (with --exit-code: nothing effective changed), 4 (only with
+    --exit-code) something effective changed, 1 a side has config errors, 2 usage error,
+    3 internal error.
+    """
+    from .diff import make_plan
+    from .diff_sides import SharedParse, SideError, read_side
+    from .plan_render import render_plan
+
+    parse = SharedParse()
+    sides = []
+    for name, label in (("BASE", base), ("HEAD", head)):
+        try:
+            sides.append(read_side(label, root, parse))
+        except SideError as err:
+            raise click.BadParameter(str(err), ctx, param_hint=name) from None
+    broken = [side for side in sides if side.body is None]
+    if broken:
+        for side in broken:
+            shown = [replace(d, file=side.shown_prefix + d.file) for d in side.diagnostics]
+            text = render(shown, "json" if fmt == "json" else "text", files_checked=side.files_checked)
+            if fmt == "markdown":
+                fence = "`" * max(3, 1 + max((len(run) for run in _backtick_runs(text)), default=0))
+                text = f"{fence}text\n{text}{fence}\n"
+            click.echo(neutralise(f"cpcompile diff: {side.label} ({side.kind}) has errors; nothing compared"), err=True)
+            click.echo(text, nl=False)
+        ctx.exit(EXIT_CONFIG_ERRORS)
+    old, new = sides
+    assert old.body is not None and new.body is not None
+    plan = make_plan(old.body, new.body, old.project, new.project)
+    click.echo(render_plan(plan, fmt, base, head), nl=False)
+    ctx.exit(EXIT_CHANGES if exit_code and plan.changed else EXIT_OK)
+
+
+def _backtick_runs(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"`+", text)
+
+
 def _load_verified(ctx: click.Context, artifact: Path, public_key: Path | None, signature: Path | None = None) -> Any:
     """The loaded artifact; one that fails verification is reported and exits 1, and a
     --public-key file that is not a public key is a usage error (exit 2)."""
