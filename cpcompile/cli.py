@@ -319,7 +319,10 @@ def test_specs(ctx: click.Context, root: Path, fmt: str) -> None:
         if loaded.files_checked == 0:
             click.echo(f"no spec files in {root / SPECS_DIR} (docs/specs.md)")
         else:
-            click.echo(f"{count_of(results.passed + results.failed, 'spec')}: {results.passed} passed, {results.failed} failed")
+            click.echo(
+                f"{count_of(results.passed + results.failed, 'spec')}: {results.passed} passed, {results.failed} failed"
+                f" (artifact {results.revision})"
+            )
     ctx.exit(exit_code(diagnostics))
 
 

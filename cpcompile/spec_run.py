@@ -25,6 +25,7 @@ class SpecResults:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     passed: int = 0
     failed: int = 0
+    revision: str = ""  # of the artifact the specs ran against, as `build` would write it
 
 
 @dataclass
@@ -66,7 +67,7 @@ def run_specs(project: Project, files: Sequence[tuple[Doc, SpecFile]]) -> SpecRe
     _, json_bytes, _ = encode(body)
     artifact = runtime.loads(json_bytes)
     names = _Names(project, body)
-    results = SpecResults()
+    results = SpecResults(revision=artifact.revision)
     for doc, spec_file in files:
         for index, spec in enumerate(spec_file.specs):
             found = _run_one(artifact, names, doc, ("specs", index), spec)
