@@ -1,5 +1,5 @@
 """From source files to the project: the YAML and schema stages of the pipeline, with the
-schema's diagnostics (CP120-CP125) located in the file."""
+schema's diagnostics (CP120-CP125, CP180, CP183) located in the file."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from .diagnostics import Diagnostic, Severity
 from .project import FILE_KINDS, Doc, Entry, Project
 from .sources import Kind, SourceFile
 
-_CUSTOM_CODES = {"uuid": "CP123", "alias": "CP124", "xdm_path": "CP125", "when": "CP121"}
+_CUSTOM_CODES = {
+    "uuid": "CP123", "alias": "CP124", "xdm_path": "CP125", "when": "CP121", "label": "CP180", "deny": "CP183",
+}
 _TYPE_HINTS = {
     "bool_type": "write true or false (in YAML 1.2, yes/no/on/off are strings)",
     "string_type": "quote the value to make it a string",
@@ -39,6 +41,8 @@ def load_project(files: Sequence[SourceFile], parse: Parse = parse_source) -> tu
             FILE_KINDS[source.kind].entries(project).append(entry)
         elif source.kind is Kind.CATALOG:
             project.broken_catalogs.add(entry)
+        elif source.kind is Kind.POLICY:
+            project.broken_policies += 1
     return project, diagnostics
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Callable, Literal, Union
 
 from pydantic import (
     AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StringConstraints,
-    WithJsonSchema,
+    WithJsonSchema, model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -22,6 +22,13 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 # a dotted path of XDM field names: no array indexes or wildcards (Adobe maps single values only)
 _XDM_PATH = re.compile(r"_?[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 MAX_ALIAS_LENGTH = 256
+# Data usage labels [LBL]: the core ones by name (case-sensitive in Adobe's evaluation), and an
+# organisation's own as custom/<name>
+CORE_LABELS = (
+    *(f"C{n}" for n in range(1, 13)), "I1", "I2", "S1", "S2", "PSPD", "RHD",
+)
+_LABEL = re.compile(r"C(?:[1-9]|1[0-2])|I[12]|S[12]|PSPD|RHD|custom/[A-Za-z0-9][A-Za-z0-9_.-]*")
+_ACTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
 def _uuid(value: str) -> str:
@@ -59,6 +66,30 @@ def _xdm_path(value: str) -> str:
             "xdm_path",
             "'{value}' is not a single-valued XDM path such as 'person.name.firstName' "
             "(dot-separated field names; array items and wildcards cannot be mapped)",
+            {"value": value},
+        )
+    return value
+
+
+def _label(value: str) -> str:
+    if _LABEL.fullmatch(value):
+        return value
+    bare = value.removeprefix("core/")
+    close = next((label for label in CORE_LABELS if label.lower() == bare.lower()), None)
+    if close is None and bare.lower().startswith("custom"):
+        close = "custom/" + re.sub(r"[^A-Za-z0-9_.-]", "", bare[6:].lstrip("/:_ -")) if bare[6:].strip("/:_ -") else None
+    hint = (
+        f"did you mean '{close}'?" if close
+        else "core labels are C1 to C12, I1, I2, S1, S2, PSPD and RHD (case-sensitive); "
+        "an organisation's own labels are written custom/<name>"
+    )
+    raise PydanticCustomError("label", "'{value}' is not a data usage label", {"value": value, "hint": hint})
+
+
+def _action_name(value: str) -> str:
+    if not _ACTION_NAME.fullmatch(value):
+        raise PydanticCustomError(
+            "wrong_value", "'{value}' is not a marketing action name (a letter, then letters, digits, _ or -)",
             {"value": value},
         )
     return value
@@ -187,6 +218,15 @@ XdmPath = Annotated[
     WithJsonSchema({"type": "string", "pattern": f"^{_XDM_PATH.pattern}$"}),
 ]
 When = Annotated[Union[date, datetime], BeforeValidator(_when)]
+Label = Annotated[
+    str, StringConstraints(strict=True), AfterValidator(_label),
+    WithJsonSchema({"type": "string", "pattern": f"^(?:{_LABEL.pattern})$"}),
+]
+Labels = Annotated[list[Label], Field(description="Data usage labels: C1-C12, I1, I2, S1, S2, PSPD, RHD, custom/<name>.")]
+ActionName = Annotated[
+    str, StringConstraints(strict=True), AfterValidator(_action_name),
+    WithJsonSchema({"type": "string", "pattern": f"^{_ACTION_NAME.pattern}$"}),
+]
 DatastreamRef = Annotated[str, StringConstraints(strict=True, min_length=1), AfterValidator(datastream_key)]
 TargetName = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_ALIAS_LENGTH)]
 
@@ -210,6 +250,11 @@ class Datastream(_Model):
         False, description="Adobe Experience Platform service: Personalization Destinations."
     )
     ajo: StrictBool = Field(False, description="Adobe Journey Optimizer service; needs edge_segmentation.")
+    labels: Labels = Field(
+        default_factory=list,
+        description="Data usage labels of the datastream's schema; a sensitive one (RHD, PSPD, S1, S2) bars "
+        "every edge destination from it.",
+    )
 
 
 class AttributeMapping(_Model):
@@ -235,7 +280,11 @@ class Destination(_Model):
     description: Text | None = None
     alias: Alias = Field(description="Integration alias: the name pages filter `results.destinations` on.")
     datastream: DatastreamRef = Field(description="A datastream file's name (without .yaml) or its ID.")
-    marketing_actions: list[Text] = Field(default_factory=list)
+    marketing_actions: list[Text] = Field(
+        default_factory=list,
+        description="Marketing actions chosen when connecting: core ones (onsitePersonalization, ...) or custom "
+        "ones declared in policies/.",
+    )
     attributes: list[AttributeMapping] = Field(
         default_factory=list, description="Profile attributes returned to authenticated calls."
     )
@@ -252,6 +301,9 @@ class MergePolicy(_Model):
     dataset_order: list[Text] = Field(
         default_factory=list, description="Datasets by precedence, 1 to 50 (dataset_precedence only)."
     )
+    identity_graph: Literal["none", "pdg"] = Field(
+        "none", description="Identity graph: none, or pdg (private graph; its audiences get label C10)."
+    )
 
 
 class CatalogAudience(_Model):
@@ -263,14 +315,108 @@ class CatalogAudience(_Model):
     ttl_days: Annotated[StrictInt, Field(ge=1, le=90)] | None = Field(
         None, description="Days an uploaded audience's memberships live, 1 to 90 (CustomerAudienceUpload only)."
     )
+    labels: Labels = Field(default_factory=list)
+    datasets: list[Text] = Field(
+        default_factory=list, description="Datasets (of this catalog's datasets) whose labels the audience inherits."
+    )
+
+
+class Dataset(_Model):
+    name: Text
+    labels: Labels = Field(default_factory=list)
+
+
+class FieldLabels(_Model):
+    path: XdmPath = Field(description="A profile field, as attributes map it (person.name.firstName).")
+    labels: Labels = Field(default_factory=list)
+    datasets: list[Text] = Field(
+        default_factory=list, description="Datasets (of this catalog's datasets) whose labels the field inherits."
+    )
 
 
 class Catalog(_Model):
-    """Audiences and merge policies of one sandbox (``audiences/*.yaml``)."""
+    """Audiences, merge policies, datasets and labelled fields of one sandbox (``audiences/*.yaml``)."""
 
     sandbox: Text
     merge_policies: list[MergePolicy] = Field(default_factory=list)
     audiences: list[CatalogAudience] = Field(default_factory=list)
+    datasets: list[Dataset] = Field(default_factory=list)
+    fields: list[FieldLabels] = Field(default_factory=list)
+
+
+def _expression_schema(schema: dict[str, Any]) -> None:
+    """Either form, never both, no nulls, at least one operand: what ``Expression._one_form`` checks."""
+    props = schema["properties"]
+    props["label"] = props["label"]["anyOf"][0]
+    props["operator"] = props["operator"]["anyOf"][0]
+    props["operands"] = {**props["operands"]["anyOf"][0], "minItems": 1}
+    for key in ("label", "operator", "operands"):
+        props[key].pop("default", None)
+    schema["oneOf"] = [
+        {"required": ["label"], "not": {"anyOf": [{"required": ["operator"]}, {"required": ["operands"]}]}},
+        {"required": ["operator", "operands"], "not": {"required": ["label"]}},
+    ]
+
+
+class Expression(_Model):
+    """A policy's ``deny``: a label, or an AND / OR of expressions [POLAPI]."""
+
+    model_config = ConfigDict(json_schema_extra=lambda schema: _expression_schema(schema))
+
+    label: Label | None = None
+    operator: Literal["AND", "OR"] | None = None
+    operands: list[Expression] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Expression:
+        if self.label is not None and (self.operator is not None or self.operands is not None):
+            raise PydanticCustomError("deny", "an expression is either a label or an operator with operands, not both")
+        if self.label is None and (self.operator is None or not self.operands):
+            missing = "operator" if self.operator is None else "operands"
+            raise PydanticCustomError(
+                "deny", "an expression needs 'label', or 'operator' (AND, OR) and 1 or more 'operands' "
+                "(this one has no {missing})", {"missing": missing},
+            )
+        return self
+
+
+class Policy(_Model):
+    name: Text
+    description: Text | None = None
+    status: Literal["enabled", "draft"] = Field(description="Only enabled policies are enforced; drafts are reported.")
+    marketing_actions: list[Text] = Field(
+        min_length=1, description="The marketing actions it restricts; '*' for every activation."
+    )
+    deny: Expression
+
+
+class MarketingAction(_Model):
+    name: ActionName
+    description: Text | None = None
+
+
+class CustomLabel(_Model):
+    name: Label
+    description: Text | None = None
+
+
+DefaultStatus = Literal["enabled", "draft", "off"]
+
+
+class DefaultPolicies(_Model):
+    status: DefaultStatus = Field("enabled", description="Of every default policy: enabled, draft or off.")
+    policies: dict[str, DefaultStatus] = Field(
+        default_factory=dict, description="Status of single default policies, by name."
+    )
+
+
+class Governance(_Model):
+    """Custom marketing actions and labels, policies, and the default policy set (``policies/*.yaml``)."""
+
+    marketing_actions: list[MarketingAction] = Field(default_factory=list)
+    labels: list[CustomLabel] = Field(default_factory=list)
+    default_policies: DefaultPolicies | None = None
+    policies: list[Policy] = Field(default_factory=list)
 
 
 _EPOCH_DAY = date(1970, 1, 1).toordinal()

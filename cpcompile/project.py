@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from . import yamlsrc
 from .diagnostics import Diagnostic, Severity
-from .model import Catalog, Datastream, Destination, datastream_key
+from .model import Catalog, Datastream, Destination, Governance, datastream_key
 from .sources import Kind, SourceFile
 
 M = TypeVar("M", bound=BaseModel)
@@ -56,6 +56,9 @@ class Project:
     datastreams: list[Entry[Datastream]] = field(default_factory=list)
     destinations: list[Entry[Destination]] = field(default_factory=list)
     catalogs: list[Entry[Catalog]] = field(default_factory=list)
+    policies: list[Entry[Governance]] = field(default_factory=list)
+    # policies/ files that failed to load: governance rules hold back (a declaration may be there)
+    broken_policies: int = 0
     # The sandbox of each catalog file that failed to load (None: unknown, it could be any). The
     # rules that need a sandbox's whole catalog are not checked for these sandboxes.
     broken_catalogs: set[str | None] = field(default_factory=set)
@@ -83,6 +86,7 @@ FILE_KINDS: dict[Kind, FileKind[Any]] = {
         FileKind(Kind.DATASTREAM, Datastream, "datastream.schema.json", lambda project: project.datastreams),
         FileKind(Kind.DESTINATION, Destination, "destination.schema.json", lambda project: project.destinations),
         FileKind(Kind.CATALOG, Catalog, "catalog.schema.json", lambda project: project.catalogs),
+        FileKind(Kind.POLICY, Governance, "policies.schema.json", lambda project: project.policies),
     )
 }
 

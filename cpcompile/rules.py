@@ -10,6 +10,8 @@ from typing import Callable, Iterable, Iterator
 
 from .compiler import DEFAULT_NAMESPACE
 from .diagnostics import Diagnostic, Severity
+from .governance import Labels, Policies
+from .governance_rules import GOVERNANCE_RULES
 from .model import CatalogAudience, Datastream, Destination, MergePolicy, window_bounds
 from .project import Doc, Entry, Project, datastream_index
 
@@ -51,6 +53,14 @@ class Context:
             for i, audience in enumerate(entry.model.audiences):
                 out.setdefault(audience.id, (audience, CatalogItem(entry.model.sandbox, entry.doc, ("audiences", i))))
         return out
+
+    @cached_property
+    def labels(self) -> Labels:
+        return Labels(self.project)
+
+    @cached_property
+    def policies(self) -> Policies:
+        return Policies(self.project)
 
     @cached_property
     def merge_policies(self) -> dict[tuple[str, str], MergePolicy]:
@@ -499,4 +509,4 @@ RULES: tuple[Callable[[Context], Iterator[Diagnostic]], ...] = (
 
 def check_all(project: Project) -> list[Diagnostic]:
     ctx = Context(project)
-    return [diagnostic for rule in RULES for diagnostic in rule(ctx)]
+    return [diagnostic for rule in (*RULES, *GOVERNANCE_RULES) for diagnostic in rule(ctx)]

@@ -36,17 +36,20 @@ _OPEN_FLAGS = (
     os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
     | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 )
-_LINK_HINT = "link only to files and folders inside datastreams/, destinations/ or audiences/, or copy the file there"
+_LINK_HINT = (
+    "link only to files and folders inside datastreams/, destinations/, audiences/ or policies/, or copy the file there"
+)
 
 
 class Kind(str, enum.Enum):
     DATASTREAM = "datastreams"
     DESTINATION = "destinations"
     CATALOG = "audiences"
+    POLICY = "policies"
     SETTINGS = SETTINGS_FILE  # the project settings file at the root, not a config folder
 
 
-CONFIG_KINDS = (Kind.DATASTREAM, Kind.DESTINATION, Kind.CATALOG)
+CONFIG_KINDS = (Kind.DATASTREAM, Kind.DESTINATION, Kind.CATALOG, Kind.POLICY)
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ class SourceFile:
 
 @dataclass
 class Discovery:
-    files: list[SourceFile]  # config files of the three folders, sorted by relpath
+    files: list[SourceFile]  # config files of the config folders, sorted by relpath
     diagnostics: list[Diagnostic]
     unreadable: int = 0  # files found but not read: too large, not UTF-8, bad link, not regular
     settings: SourceFile | None = None  # the root's cpcompile.yaml, when there is one and it was read
