@@ -275,6 +275,8 @@ def lookup(
         raise click.UsageError(str(err)) from None
     if loaded.stats.unknown_datastreams:
         click.echo(neutralise(unknown_datastream_note(datastream_id, loaded.datastream_ids, names)), err=True)
+    elif not explain and not payload and memberships:
+        click.echo("note: no destination answers this request; --explain says why", err=True)
     elif explain:
         from .explain import explain_artifact
 

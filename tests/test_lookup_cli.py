@@ -254,3 +254,10 @@ def test_explain_an_authenticated_only_datastream(tmp_path: Path) -> None:
 def test_explain_does_not_change_the_answer(artifact: Path) -> None:
     args = [str(artifact), "--datastream", PROD, "--segments", f"{RENTERS},{HOLIDAY}", "--now", "2026-12-24"]
     assert explained(*args)[0] == json.loads(lookup(*args)[1])
+
+
+def test_an_empty_answer_points_to_explain(artifact: Path) -> None:
+    code, out, err = lookup(str(artifact), "--datastream", PROD, "--segments", HOLIDAY, "--now", "2027-03-01")
+    assert (code, json.loads(out)) == (0, [])
+    assert err == "note: no destination answers this request; --explain says why\n"
+    assert lookup(str(artifact), "--datastream", PROD, "--segments", HOLIDAY, "--now", "2026-12-24")[2] == ""
