@@ -457,6 +457,34 @@ def _backtick_runs(text: str) -> list[str]:
     return re.findall(r"`+", text)
 
 
+@cli.command()
+@click.argument("kind", type=click.Choice(("destination", "audience", "policy")))
+@click.argument("name")
+@click.argument(
+    "root", required=False, default=".", callback=_config_root,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.pass_context
+def explain(ctx: click.Context, kind: str, name: str, root: Path) -> None:
+    """Say what may flow where under the data usage policies, and why: each label in play and
+    where it comes from, the policies on the destination's marketing actions, and each verdict.
+
+    NAME is a destination's file name, name, alias or id; an audience's id or catalog name; a
+    policy's name.
+    """
+    from .governance_explain import NotFound, explain as explain_governance
+    from .validate import validate_tree
+
+    result = validate_tree(root)
+    try:
+        text = explain_governance(result.project, kind, name)
+        click.echo("".join(neutralise(line) + "\n" for line in text.splitlines()), nl=False)
+    except NotFound as err:
+        raise click.BadParameter(str(err), ctx, ctx.command.params[1]) from None
+    if result.skipped:
+        click.echo(f"note: {count_of(result.skipped, 'file')} with errors left out (see cpcompile validate)", err=True)
+
+
 def _load_verified(ctx: click.Context, artifact: Path, public_key: Path | None, signature: Path | None = None) -> Any:
     """The loaded artifact; one that fails verification is reported and exits 1, and a
     --public-key file that is not a public key is a usage error (exit 2)."""
