@@ -68,20 +68,52 @@ def _yaml() -> YAML:
     y.preserve_quotes = True
     y.width = 4096  # never re-wrap a long value
     y.indent(mapping=2, sequence=4, offset=2)
+    y.brace_single_entry_mapping_in_flow_sequence = True  # [{id: a}], not [id: a]
     return y
 
 
+class NotFormatted(Exception):
+    """The round trip would change what the file says: it is left as it is."""
+
+
 def format_text(text: str, kind: Kind) -> str:
-    """The file's canonical text. Raises ``yamlsrc.YamlProblem`` for a file YAML refuses."""
-    yamlsrc.parse(text)  # the hostile-input checks and positions of the validator, first
+    """The file's canonical text. Raises ``yamlsrc.YamlProblem`` for a file YAML refuses, and
+    ``NotFormatted`` when the result would not read back as the same data (a safety net
+    for round-trip quirks: the formatted text is read by the validator's own loader)."""
+    before = yamlsrc.parse(text)  # the hostile-input checks and positions of the validator, first
     y = _yaml()
     data = y.load(text)
     if not isinstance(data, CommentedMap):
         return text
-    _canonical(data, _MODELS[kind], sort_audiences=KEEP_ORDER not in text, top=True)
+    sort_audiences = KEEP_ORDER not in text
+    _canonical(data, _MODELS[kind], sort_audiences=sort_audiences, top=True)
     out = io.StringIO()
     y.dump(data, out)
-    return out.getvalue().rstrip("\n") + "\n"  # one newline at the end, whatever moved there
+    formatted = out.getvalue().rstrip("\n") + "\n"  # one newline at the end, whatever moved there
+    try:
+        after = yamlsrc.parse(formatted)
+    except yamlsrc.YamlProblem as problem:
+        raise NotFormatted(f"the formatted text would not be valid YAML ({problem.message})") from None
+    if _meaning(before, sort_audiences) != _meaning(after, sort_audiences):
+        raise NotFormatted("formatting would change the file's data")
+    return formatted
+
+
+def _meaning(value: Any, sort_audiences: bool, key: Any = None) -> Any:
+    """``value`` with what formatting may change made canonical the same way, and every
+    scalar typed (so that ``1`` and ``true`` differ)."""
+    if isinstance(value, dict):
+        return {k: _meaning(v, sort_audiences, k) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_meaning(v, sort_audiences) for v in value]
+        if key == "audiences" and sort_audiences and all(isinstance(v, dict) for v in value):
+            items.sort(key=lambda item: repr(item.get("id")))
+        return items
+    if key in _ID_KEYS and isinstance(value, str) and _UUID.fullmatch(value):
+        value = value.lower()
+    elif key in _WINDOW_KEYS and isinstance(value, str):
+        value = str(_when(value))
+    return (type(value).__name__, value)
 
 
 def _canonical(mapping: CommentedMap, model: type[BaseModel] | None, *, sort_audiences: bool, top: bool = False) -> None:

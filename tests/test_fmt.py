@@ -156,3 +156,16 @@ def test_the_example_config_keeps_its_revision(tmp_path: Path) -> None:
     assert run("fmt", root).exit_code == 0
     assert _revision(root) == before
     assert (root / "destinations").exists() and REPO_ROOT.exists()
+
+
+def test_a_result_that_would_read_back_differently_is_not_written(config: Path, monkeypatch) -> None:
+    from cpcompile import fmt
+
+    # compare the raw data: the IDs fmt lowers now count as a change, as a round-trip quirk would
+    monkeypatch.setattr(fmt, "_meaning", lambda value, sort, key=None: value)
+    path = config / "destinations" / "home-personalization.yaml"
+    before = path.read_bytes()
+    result = run("fmt", path)
+    assert result.exit_code == 3
+    assert "not formatted: formatting would change the file's data; please report this" in result.stderr
+    assert path.read_bytes() == before
