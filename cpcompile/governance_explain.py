@@ -82,7 +82,7 @@ def _audience(project: Project, labels: Labels, policies: Policies, name: str) -
         raise NotFound(f"no audience '{name}' in the catalog (by id or name)")
     audience_id = matches[0]
     _, audience, source = labels.audiences[audience_id]
-    yield f"audience '{audience.name}' ({audience_id}, {source.text()})"
+    yield f"audience '{audience.name}' ({audience_id}, {at(source.doc, source.path)})"
     lineage = labels.audience_lineage(audience_id)
     yield "labels:" if lineage else "labels: none"
     yield from _lineage_lines(lineage, "  ")

@@ -1,0 +1,115 @@
+"""Data governance through the command line: build refuses a violation, explain answers with
+the lineage validate uses, the policies/ editor schema agrees with validate, and the default
+policy set ships with the package."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+
+from cpcompile import yamlsrc
+from cpcompile.cli import cli
+from cpcompile.codes import CODES, Stage
+from conftest import CASES_DIR, REPO_ROOT, run
+
+CASE = CASES_DIR / "invalid"
+POLICY_SCHEMA = jsonschema.Draft202012Validator(
+    json.loads((REPO_ROOT / "docs" / "schemas" / "policies.schema.json").read_text(encoding="utf-8"))
+)
+
+
+class TextOutput(SingleFileSnapshotExtension):
+    _write_mode = WriteMode.TEXT
+    file_extension = "txt"
+
+
+def _in(root: Path, *args: str):
+    with contextlib.chdir(root):
+        return run(*args)
+
+
+def test_build_refuses_a_policy_violation_and_writes_nothing(tmp_path):
+    result = run("build", CASE / "cp187-or-policy-audience-label", "--out", tmp_path / "out", "--no-cache")
+    assert result.exit_code == 1
+    assert "CP187" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("case", "kind", "name"),
+    [
+        ("invalid/cp187-attribute-field-label", "destination", "home"),
+        ("invalid/cp187-and-within-one-audience-only", "audience", "Partner newsletter readers"),
+        ("invalid/cp187-pdg-merge-policy-adds-c10", "policy", "Restrict stitched identity activation"),
+        ("invalid/cp188-draft-policy-warning", "policy", "No identifiable data combined with C3 data"),
+        ("valid/governance-and-across-audiences", "destination", "homeBanner"),
+    ],
+    ids=lambda v: str(v).replace(" ", "-").replace("/", "-"),
+)
+def test_explain(case, kind, name, snapshot):
+    result = _in(CASES_DIR / case, "explain", kind, name)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == snapshot(extension_class=TextOutput)
+
+
+def test_explain_agrees_with_validate_on_the_and_case():
+    """AND per audience: of three audiences, only the one holding both labels is denied."""
+    root = CASES_DIR / "invalid" / "cp187-and-within-one-audience-only"
+    out = _in(root, "explain", "destination", "home").stdout
+    verdicts = [line for line in out.splitlines() if line.startswith("  '") and " at destinations/" in line]
+    assert [v.rsplit(": ", 1)[-1] for v in verdicts] == ["may flow", "may flow", "(C1 AND C2) held"]
+
+
+def test_explain_unknown_name_is_a_usage_error():
+    result = _in(REPO_ROOT, "explain", "destination", "no-such-destination")
+    assert result.exit_code == 2
+    assert "ad-server" in result.output
+
+
+def test_example_config_has_governance_and_stays_clean():
+    result = _in(REPO_ROOT, "validate", ".", "--strict")
+    assert result.exit_code == 0, result.output
+    assert (REPO_ROOT / "policies").is_dir()
+    out = _in(REPO_ROOT, "explain", "policy", "Partner-restricted data stays with us").stdout
+    assert "denies: custom/partner-restricted" in out
+
+
+def test_removing_a_default_policy_lets_the_audience_through(tmp_path):
+    root = CASE / "cp187-or-policy-audience-label"
+    for folder in ("datastreams", "destinations", "audiences"):
+        for path in (root / folder).glob("*.yaml"):
+            (tmp_path / folder).mkdir(exist_ok=True)
+            (tmp_path / folder / path.name).write_bytes(path.read_bytes())
+    assert _in(tmp_path, "validate", ".").exit_code == 1
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.yaml").write_text(
+        "default_policies:\n  policies:\n    Restrict onsite advertising: draft\n"
+    )
+    result = _in(tmp_path, "validate", ".", "--format", "json")
+    codes = {d["code"] for d in json.loads(result.stdout)["diagnostics"]}
+    assert (result.exit_code, codes) == (0, {"CP188"})
+
+
+POLICY_FILES = sorted(p for p in CASES_DIR.glob("*/*/policies/*.yaml")) + sorted((REPO_ROOT / "policies").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", POLICY_FILES, ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
+def test_policy_schema_and_validate_agree(path: Path):
+    root = path.parent.parent
+    result = _in(root, "validate", ".", "--format", "json")
+    rel = path.relative_to(root).as_posix()
+    codes = {d["code"] for d in json.loads(result.stdout)["diagnostics"] if d["file"] == rel}
+    refused = any(True for _ in POLICY_SCHEMA.iter_errors(yamlsrc.parse(path.read_text(encoding="utf-8"))))
+    assert refused == any(CODES[c].stage is Stage.SCHEMA for c in codes)
+
+
+def test_default_policies_ship_with_the_package():
+    from importlib import resources
+
+    text = resources.files("cpcompile").joinpath("data/default_policies.yaml").read_text(encoding="utf-8")
+    assert "Restrict any activation of C12 data" in text
