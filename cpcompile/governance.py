@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Iterator
 
 from . import yamlsrc
-from .model import CatalogAudience, Datastream, Destination, Expression, Governance, Policy
+from .model import CatalogAudience, Datastream, Destination, Expression, Policy
 from .project import Doc, Entry, Project
 
 # Adobe's core marketing actions [POL], by identifier. Only `exportToThirdParty` is documented
@@ -88,10 +88,12 @@ def holds(expr: Expression, labels: frozenset[str]) -> Held | None:
     operands = expr.operands or []
     if expr.operator == "OR":
         return next((found for e in operands if (found := holds(e, labels)) is not None), None)
-    found = [holds(e, labels) for e in operands]
-    if any(f is None for f in found):
-        return None
-    held = [f for f in found if f is not None]
+    held: list[Held] = []
+    for e in operands:
+        one = holds(e, labels)
+        if one is None:
+            return None
+        held.append(one)
     if len(held) == 1:
         return held[0]
     return Held(tuple(label for f in held for label in f.labels), "(" + " AND ".join(f.branch for f in held) + ")")
@@ -243,7 +245,7 @@ class Policies:
         for entry in self.project.policies:
             settings = entry.model.default_policies
             if settings is not None:
-                return settings.status, settings.policies
+                return settings.status, dict(settings.policies)
         return "enabled", {}
 
     @cached_property

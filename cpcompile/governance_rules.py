@@ -19,13 +19,18 @@ if TYPE_CHECKING:
 
 
 def _label_uses(ctx: Context) -> Iterator[tuple[str, Doc, Path_]]:
-    for entry in ctx.project.datastreams:
-        for k, label in enumerate(entry.model.labels):
-            yield label, entry.doc, ("labels", k)
+    for datastream in ctx.project.datastreams:
+        for k, label in enumerate(datastream.model.labels):
+            yield label, datastream.doc, ("labels", k)
     for cat in ctx.project.catalogs:
-        for kind, items in (("audiences", cat.model.audiences), ("datasets", cat.model.datasets), ("fields", cat.model.fields)):
-            for i, item in enumerate(items):
-                for k, label in enumerate(item.labels):
+        labelled: list[tuple[str, list[list[str]]]] = [
+            ("audiences", [a.labels for a in cat.model.audiences]),
+            ("datasets", [d.labels for d in cat.model.datasets]),
+            ("fields", [f.labels for f in cat.model.fields]),
+        ]
+        for kind, lists in labelled:
+            for i, labels in enumerate(lists):
+                for k, label in enumerate(labels):
                     yield label, cat.doc, (kind, i, "labels", k)
     for entry in ctx.project.policies:
         for i, policy in enumerate(entry.model.policies):
@@ -135,9 +140,13 @@ def check_dataset_references(ctx: Context) -> Iterator[Diagnostic]:
         sandbox = c.model.sandbox
         if not ctx.project.catalog_is_complete(sandbox):
             continue
-        for kind, items in (("audiences", c.model.audiences), ("fields", c.model.fields)):
-            for i, item in enumerate(items):
-                for k, name in enumerate(item.datasets):
+        referring: list[tuple[str, list[list[str]]]] = [
+            ("audiences", [a.datasets for a in c.model.audiences]),
+            ("fields", [f.datasets for f in c.model.fields]),
+        ]
+        for kind, lists in referring:
+            for i, names in enumerate(lists):
+                for k, name in enumerate(names):
                     if name not in known[sandbox]:
                         close = did_you_mean(name, known[sandbox])
                         yield c.doc.diagnostic(
