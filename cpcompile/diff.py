@@ -27,6 +27,7 @@ EFFECTIVE_KINDS = (
 )
 COSMETIC_KINDS = ("name_changed", "description_changed", "file_renamed", "formatting_only", "ordering_only")
 
+_RANK = {kind: rank for rank, kind in enumerate((*EFFECTIVE_KINDS, *COSMETIC_KINDS))}
 _DATASTREAM_SETTINGS = ("sandbox", "edge_segmentation", "personalization_destinations", "ajo")
 _AUDIENCE_SETTINGS = ("merge_policy", "evaluation", "ttl_days")
 
@@ -51,8 +52,8 @@ class Change:
             "audience": self.audience, "field": self.field, "before": self.before, "after": self.after,
         }
 
-    def sort_key(self) -> tuple[str, str, str, str, str]:
-        return (self.datastream or "", self.destination or "", self.audience or "", self.kind, self.field or "")
+    def sort_key(self) -> tuple[str, str, int, str, str]:
+        return (self.datastream or "", self.destination or "", _RANK.get(self.kind, 0), self.audience or "", self.field or "")
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,8 @@ class Summary:
         for c in changes:
             if c.datastream is not None:
                 datastreams.add(c.datastream)
+            if c.kind == "destination_moved":
+                datastreams.add(c.before)  # it changes on the datastream it left too
             if c.destination is not None:
                 destinations.add(c.destination)
             if c.kind == "audience_added":
@@ -317,22 +320,33 @@ def _entries(project: Project, where: Mapping[str, str]) -> dict[tuple[str, str]
 
 
 def _file_changes(base: Project, head: Project, where: Mapping[str, str], cosmetic: list[Change]) -> None:
-    """Files that changed with no change of what they declare (comments, formatting, order of
-    keys or of list items), and files renamed or moved."""
+    """Files renamed or moved, and files that changed without a change of what they declare:
+    comments, layout, quoting, a datastream named by its file instead of its ID
+    (``formatting_only``, when nothing else in the file changed), or the order of list items
+    (``ordering_only``)."""
     old_files, new_files = _entries(base, where), _entries(head, where)
     for key in sorted(old_files.keys() & new_files.keys()):
         (old, _, _), (new, ds, dest) = old_files[key], new_files[key]
-        if old.doc.source.sha256 == new.doc.source.sha256 and old.doc.relpath == new.doc.relpath:
-            continue
         if old.doc.relpath != new.doc.relpath:
             cosmetic.append(Change("file_renamed", ds, dest, field=new.doc.relpath, before=old.doc.relpath, after=new.doc.relpath))
         if old.doc.source.sha256 == new.doc.source.sha256:
             continue
-        was, now = old.model.model_dump(mode="json"), new.model.model_dump(mode="json")
+        was, now = _declared(old, where), _declared(new, where)
         if was == now:
-            cosmetic.append(Change("formatting_only", ds, dest, field=new.doc.relpath))
+            texts = ("name", "description")
+            if all(getattr(old.model, t, None) == getattr(new.model, t, None) for t in texts):
+                cosmetic.append(Change("formatting_only", ds, dest, field=new.doc.relpath))
         elif _unordered(was) == _unordered(now):
             cosmetic.append(Change("ordering_only", ds, dest, field=new.doc.relpath))
+
+
+def _declared(entry: Entry[Any], where: Mapping[str, str]) -> Any:
+    """What a file declares, without its name and description, and with a destination's
+    datastream as the ID it resolves to."""
+    data = entry.model.model_dump(mode="json", exclude={"name", "description"})
+    if "datastream" in data and "alias" in data:
+        data["datastream"] = where.get(entry.model.id, data["datastream"])
+    return data
 
 
 def _unordered(value: Any) -> Any:

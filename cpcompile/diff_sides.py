@@ -44,6 +44,7 @@ class Side:
     project: Project | None = None
     diagnostics: tuple[Diagnostic, ...] = ()
     files_checked: int = 0
+    skipped: int = 0
     shown_prefix: str = ""  # what diagnostics' file names are prefixed with, to name them as the repository does
 
 
@@ -90,10 +91,9 @@ def _prefix_from_cwd(root: Path) -> str:
 
 def _config_side(label: str, kind: str, root: Path, parse: SharedParse, *, shown_prefix: str) -> Side:
     result = validate_files(sources.discover(root), parse)
-    errors = tuple(d for d in result.diagnostics if d.is_error)
-    if errors:
-        return Side(label, kind, None, None, errors, result.files_checked, shown_prefix)
-    return Side(label, kind, compile_body(result.project), result.project, (), result.files_checked, shown_prefix)
+    if any(d.is_error for d in result.diagnostics):
+        return Side(label, kind, None, None, tuple(result.diagnostics), result.files_checked, result.skipped, shown_prefix)
+    return Side(label, kind, compile_body(result.project), result.project, (), result.files_checked, 0, shown_prefix)
 
 
 def _artifact_side(label: str, path: Path) -> Side:
@@ -117,7 +117,8 @@ def _commit_side(label: str, root: Path, parse: SharedParse) -> Side:
         raise SideError(f"{label!r} is not a path, nor a git revision")
     commit = _git_text(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{label}^{{commit}}")
     prefix = _git_text(root, "rev-parse", "--show-prefix")
-    if commit is None or prefix is None:
+    top = _git_text(root, "rev-parse", "--show-toplevel")
+    if commit is None or prefix is None or top is None:
         raise SideError(
             f"{label!r} is neither a file, a directory nor a commit of the git repository at {root}"
         )
@@ -134,7 +135,8 @@ def _commit_side(label: str, root: Path, parse: SharedParse) -> Side:
         checkout.mkdir()
         if present:
             with tempfile.TemporaryFile() as archive:
-                if not _git_to(archive, root, "archive", "--format=tar", "--end-of-options", tree, *present):
+                # from the top level: in a subfolder, git archive would take paths relative to it
+                if not _git_to(archive, Path(top.strip()), "archive", "--format=tar", "--end-of-options", tree, *present):
                     raise SideError(f"cannot read the config of {label!r} from git")
                 archive.seek(0)
                 with tarfile.open(fileobj=archive, mode="r:") as tar:

@@ -310,38 +310,57 @@ def comment_length(text: str) -> int:
 def render_markdown(plan: Plan, base: str, head: str, *, budget: int = COMMENT_BUDGET) -> str:
     env = _environment()
     edges = _edges(plan)
-    nodes: dict[tuple[int, str], str] = {}  # (depth, label) -> node id: an alias is one per datastream
-    drawn: list[tuple[str, str, bool]] = []
+    nodes: dict[str, str] = {}  # path to the node -> node id (an alias is one node per datastream)
+    drawn: dict[tuple[str, str], str] = {}  # edge -> arrow: only an edge's last hop changed
     for added, path in edges[:MAX_EDGES]:
-        ids = [nodes.setdefault((depth if depth else 0, "/".join(path[: depth + 1])), f"n{len(nodes)}") for depth in range(len(path))]
-        for a, b in zip(ids, ids[1:]):
-            if (a, b, added) not in drawn:
-                drawn.append((a, b, added))
-    labels = {node: key[1].rsplit("/", 1)[-1] for key, node in nodes.items()}
+        ids = [nodes.setdefault("\0".join(path[: depth + 1]), f"n{len(nodes)}") for depth in range(len(path))]
+        for a, b in zip(ids, ids[1:-1]):
+            drawn.setdefault((a, b), "---")
+        drawn[(ids[-2], ids[-1])] = "-->|+|" if added else "-.->|-|"
+    labels = {node: key.rsplit("\0", 1)[-1] for key, node in nodes.items()}
     context = {
         "base": base, "head": head, "summary": Raw(summary_line(plan)), "changed": plan.changed,
         "cosmetic_line": Raw(cosmetic_line(plan)), "cosmetic": _md_sections(plan, plan.cosmetic),
         "nodes": [(Raw(i), label) for i, label in labels.items()],
-        "edges": [(Raw(a), Raw("-->|+|" if added else "-.->|-|"), Raw(b)) for a, b, added in drawn],
+        "edges": [(Raw(a), Raw(arrow), Raw(b)) for (a, b), arrow in drawn.items()],
         "more_edges": max(0, len(edges) - MAX_EDGES), "shown_edges": min(len(edges), MAX_EDGES),
         "shown_per_list": SHOWN_PER_LIST, "open_up_to": OPEN_UP_TO,
     }
     head_part: str = env.get_template("plan_head.md.j2").render(context)
     tail_part: str = env.get_template("plan_tail.md.j2").render(context)
     section_template = env.get_template("plan_datastream.md.j2")
-    rendered: list[str] = [section_template.render(context, section=s) for s in _md_sections(plan, plan.effective)]
+    all_sections = _md_sections(plan, plan.effective)
+    rendered: list[str] = [section_template.render(context, section=s) for s in all_sections]
     whole = head_part + "".join(rendered) + tail_part
     if comment_length(whole) <= budget:
         return whole
+    # Too long for one comment: whole datastream sections while they fit, then as many of the
+    # next one's destinations as fit, then a note that says how to see the rest.
+    total = sum(max(1, len(s.destinations)) for s in all_sections)
     note_template = env.get_template("plan_truncated.md.j2")
-    used = comment_length(head_part) + comment_length(note_template.render(context, shown=len(rendered), total=len(rendered)))
+    room = budget - comment_length(head_part) - comment_length(note_template.render(context, shown=total, total=total))
     kept: list[str] = []
-    for part in rendered:
-        used += comment_length(part)
-        if used > budget:
-            break
-        kept.append(part)
-    note: str = note_template.render(context, shown=len(kept), total=len(rendered))
+    shown = 0
+    for section, part in zip(all_sections, rendered):
+        if comment_length(part) <= room:
+            kept.append(part)
+            room -= comment_length(part)
+            shown += max(1, len(section.destinations))
+            continue
+        low, high, best = 0, len(section.destinations) - 1, ""
+        while low <= high:  # the most destinations of this section that fit
+            middle = (low + high) // 2
+            cut = DatastreamSection(section.id, section.title, section.lines, section.destinations[:middle])
+            text = section_template.render(context, section=cut)
+            if comment_length(text) <= room:
+                low, best = middle + 1, text
+            else:
+                high = middle - 1
+        if best and high > 0:
+            kept.append(best)
+            shown += high
+        break
+    note: str = note_template.render(context, shown=shown, total=total)
     return head_part + "".join(kept) + note
 
 
