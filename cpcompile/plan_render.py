@@ -1,5 +1,5 @@
 """A ``Plan`` for people and tools: ``text`` for a terminal, ``markdown`` for a pull-request
-comment (jinja2 templates in cpcompile/templates/), ``json`` (docs/diff.md).
+comment (jinja2 templates in cpcompile/templates/plan/), ``json`` (docs/diff.md).
 
 Every name, ID and alias comes from the config, so from the pull request: text neutralises
 control characters, markdown escapes every character markdown or HTML would act on (and ``@``
@@ -326,9 +326,9 @@ def render_markdown(plan: Plan, base: str, head: str, *, budget: int = COMMENT_B
         "more_edges": max(0, len(edges) - MAX_EDGES), "shown_edges": min(len(edges), MAX_EDGES),
         "shown_per_list": SHOWN_PER_LIST, "open_up_to": OPEN_UP_TO,
     }
-    head_part: str = env.get_template("plan_head.md.j2").render(context)
-    tail_part: str = env.get_template("plan_tail.md.j2").render(context)
-    section_template = env.get_template("plan_datastream.md.j2")
+    head_part: str = env.get_template("plan/head.md.j2").render(context)
+    tail_part: str = env.get_template("plan/tail.md.j2").render(context)
+    section_template = env.get_template("plan/datastream.md.j2")
     all_sections = _md_sections(plan, plan.effective)
     rendered: list[str] = [section_template.render(context, section=s) for s in all_sections]
     whole = head_part + "".join(rendered) + tail_part
@@ -337,7 +337,7 @@ def render_markdown(plan: Plan, base: str, head: str, *, budget: int = COMMENT_B
     # Too long for one comment: whole datastream sections while they fit, then as many of the
     # next one's destinations as fit, then a note that says how to see the rest.
     total = sum(max(1, len(s.destinations)) for s in all_sections)
-    note_template = env.get_template("plan_truncated.md.j2")
+    note_template = env.get_template("plan/truncated.md.j2")
     room = budget - comment_length(head_part) - comment_length(note_template.render(context, shown=total, total=total))
     kept: list[str] = []
     shown = 0
