@@ -118,7 +118,7 @@ def _expected(
     expected: Answer = {}
     for alias, outcome in spec.expect.items():
         if alias not in aliases:
-            hint = _did_you_mean(alias, aliases, f"aliases on '{names.stems[datastream_id]}'")
+            hint = _elsewhere(names, alias) or _did_you_mean(alias, aliases, f"aliases on '{names.stems[datastream_id]}'")
             problems.append(doc.diagnostic("CP172", f"no destination with alias '{alias}' on datastream "
                                            f"'{spec.datastream}'", (*at, "expect", alias), key=True, hint=hint))
             continue
@@ -131,6 +131,13 @@ def _expected(
                 segments.append(audience_id)
         expected[alias] = {"segments": sorted(set(segments)), "attributes": dict(outcome.attributes)}
     return expected
+
+
+def _elsewhere(names: _Names, alias: str) -> str | None:
+    """Where the alias is, when it is on other datastreams."""
+    found = [names.stems[ds_id] for ds_id, entry in sorted(names.body["datastreams"].items())
+             if any(d["alias"] == alias for d in entry["destinations"])]
+    return f"'{alias}' is on datastream {', '.join(repr(f) for f in found)}" if found else None
 
 
 def _answer(payload: list[dict[str, Any]]) -> Answer:
