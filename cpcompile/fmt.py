@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -267,6 +268,7 @@ def _slot_token(slot: list[Any] | None, index: int, create: bool) -> Any:
 
 # Files: which ones, and their kind from the folder they are in.
 
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _KINDS = {kind.value: kind for kind in (Kind.DATASTREAM, Kind.DESTINATION, Kind.CATALOG)}
 
 
@@ -306,9 +308,16 @@ def _below(folder: Path) -> list[tuple[Path, Kind]]:
 
 def read_text(path: Path) -> str:
     """A config file's text, as the validator reads it (at most MAX_FILE_BYTES of UTF-8)."""
-    data = path.read_bytes()
+    fd = os.open(path, _OPEN_FLAGS)  # no link, and no waiting on a FIFO put in its place
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise yamlsrc.YamlProblem("CP116", "not read: not a regular file", 0, 0)
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
     if len(data) > MAX_FILE_BYTES:
-        raise yamlsrc.YamlProblem("CP110", f"file is {len(data):,} bytes; the limit is {MAX_FILE_BYTES:,}", 0, 0)
+        raise yamlsrc.YamlProblem("CP110", f"file is over {MAX_FILE_BYTES:,} bytes, the limit", 0, 0)
     try:
         return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as err:

@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,9 @@ class Request:
 def scaffold(root: Path, request: Request) -> tuple[Path, str]:
     """Where the new file goes and its text; ScaffoldError when it cannot be made valid."""
     kind = WHAT[request.what]
+    for suffix in sources.YAML_SUFFIXES:  # `new datastream web-test.yaml` means web-test
+        if request.name.endswith(suffix) and len(request.name) > len(suffix):
+            request = replace(request, name=request.name[: -len(suffix)])
     if not _NAME.fullmatch(request.name):
         raise ScaffoldError(f"{request.name!r}: a file name is letters, digits, '.', '_' and '-' (like web-prod)")
     path = root / kind.value / f"{request.name}.yaml"

@@ -169,3 +169,13 @@ def test_a_result_that_would_read_back_differently_is_not_written(config: Path, 
     assert result.exit_code == 3
     assert "not formatted: formatting would change the file's data; please report this" in result.stderr
     assert path.read_bytes() == before
+
+
+def test_a_fifo_is_not_a_config_file_to_format(config: Path) -> None:
+    import os
+
+    os.mkfifo(config / "destinations" / "pipe.yaml")
+    result = run("fmt", config, "--check")  # found while walking: skipped, never opened
+    assert result.exit_code == 1 and "pipe" not in result.output
+    result = run("fmt", config / "destinations" / "pipe.yaml")
+    assert result.exit_code == 2 and "not a config file" in result.stderr

@@ -90,3 +90,9 @@ def test_what_cannot_be_made_valid_is_a_usage_error(root: Path, args: list[str],
 def test_templates_are_package_data() -> None:
     templates = files("cpcompile") / "templates" / "new"
     assert sorted(p.name for p in templates.iterdir()) == ["catalog.yaml.j2", "datastream.yaml.j2", "destination.yaml.j2"]
+
+
+def test_a_name_with_the_yaml_suffix_means_the_same_file(root: Path) -> None:
+    assert new(root, "datastream", "web-test.yaml").exit_code == 0
+    assert (root / "datastreams" / "web-test.yaml").is_file()
+    assert "name: web-test\n" in (root / "datastreams" / "web-test.yaml").read_text()

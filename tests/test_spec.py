@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -141,3 +142,12 @@ def test_no_specs_is_said(tmp_path: Path) -> None:
     result = run("test", root)
     assert result.exit_code == 0
     assert "no spec files in" in result.stdout
+
+
+def test_a_fifo_in_specs_is_not_read(tmp_path: Path) -> None:
+    root = copy_example(tmp_path / "config")
+    (root / "specs").mkdir()
+    os.mkfifo(root / "specs" / "pipe.yaml")
+    result = run("test", root)
+    assert result.exit_code == 1
+    assert "specs/pipe.yaml:1:1: error CP174 spec file not read: not a regular file" in result.stdout
