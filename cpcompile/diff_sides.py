@@ -21,6 +21,7 @@ from typing import Any
 from . import sources
 from .compiler import compile_body
 from .diagnostics import Diagnostic
+from .gcpause import paused_gc
 from .load import parse_source
 from .manifest import _SAFE_CONFIG, _git_env
 from .project import Project
@@ -90,7 +91,13 @@ def _prefix_from_cwd(root: Path) -> str:
 
 
 def _config_side(label: str, kind: str, root: Path, parse: SharedParse, *, shown_prefix: str) -> Side:
-    result = validate_files(sources.discover(root), parse)
+    discovery = sources.discover(root)
+    with paused_gc():
+        return _validated_side(label, kind, discovery, parse, shown_prefix)
+
+
+def _validated_side(label: str, kind: str, discovery: sources.Discovery, parse: SharedParse, shown_prefix: str) -> Side:
+    result = validate_files(discovery, parse)
     if any(d.is_error for d in result.diagnostics):
         return Side(label, kind, None, None, tuple(result.diagnostics), result.files_checked, result.skipped, shown_prefix)
     return Side(label, kind, compile_body(result.project), result.project, (), result.files_checked, 0, shown_prefix)
