@@ -20,6 +20,11 @@ sandboxes as datastreams are used. Destinations are spread evenly over the datas
 datastream from m upwards, 5 at size s).
 
 Also importable: ``generate(out_dir, size="xl", seed=7)`` returns a :class:`Summary`.
+
+``--governance`` adds data governance: labels on a quarter of the catalog audiences, a labelled
+dataset inherited by a fifth of them and by a mapped field, a labelled field, and a policies/
+file with a custom action and policies that every labelled audience is evaluated against (none
+holds, so the tree stays valid). Without it the tree is byte for byte what it always was.
 """
 
 from __future__ import annotations
@@ -54,6 +59,41 @@ START_DATES = [f"2026-{m:02d}-01" for m in range(1, 13)]
 END_DATES = ["2027-01-31", "2027-03-31", "2027-06-30", "2027-12-31"]  # all after every start
 
 GENERATED_SUBDIRS = {"datastreams": "ds-*.yaml", "destinations": "dest-*.yaml", "audiences": "sb-*.yaml"}
+GOVERNANCE_FILE = "policies/pol-governance.yaml"
+GOVERNANCE_POLICIES = """\
+marketing_actions:
+  - name: partnerSync
+labels:
+  - name: custom/partner
+policies:
+  - name: No aggregated-only data with data science data
+    status: enabled
+    marketing_actions: [onsitePersonalization]
+    deny: {operator: AND, operands: [{label: C1}, {label: C9}]}
+  - name: No measurement data, nor identifiable data that may not be exported
+    status: enabled
+    marketing_actions: [onsitePersonalization, partnerSync]
+    deny:
+      operator: OR
+      operands:
+        - label: C8
+        - operator: AND
+          operands: [{label: I1}, {label: custom/partner}]
+  - name: Partner data stays with us
+    status: draft
+    marketing_actions: [partnerSync]
+    deny: {label: custom/partner}
+"""
+
+
+def _audience_governance(a: int) -> str:
+    """Labels and datasets of catalog audience ``a`` (by index, so the rng sequence is untouched)."""
+    out = ""
+    if a % 4 == 0:
+        out += "    labels: [C5, I2]\n" if a % 8 == 0 else "    labels: [C1]\n"
+    if a % 5 == 2:
+        out += "    datasets: [crm-profiles]\n"
+    return out
 
 
 @dataclass(frozen=True)
@@ -122,11 +162,14 @@ def _prepare(out: Path, force: bool) -> None:
                 if d.is_dir():
                     for f in d.glob(pattern):
                         f.unlink()
+            (out / GOVERNANCE_FILE).unlink(missing_ok=True)
     for sub in GENERATED_SUBDIRS:
         (out / sub).mkdir(parents=True, exist_ok=True)
 
 
-def generate(out_dir: str | Path, size: str = "xl", seed: int = 7, force: bool = False) -> Summary:
+def generate(
+    out_dir: str | Path, size: str = "xl", seed: int = 7, force: bool = False, governance: bool = False
+) -> Summary:
     """Write the tree for ``size`` and ``seed`` into ``out_dir`` and return a summary."""
     t0 = time.perf_counter()
     counts = counts_for(size)
@@ -238,8 +281,19 @@ def generate(out_dir: str | Path, size: str = "xl", seed: int = 7, force: bool =
                 f"    namespace: {namespace}\n"
                 f"    merge_policy: {policy}\n"
                 f"    evaluation: {evaluation}\n"
+                + (_audience_governance(a) if governance else "")
+            )
+        if governance:
+            parts.append(
+                "datasets:\n  - name: crm-profiles\n    labels: [I1]\n"
+                "fields:\n  - path: person.name.firstName\n    datasets: [crm-profiles]\n"
+                "  - path: homeAddress.postalCode\n    labels: [I2]\n"
             )
         total += _write(aud_dir / f"{sandboxes[s]}.yaml", "".join(parts))
+        files += 1
+    if governance:
+        (out / "policies").mkdir(exist_ok=True)
+        total += _write(out / GOVERNANCE_FILE, GOVERNANCE_POLICIES)
         files += 1
 
     return Summary(size, seed, counts, files, total, time.perf_counter() - t0)
@@ -251,9 +305,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", choices=SIZES, default="xl")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--force", action="store_true", help="write into a non-empty directory")
+    p.add_argument("--governance", action="store_true", help="add labels, datasets, fields and policies")
     args = p.parse_args(argv)
     try:
-        summary = generate(args.out_dir, size=args.size, seed=args.seed, force=args.force)
+        summary = generate(args.out_dir, size=args.size, seed=args.seed, force=args.force, governance=args.governance)
     except FileExistsError as e:
         print(f"generate: {e}", file=sys.stderr)
         return 1
