@@ -205,9 +205,12 @@ def _violation(ctx: Context, entry: Entry[Destination], sandbox: str | None, fin
     code, severity, kind = _code(finding.policy)
     policy = finding.policy.policy
     action = "every activation" if finding.action == EVERY_ACTIVATION else f"marketing action {finding.action}"
+    outcome = "may not flow to this destination" if severity is Severity.ERROR else (
+        "would be refused here once the draft is enabled"
+    )
     verb = "denies" if severity is Severity.ERROR else "would deny"
     message = (
-        f"{_audience_name(ctx, mapping.id)} may not flow to this destination: {kind} '{policy.name}' "
+        f"{_audience_name(ctx, mapping.id)} {outcome}: {kind} '{policy.name}' "
         f"({finding.policy.where}) {verb} {action} when {describe(policy.deny)}; "
         f"held: {finding.held.branch}, with {lineage_text(lineage, finding.held.labels)}"
     )
@@ -231,8 +234,8 @@ def _tipping_attribute(
     code, severity, kind = _code(policy)
     message = (
         f"attribute '{attribute.target}' brings {lineage_text(lineage, labels, drop_last=True)}, which makes {kind} "
-        f"'{policy.policy.name}' ({policy.where}) deny {count} audience{'s' if count > 1 else ''} of this "
-        f"destination (first at {first})"
+        f"'{policy.policy.name}' ({policy.where}) {'deny' if severity is Severity.ERROR else 'would deny'} "
+        f"{count} audience{'s' if count > 1 else ''} of this destination (first at {first})"
     )
     return entry.doc.diagnostic(
         code, message, ("attributes", i, "source"), severity=severity,

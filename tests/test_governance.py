@@ -136,3 +136,17 @@ def test_generated_tree_with_governance_is_valid_and_evaluated(tmp_path):
     assert result.exit_code == 0, result.output
     out = run("explain", "destination", "dest-00000", tmp_path / "gov").stdout
     assert "I1 from dataset 'crm-profiles'" in out and "may flow" in out
+
+
+def test_example_labels_are_enforced(tmp_path):
+    """Mapping the example's C7 audience to its onsite personalization destination is refused."""
+    import shutil
+
+    for folder in ("datastreams", "destinations", "audiences", "policies"):
+        shutil.copytree(REPO_ROOT / folder, tmp_path / folder)
+    home = tmp_path / "destinations" / "home-personalization.yaml"
+    home.write_text(home.read_text() + "  - id: 6e7f8a9b-0c1d-4e2f-9a3b-4c5d6e7f8a9b   # Mortgage pre-approved\n")
+    result = _in(tmp_path, "validate", ".")
+    assert result.exit_code == 1
+    assert "destinations/home-personalization.yaml:20:9: error CP187 audience 'Mortgage pre-approved'" in result.stdout
+    assert "held: C7, with C7 from audience 'Mortgage pre-approved' (audiences/prod.yaml:" in result.stdout
