@@ -24,12 +24,11 @@ EFFECTIVE_KINDS = (
     "destination_added", "destination_removed", "destination_moved", "alias_changed",
     "marketing_actions_changed", "attribute_added", "attribute_removed", "attribute_changed",
     "audience_added", "audience_removed", "window_changed", "namespace_changed", "audience_setting_changed",
+    "destination_setting_changed", "config_changed",
 )
 COSMETIC_KINDS = ("name_changed", "description_changed", "file_renamed", "formatting_only", "ordering_only")
 
 _RANK = {kind: rank for rank, kind in enumerate((*EFFECTIVE_KINDS, *COSMETIC_KINDS))}
-_DATASTREAM_SETTINGS = ("sandbox", "edge_segmentation", "personalization_destinations", "ajo")
-_AUDIENCE_SETTINGS = ("merge_policy", "evaluation", "ttl_days")
 
 
 @dataclass(frozen=True)
@@ -270,35 +269,72 @@ def _names(project: Project | None) -> Names:
 def _project_changes(
     base: Project, head: Project, where: Mapping[str, str], effective: list[Change], cosmetic: list[Change]
 ) -> None:
+    """What the artifact does not hold: settings of datastreams, destinations and catalog
+    audiences (every field the artifact and the cosmetic kinds do not cover, so that a field
+    added to the config later shows up as effective), the rest of the catalogs, the policies
+    files; and the cosmetic changes."""
     b_ds = {e.model.id: e for e in base.datastreams}
     h_ds = {e.model.id: e for e in head.datastreams}
     for ds in sorted(b_ds.keys() & h_ds.keys()):
         old, new = b_ds[ds].model, h_ds[ds].model
-        for name in _DATASTREAM_SETTINGS:
-            if getattr(old, name) != getattr(new, name):
-                effective.append(Change("datastream_setting_changed", ds, field=name, before=getattr(old, name), after=getattr(new, name)))
+        for name, was, now in _other_fields(old, new, _IN_ARTIFACT_OR_COSMETIC["datastream"]):
+            effective.append(Change("datastream_setting_changed", ds, field=name, before=was, after=now))
         _texts(old, new, cosmetic, datastream=ds)
     b_dest = {e.model.id: e for e in base.destinations}
     h_dest = {e.model.id: e for e in head.destinations}
     for dest in sorted(b_dest.keys() & h_dest.keys()):
         old_d, new_d = b_dest[dest].model, h_dest[dest].model
         on = where.get(dest)
-        if sorted(old_d.marketing_actions) != sorted(new_d.marketing_actions):
-            effective.append(Change(
-                "marketing_actions_changed", on, dest, before=sorted(old_d.marketing_actions), after=sorted(new_d.marketing_actions),
-            ))
+        for name, was, now in _other_fields(old_d, new_d, _IN_ARTIFACT_OR_COSMETIC["destination"]):
+            if name == "marketing_actions":
+                if sorted(was) != sorted(now):
+                    effective.append(Change("marketing_actions_changed", on, dest, before=sorted(was), after=sorted(now)))
+            else:
+                effective.append(Change("destination_setting_changed", on, dest, field=name, before=was, after=now))
         _texts(old_d, new_d, cosmetic, datastream=on, destination=dest)
     b_aud = {a.id: a for e in base.catalogs for a in e.model.audiences}
     h_aud = {a.id: a for e in head.catalogs for a in e.model.audiences}
     for audience in sorted(b_aud.keys() & h_aud.keys()):
         old_a, new_a = b_aud[audience], h_aud[audience]
-        for name in _AUDIENCE_SETTINGS:
-            if getattr(old_a, name) != getattr(new_a, name):
-                effective.append(Change("audience_setting_changed", audience=audience, field=name,
-                                        before=getattr(old_a, name), after=getattr(new_a, name)))
+        for name, was, now in _other_fields(old_a, new_a, _IN_ARTIFACT_OR_COSMETIC["audience"]):
+            effective.append(Change("audience_setting_changed", audience=audience, field=name, before=was, after=now))
         if old_a.name != new_a.name:
             cosmetic.append(Change("name_changed", audience=audience, before=old_a.name, after=new_a.name))
+    _other_config(base, head, effective)
     _file_changes(base, head, where, cosmetic)
+
+
+_IN_ARTIFACT_OR_COSMETIC = {
+    "datastream": {"id", "name", "description", "access"},
+    "destination": {"id", "name", "description", "alias", "datastream", "attributes", "audiences"},
+    "audience": {"id", "name", "namespace"},
+}
+
+
+def _other_fields(old: Any, new: Any, covered: set[str]) -> list[tuple[str, Any, Any]]:
+    was = old.model_dump(mode="json", exclude=covered)
+    now = new.model_dump(mode="json", exclude=covered)
+    return [(name, was.get(name), now.get(name)) for name in sorted(was.keys() | now.keys()) if was.get(name) != now.get(name)]
+
+
+def _other_config(base: Project, head: Project, effective: list[Change]) -> None:
+    """A catalog's merge policies, datasets and field labels, and the policies/ files: what Adobe
+    evaluates and enforces. Named by file (``config_changed``), not described further."""
+    old: dict[str, Any] = {e.doc.relpath: _unordered(e.model.model_dump(mode="json", exclude={"audiences"})) for e in base.catalogs}
+    new: dict[str, Any] = {e.doc.relpath: _unordered(e.model.model_dump(mode="json", exclude={"audiences"})) for e in head.catalogs}
+    old_by_sandbox = {e.model.sandbox: e.doc.relpath for e in base.catalogs}
+    for e in head.catalogs:  # a catalog file renamed is compared with the one of its sandbox
+        was = old_by_sandbox.get(e.model.sandbox)
+        if was is not None and was != e.doc.relpath and was in old:
+            old[e.doc.relpath] = old.pop(was)
+    for path in sorted(old.keys() & new.keys()):
+        if old[path] != new[path]:
+            effective.append(Change("config_changed", field=path))
+    old_p = {e.doc.relpath: _unordered(e.model.model_dump(mode="json")) for e in base.policies}
+    new_p = {e.doc.relpath: _unordered(e.model.model_dump(mode="json")) for e in head.policies}
+    for path in sorted(old_p.keys() | new_p.keys()):
+        if old_p.get(path) != new_p.get(path):
+            effective.append(Change("config_changed", field=path))
 
 
 def _texts(old: Any, new: Any, cosmetic: list[Change], *, datastream: str | None, destination: str | None = None) -> None:

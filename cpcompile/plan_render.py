@@ -129,6 +129,10 @@ def _line(plan: Plan, c: Change, esc: Esc, code: Esc) -> Line:
         return Line("~", f"access: {change(c.before, c.after)}")
     if k == "datastream_setting_changed":
         return Line("~", f"{esc(c.field)}: {change(_v(c.before), _v(c.after))}")
+    if k == "destination_setting_changed":
+        return Line("~", f"{esc(c.field)}: {change(_v(c.before), _v(c.after))}")
+    if k == "config_changed":
+        return Line("~", f"{esc(c.field)} changed (merge policies, datasets, labels or policies: see the file's diff)")
     if k == "audience_setting_changed":
         return Line("~", f"{esc(c.field)} of audience {audience}: {change(_v(c.before), _v(c.after))}")
     # cosmetic: say what it is about, since these are listed apart
@@ -157,7 +161,7 @@ def sections(plan: Plan, changes: Sequence[Change], esc: Esc = _plain, code: Esc
     for c in changes:
         section = by_ds.get(c.datastream)
         if section is None:
-            title = "audience catalogs" if c.datastream is None else (
+            title = "catalogs and policies" if c.datastream is None else (
                 f"datastream {_named(esc, code, c.datastream, plan.names.datastreams.get(c.datastream))}"
             )
             section = by_ds[c.datastream] = DatastreamSection(c.datastream, title)
@@ -182,9 +186,17 @@ def summary_line(plan: Plan) -> str:
     s = plan.summary()
     if not plan.changed:
         return "No effective changes: no visitor gets a different answer."
-    line = f"{count_of(s.destinations, 'destination')} changed on {count_of(s.datastreams, 'datastream')}"
+    if s.destinations:
+        line = f"{count_of(s.destinations, 'destination')} changed on {count_of(s.datastreams, 'datastream')}"
+    elif s.datastreams:
+        line = f"{count_of(s.datastreams, 'datastream')} changed"
+    else:
+        line = ""
     if s.added or s.removed:
         line += f": +{s.added} / -{s.removed} audiences"
+    elsewhere = sum(c.datastream is None for c in plan.effective)
+    if elsewhere:
+        line += ("; " if line else "") + count_of(elsewhere, "change") + " to catalogs or policies"
     return line
 
 

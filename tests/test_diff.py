@@ -24,7 +24,7 @@ EXIT_CHANGES = 4
 
 def test_every_kind_of_change_has_a_case() -> None:
     assert {"no_change", "cosmetic_only", "destinations", "destination_removed", "audiences", "attributes",
-            "datastreams", "hostile_names"} <= set(CASE_NAMES)
+            "datastreams", "governance", "hostile_names"} <= set(CASE_NAMES)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
