@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.compat import ordereddict
 from ruamel.yaml.constructor import RoundTripConstructor
-from ruamel.yaml.error import CommentMark
+from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.scalarstring import ScalarString
@@ -83,13 +83,24 @@ def format_text(text: str, kind: Kind) -> str:
     for round-trip quirks: the formatted text is read by the validator's own loader)."""
     before = yamlsrc.parse(text)  # the hostile-input checks and positions of the validator, first
     y = _yaml()
-    data = y.load(text)
+    try:
+        data = y.load(text)
+    except YAMLError as err:  # the round-trip parser is stricter than libyaml in corners
+        mark = getattr(err, "problem_mark", None)
+        raise yamlsrc.YamlProblem(
+            "CP101", f"cannot be formatted: {getattr(err, 'problem', None) or err}",
+            mark.line if mark else 0, mark.column if mark else 0,
+            "the file is valid, but the formatter's parser reads it differently; write this line more plainly",
+        ) from None
     if not isinstance(data, CommentedMap):
         return text
     sort_audiences = KEEP_ORDER not in text
     _canonical(data, _MODELS[kind], sort_audiences=sort_audiences, top=True)
     out = io.StringIO()
-    y.dump(data, out)
+    try:
+        y.dump(data, out)
+    except YAMLError as err:
+        raise NotFormatted(f"the formatter cannot write it ({err})") from None
     formatted = out.getvalue().rstrip("\n") + "\n"  # one newline at the end, whatever moved there
     try:
         after = yamlsrc.parse(formatted)
