@@ -89,7 +89,7 @@ def explain(
 def _header(key: str, entry: dict[str, Any], now: float, authenticated: bool, names: Names) -> str:
     name = names.datastreams.get(key)
     shown = f"{key} ({name})" if name else key
-    when = datetime.fromtimestamp(now, timezone.utc).isoformat().replace("+00:00", "Z")
+    when = _iso(now)
     auth = "authenticated" if authenticated else "not authenticated"
     return f"datastream {shown}, {entry.get('access', 'mixed')} access; request at {when}, {auth}"
 
@@ -191,12 +191,12 @@ def _suggest(value: str, known: list[str]) -> str:
     return f"; did you mean {by_lower[close[0]]}?" if close else ""
 
 
-def _iso(seconds: int | None) -> str:
+def _iso(seconds: float | None) -> str:
     if seconds is None:
         return "never"
     try:
         return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
-    except (OverflowError, OSError, ValueError):
+    except (OverflowError, OSError, ValueError):  # beyond the years datetime holds
         return f"{seconds} Unix seconds"
 
 

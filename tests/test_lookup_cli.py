@@ -261,3 +261,10 @@ def test_an_empty_answer_points_to_explain(artifact: Path) -> None:
     assert (code, json.loads(out)) == (0, [])
     assert err == "note: no destination answers this request; --explain says why\n"
     assert lookup(str(artifact), "--datastream", PROD, "--segments", HOLIDAY, "--now", "2026-12-24")[2] == ""
+
+
+@pytest.mark.parametrize("now", ["999999999999", "-999999999999", "9999-12-31T23:59:59Z"])
+def test_explain_at_the_edges_of_time(artifact: Path, now: str) -> None:
+    payload, lines = explained(str(artifact), "--datastream", PROD, "--segments", HOLIDAY, "--now", now)
+    assert payload == []
+    assert any("not sent: window" in line for line in lines), lines
