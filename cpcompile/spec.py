@@ -96,6 +96,10 @@ def _spec_paths(root: Path, diagnostics: list[Diagnostic]) -> list[Path]:
     found = []
     for folder, subfolders, names in os.walk(top):  # does not follow links to folders
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        for name in subfolders:
+            if (Path(folder) / name).is_symlink():
+                diagnostics.append(_not_read(root, Path(folder) / name, "CP174", "spec folder not read: it is a "
+                                             "symbolic link", "make it a folder in specs/"))
         for name in sorted(names):
             path = Path(folder) / name
             if name.startswith("."):

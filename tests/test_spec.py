@@ -112,6 +112,7 @@ def test_spec_files_get_the_config_files_yaml_and_schema_checks(tmp_path: Path) 
         "specs/alias.yaml": "specs:\n  - &a {name: x, datastream: web-prod, expect: {}}\n  - *a\n",
     })
     (root / "specs" / "link.yaml").symlink_to(root / "specs" / "shape.yaml")
+    (root / "specs" / "linked-folder").symlink_to(root / "audiences")
     result = run("test", root)
     assert result.exit_code == 1
     lines = [line for line in result.stdout.splitlines()[:-1] if not line.startswith("    ")]
@@ -120,10 +121,11 @@ def test_spec_files_get_the_config_files_yaml_and_schema_checks(tmp_path: Path) 
         "specs/broken.yaml:3:1: error CP101 YAML syntax error: did not find expected ',' or ']' "
         "(while parsing a flow sequence that started at line 2, column 11)",
         "specs/link.yaml:1:1: error CP174 spec file not read: it is a symbolic link",
+        "specs/linked-folder:1:1: error CP174 spec folder not read: it is a symbolic link",
         "specs/notes.txt:1:1: warning CP112 not a YAML file, so it is ignored",
         "specs/shape.yaml:2:5: error CP120 missing required key 'expect'",
         "specs/shape.yaml:4:5: error CP122 unknown key 'specs[0].expcet'",
-        "5 errors, 1 warning in 4 files checked",
+        "6 errors, 1 warning in 4 files checked",
     ]
     assert result.stdout.splitlines()[-1].startswith("0 specs: 0 passed, 0 failed (artifact sha256:")
 
