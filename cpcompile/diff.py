@@ -275,14 +275,14 @@ def _project_changes(
     files; and the cosmetic changes."""
     b_ds = {e.model.id: e for e in base.datastreams}
     h_ds = {e.model.id: e for e in head.datastreams}
-    for ds in sorted(b_ds.keys() & h_ds.keys()):
+    for ds in _changed(b_ds, h_ds):
         old, new = b_ds[ds].model, h_ds[ds].model
         for name, was, now in _other_fields(old, new, _IN_ARTIFACT_OR_COSMETIC["datastream"]):
             effective.append(Change("datastream_setting_changed", ds, field=name, before=was, after=now))
         _texts(old, new, cosmetic, datastream=ds)
     b_dest = {e.model.id: e for e in base.destinations}
     h_dest = {e.model.id: e for e in head.destinations}
-    for dest in sorted(b_dest.keys() & h_dest.keys()):
+    for dest in _changed(b_dest, h_dest):
         old_d, new_d = b_dest[dest].model, h_dest[dest].model
         on = where.get(dest)
         for name, was, now in _other_fields(old_d, new_d, _IN_ARTIFACT_OR_COSMETIC["destination"]):
@@ -292,8 +292,12 @@ def _project_changes(
             else:
                 effective.append(Change("destination_setting_changed", on, dest, field=name, before=was, after=now))
         _texts(old_d, new_d, cosmetic, datastream=on, destination=dest)
-    b_aud = {a.id: a for e in base.catalogs for a in e.model.audiences}
-    h_aud = {a.id: a for e in head.catalogs for a in e.model.audiences}
+    # audiences of catalog files that are the same on both sides are the same
+    same = {(e.doc.relpath, e.doc.source.sha256) for e in base.catalogs} & {
+        (e.doc.relpath, e.doc.source.sha256) for e in head.catalogs
+    }
+    b_aud = {a.id: a for e in base.catalogs if (e.doc.relpath, e.doc.source.sha256) not in same for a in e.model.audiences}
+    h_aud = {a.id: a for e in head.catalogs if (e.doc.relpath, e.doc.source.sha256) not in same for a in e.model.audiences}
     for audience in sorted(b_aud.keys() & h_aud.keys()):
         old_a, new_a = b_aud[audience], h_aud[audience]
         for name, was, now in _other_fields(old_a, new_a, _IN_ARTIFACT_OR_COSMETIC["audience"]):
@@ -302,6 +306,13 @@ def _project_changes(
             cosmetic.append(Change("name_changed", audience=audience, before=old_a.name, after=new_a.name))
     _other_config(base, head, effective)
     _file_changes(base, head, where, cosmetic)
+
+
+def _changed(old: Mapping[str, Entry[Any]], new: Mapping[str, Entry[Any]]) -> list[str]:
+    """IDs on both sides whose files differ: the same bytes declare the same thing."""
+    return sorted(
+        key for key in old.keys() & new.keys() if old[key].doc.source.sha256 != new[key].doc.source.sha256
+    )
 
 
 _IN_ARTIFACT_OR_COSMETIC = {
