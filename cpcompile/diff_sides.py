@@ -16,11 +16,11 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from . import sources
 from .compiler import compile_body
-from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, Severity
 from .gcpause import paused_gc
 from .load import parse_source
 from .manifest import _SAFE_CONFIG, _git_env
@@ -90,8 +90,11 @@ def _prefix_from_cwd(root: Path) -> str:
     return "" if inside == Path(".") else inside.as_posix() + "/"
 
 
-def _config_side(label: str, kind: str, root: Path, parse: SharedParse, *, shown_prefix: str) -> Side:
+def _config_side(
+    label: str, kind: str, root: Path, parse: SharedParse, *, shown_prefix: str, refused: Sequence[Diagnostic] = ()
+) -> Side:
     discovery = sources.discover(root)
+    discovery.diagnostics.extend(refused)
     with paused_gc():
         return _validated_side(label, kind, discovery, parse, shown_prefix)
 
@@ -137,6 +140,7 @@ def _commit_side(label: str, root: Path, parse: SharedParse) -> Side:
         raise SideError(f"the commit {label!r} has no folder {prefix or '.'}")
     wanted = {kind.value for kind in CONFIG_KINDS} | {SETTINGS_FILE}
     present = sorted(name for name in listing.decode("utf-8", "replace").split("\0") if name in wanted)
+    refused: list[Diagnostic] = []
     with tempfile.TemporaryDirectory(prefix="cpcompile-diff-") as scratch:
         checkout = Path(scratch) / "config"
         checkout.mkdir()
@@ -146,11 +150,34 @@ def _commit_side(label: str, root: Path, parse: SharedParse) -> Side:
                 if not _git_to(archive, Path(top.strip()), "archive", "--format=tar", "--end-of-options", tree, *present):
                     raise SideError(f"cannot read the config of {label!r} from git")
                 archive.seek(0)
-                with tarfile.open(fileobj=archive, mode="r:") as tar:
-                    tar.extractall(checkout, filter="data")
+                refused = _extract(archive, checkout)
         if not any((checkout / kind.value).is_dir() for kind in CONFIG_KINDS):
             raise SideError(f"the commit {label!r} holds none of the config folders in {prefix or '.'}")
-        return _config_side(label, "commit", checkout, parse, shown_prefix=prefix)
+        return _config_side(label, "commit", checkout, parse, shown_prefix=prefix, refused=refused)
+
+
+def _extract(archive: Any, into: Path) -> list[Diagnostic]:
+    """Unpack the archive with tarfile's ``data`` filter (nothing outside ``into``, no devices,
+    no special permissions); a member it refuses, such as a link out of the tree, is left out
+    and reported as a checkout of it would be (CP111)."""
+    refused: list[Diagnostic] = []
+
+    def keep(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+        try:
+            return tarfile.data_filter(member, dest)
+        except tarfile.FilterError as err:
+            refused.append(Diagnostic(
+                "CP111", Severity.ERROR, f"not read from the commit: {err}", member.name, 1, 1,
+                "link only to files and folders inside the config folders, or copy the file there",
+            ))
+            return None
+
+    try:
+        with tarfile.open(fileobj=archive, mode="r:") as tar:
+            tar.extractall(into, filter=keep)
+    except (tarfile.TarError, OSError) as err:
+        raise SideError(f"cannot unpack the config of the commit: {err}") from None
+    return refused
 
 
 def _command(root: Path, args: tuple[str, ...]) -> list[str]:

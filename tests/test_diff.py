@@ -199,6 +199,19 @@ def test_an_invalid_revision_is_reported_as_validate_reports_it(repo: Path, monk
 
 
 @needs_git
+def test_a_link_out_of_the_tree_in_a_commit_is_reported_not_followed(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = repo.parent / "secret.yaml"
+    secret.write_text("id: 2c0e6f4a-1b3d-4e5f-8a9b-0c1d2e3f4a5b\n")
+    (repo / "config/destinations/evil.yaml").symlink_to(secret)
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "a link out")
+    monkeypatch.chdir(repo)
+    result = run("diff", "HEAD~1", "HEAD", "--root", "config")
+    assert result.exit_code == 1, result.output
+    assert "config/destinations/evil.yaml:1:1: error CP111 not read from the commit" in result.stdout
+
+
+@needs_git
 def test_an_unknown_revision_is_a_usage_error(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(repo)
     for bad in ("no-such-branch", "--upload-pack=touch /tmp/x"):
