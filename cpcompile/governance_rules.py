@@ -11,7 +11,7 @@ from .governance import (
     CORE_ACTIONS, EVERY_ACTIVATION, NEVER_MAPPED, ActivePolicy, Finding, Path_, at, chain_text, default_policies,
     describe, did_you_mean, evaluate_destination, expression_labels, lineage_text, sensitive_labels,
 )
-from .model import Destination
+from .model import ACTION_NAME, Destination
 from .project import Doc, Entry
 
 if TYPE_CHECKING:
@@ -69,11 +69,14 @@ def check_marketing_actions(ctx: Context) -> Iterator[Diagnostic]:
         if action in known:
             continue
         close = did_you_mean(action, known)
+        declare = (
+            f"declare a custom one in policies/: marketing_actions: [{{name: {action}}}]" if ACTION_NAME.fullmatch(action)
+            else "a custom action's name is a letter, then letters, digits, _ or -"
+        )
         yield doc.diagnostic(
             "CP182", f"unknown marketing action '{action}' (a {what} can only name Adobe's core actions or "
             "custom actions declared in policies/)", path,
-            hint=f"did you mean '{close}'?" if close else
-            f"core actions: {', '.join(CORE_ACTIONS)}; declare a custom one in policies/: marketing_actions: [{{name: {action}}}]",
+            hint=f"did you mean '{close}'?" if close else f"core actions: {', '.join(CORE_ACTIONS)}; {declare}",
         )
 
 

@@ -28,7 +28,7 @@ CORE_LABELS = (
     *(f"C{n}" for n in range(1, 13)), "I1", "I2", "S1", "S2", "PSPD", "RHD",
 )
 _LABEL = re.compile(r"C(?:[1-9]|1[0-2])|I[12]|S[12]|PSPD|RHD|custom/[A-Za-z0-9][A-Za-z0-9_.-]*")
-_ACTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+ACTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
 def _uuid(value: str) -> str:
@@ -87,7 +87,7 @@ def _label(value: str) -> str:
 
 
 def _action_name(value: str) -> str:
-    if not _ACTION_NAME.fullmatch(value):
+    if not ACTION_NAME.fullmatch(value):
         raise PydanticCustomError(
             "wrong_value", "'{value}' is not a marketing action name (a letter, then letters, digits, _ or -)",
             {"value": value},
@@ -225,7 +225,7 @@ Label = Annotated[
 Labels = Annotated[list[Label], Field(description="Data usage labels: C1-C12, I1, I2, S1, S2, PSPD, RHD, custom/<name>.")]
 ActionName = Annotated[
     str, StringConstraints(strict=True), AfterValidator(_action_name),
-    WithJsonSchema({"type": "string", "pattern": f"^{_ACTION_NAME.pattern}$"}),
+    WithJsonSchema({"type": "string", "pattern": f"^{ACTION_NAME.pattern}$"}),
 ]
 DatastreamRef = Annotated[str, StringConstraints(strict=True, min_length=1), AfterValidator(datastream_key)]
 TargetName = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_ALIAS_LENGTH)]
