@@ -47,7 +47,7 @@ def at(doc: Doc, path: Path_) -> str:
     return f"{doc.relpath}:{line}:{col}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per policy in force
 class ActivePolicy:
     """A policy as it applies to this config: its status after default_policies, and where it is."""
 
@@ -234,6 +234,10 @@ class Policies:
         self.project = project
         self.actions: dict[str, str] = dict(CORE_ACTIONS)  # name -> display name or description
         self.custom_labels: dict[str, Source] = {}
+        self._applicable: dict[tuple[str, ...], tuple[ActivePolicy, ...]] = {}
+        self._verdicts: dict[
+            tuple[tuple[ActivePolicy, ...], frozenset[str], frozenset[str]], list[tuple[ActivePolicy, Held, frozenset[str]]]
+        ] = {}
         for entry in project.policies:
             for i, action in enumerate(entry.model.marketing_actions):
                 self.actions.setdefault(action.name, action.description or "")
@@ -261,8 +265,30 @@ class Policies:
                 out.append(ActivePolicy(policy, policy.status, False, entry.doc, ("policies", i)))
         return out
 
-    def applicable(self, destination_actions: list[str]) -> list[ActivePolicy]:
-        return [p for p in self.active if p.actions_for(destination_actions)]
+    def applicable(self, destination_actions: list[str]) -> tuple[ActivePolicy, ...]:
+        key = tuple(destination_actions)
+        found = self._applicable.get(key)
+        if found is None:
+            found = self._applicable[key] = tuple(p for p in self.active if p.actions_for(destination_actions))
+        return found
+
+    def verdicts(
+        self, applicable: tuple[ActivePolicy, ...], own: frozenset[str], attribute_labels: frozenset[str]
+    ) -> list[tuple[ActivePolicy, Held, frozenset[str]]]:
+        """The policies of ``applicable`` whose deny holds on ``own`` ∪ ``attribute_labels``, each
+        with the labels it needs from the attributes (empty when ``own`` alone holds it).
+        Memoised: audiences share few distinct label sets, so a large config evaluates few."""
+        key = (applicable, own, attribute_labels)
+        found = self._verdicts.get(key)
+        if found is None:
+            found = self._verdicts[key] = []
+            in_play = own | attribute_labels
+            for policy in applicable:
+                held = holds(policy.policy.deny, in_play)
+                if held is not None:
+                    alone = holds(policy.policy.deny, own) is not None
+                    found.append((policy, held, frozenset() if alone else frozenset(held.labels) - own))
+        return found
 
     def find(self, name: str) -> ActivePolicy | None:
         return next((p for p in self.active if p.policy.name == name), None)
@@ -292,19 +318,13 @@ def evaluate_destination(
     by_attribute = {i: frozenset(l for l in lineage if l != NEVER_MAPPED) for i, lineage in attributes.items()}
     attribute_labels = frozenset().union(*by_attribute.values())
     audience_sets = labels.audience_sets
+    empty: frozenset[str] = frozenset()
     for j, mapping in enumerate(entry.model.audiences):
-        own = audience_sets.get(mapping.id, frozenset())
+        own = audience_sets.get(mapping.id, empty)
         if not own and not attribute_labels:
             continue
-        in_play = own | attribute_labels
-        for policy in applicable:
-            held = holds(policy.policy.deny, in_play)
-            if held is None:
-                continue
-            tipped: tuple[int, ...] = ()
-            if holds(policy.policy.deny, own) is None:
-                extra = set(held.labels) - own
-                tipped = tuple(i for i, found in by_attribute.items() if found & extra)
+        for policy, held, extra in policies.verdicts(applicable, own, attribute_labels):
+            tipped = tuple(i for i, found in by_attribute.items() if found & extra) if extra else ()
             action = policy.actions_for(entry.model.marketing_actions)[0]
             yield Finding(policy, action, held, j, tipped)
 
