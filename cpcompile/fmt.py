@@ -44,7 +44,7 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
 class _Plain(str):
-    """A date or instant kept as text and written unquoted (config dates are strings)."""
+    """A date, instant or float kept as its text and written back unquoted."""
 
 
 class _Constructor(RoundTripConstructor):
@@ -56,6 +56,8 @@ class _Representer(RoundTripRepresenter):
 
 
 _Constructor.add_constructor(_TIMESTAMP, lambda self, node: _Plain(self.construct_scalar(node)))
+# Floats keep their text: ruamel's own round trip of 3.783202887759329e+16 loses a digit.
+_Constructor.add_constructor("tag:yaml.org,2002:float", lambda self, node: _Plain(self.construct_scalar(node)))
 # Written with the tag the resolver reads the plain text as, so that it is never quoted.
 _Representer.add_representer(
     _Plain, lambda self, data: self.represent_scalar(self.dumper.resolver.resolve(ScalarNode, str(data), (True, False)), str(data))
@@ -125,6 +127,8 @@ def _meaning(value: Any, sort_audiences: bool, key: Any = None) -> Any:
         value = value.lower()
     elif key in _WINDOW_KEYS and isinstance(value, str):
         value = str(_when(value))
+    if isinstance(value, float):
+        return ("float", repr(value))  # NaN is not equal to itself
     return (type(value).__name__, value)
 
 

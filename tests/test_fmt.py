@@ -179,3 +179,11 @@ def test_a_fifo_is_not_a_config_file_to_format(config: Path) -> None:
     assert result.exit_code == 1 and "pipe" not in result.output
     result = run("fmt", config / "destinations" / "pipe.yaml")
     assert result.exit_code == 2 and "not a config file" in result.stderr
+
+
+@pytest.mark.parametrize("number", ["3.783202887759329e+16", "1e3", "-.inf", ".NaN", "0x1F", "'1.5'"])
+def test_numbers_keep_their_text(tmp_path: Path, number: str) -> None:
+    root = write_tree(tmp_path, {"audiences/prod.yaml": f"sandbox: {number}\n"})
+    result = run("fmt", root)
+    assert result.exit_code == 0, result.output
+    assert (root / "audiences" / "prod.yaml").read_text() == f"sandbox: {number}\n"
