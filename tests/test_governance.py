@@ -150,3 +150,16 @@ def test_example_labels_are_enforced(tmp_path):
     assert result.exit_code == 1
     assert "destinations/home-personalization.yaml:20:9: error CP187 audience 'Mortgage pre-approved'" in result.stdout
     assert "held: C7, with C7 from audience 'Mortgage pre-approved' (audiences/prod.yaml:" in result.stdout
+
+
+def test_a_broken_policies_file_holds_back_the_policy_rules(tmp_path):
+    """It may hold default_policies or a declaration: judging without it could be wrong."""
+    import shutil
+
+    root = CASE / "cp187-custom-action-and-label"
+    for folder in ("datastreams", "destinations", "audiences", "policies"):
+        shutil.copytree(root / folder, tmp_path / folder)
+    (tmp_path / "policies" / "broken.yaml").write_text("policies:\n  - name: Half written\n    status: enabeld\n")
+    result = _in(tmp_path, "validate", ".", "--format", "json")
+    codes = sorted({d["code"] for d in json.loads(result.stdout)["diagnostics"]})
+    assert (result.exit_code, codes) == (1, ["CP120", "CP121"])
