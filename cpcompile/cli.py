@@ -471,21 +471,27 @@ def _backtick_runs(text: str) -> list[str]:
     "root", required=False, default=".", callback=_config_root,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
 )
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 @click.pass_context
-def explain(ctx: click.Context, kind: str, name: str, root: Path) -> None:
+def explain(ctx: click.Context, kind: str, name: str, root: Path, fmt: str) -> None:
     """Say what may flow where under the data usage policies, and why: each label in play and
     where it comes from, the policies on the destination's marketing actions, and each verdict.
 
     NAME is a destination's file name, name, alias or id; an audience's id or catalog name; a
     policy's name.
     """
-    from .governance_explain import NotFound, explain as explain_governance
+    import json
+
+    from .governance_explain import NotFound, explain as explain_governance, explain_data
     from .validate import validate_tree
 
     result = validate_tree(root)
     try:
-        text = explain_governance(result.project, kind, name)
-        click.echo("".join(neutralise(line) + "\n" for line in text.splitlines()), nl=False)
+        if fmt == "json":
+            click.echo(json.dumps(explain_data(result.project, kind, name), indent=2, ensure_ascii=True))
+        else:
+            text = explain_governance(result.project, kind, name)
+            click.echo("".join(neutralise(line) + "\n" for line in text.splitlines()), nl=False)
     except NotFound as err:
         raise click.BadParameter(str(err), ctx, ctx.command.params[1]) from None
     if result.skipped:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Iterator
 
 from .governance import (
-    EVERY_ACTIVATION, ActivePolicy, Labels, Lineage, Policies, at, chain_text, describe, evaluate_destination, holds,
+    EVERY_ACTIVATION, ActivePolicy, Finding, Labels, Lineage, Policies, at, chain_text, describe, evaluate_destination,
+    holds,
 )
 from .model import Destination
 from .project import Entry, Project, datastream_index
@@ -135,3 +136,107 @@ def _policy(project: Project, labels: Labels, policies: Policies, name: str) -> 
                       f"({at(entry.doc, ('audiences', f.mapping, 'id'))}): {f.held.branch} held"
     if not count:
         yield "  nothing in this config"
+
+
+# The same answers as data (`cpcompile explain --format json`): the lineage of every label as a
+# list of chains, each chain a list of {what, at} from the nearest source outwards.
+def explain_data(project: Project, kind: str, name: str) -> dict[str, object]:
+    labels, policies = Labels(project), Policies(project)
+    builders = {"destination": _destination_data, "audience": _audience_data, "policy": _policy_data}
+    return {"kind": kind, **builders[kind](project, labels, policies, name)}
+
+
+def _lineage_data(lineage: Lineage) -> dict[str, list[list[dict[str, str]]]]:
+    return {
+        label: [[{"what": s.what, "at": at(s.doc, s.path)} for s in chain] for chain in chains]
+        for label, chains in sorted(lineage.items())
+    }
+
+
+def _policy_summary(policy: ActivePolicy) -> dict[str, object]:
+    p = policy.policy
+    return {
+        "name": p.name, "status": policy.status, "default": policy.default, "where": policy.where,
+        "marketing_actions": list(p.marketing_actions), "deny": describe(p.deny),
+    }
+
+
+def _verdict(f: Finding) -> dict[str, object]:
+    return {
+        "policy": f.policy.policy.name, "status": f.policy.status, "action": f.action,
+        "held": f.held.branch, "labels": list(dict.fromkeys(f.held.labels)),
+    }
+
+
+def _destination_data(project: Project, labels: Labels, policies: Policies, name: str) -> dict[str, object]:
+    entry = _find_destination(project, name)
+    datastream = datastream_index(project).get(entry.model.datastream)
+    sandbox = datastream.model.sandbox if datastream else None
+    by_mapping: dict[int, list[dict[str, object]]] = {}
+    for f in evaluate_destination(entry, sandbox, labels, policies):
+        by_mapping.setdefault(f.mapping, []).append(_verdict(f))
+    attributes = labels.attribute_lineage(sandbox, entry) if sandbox else {}
+    return {
+        "name": entry.model.name, "file": entry.doc.relpath, "datastream": entry.model.datastream, "sandbox": sandbox,
+        "marketing_actions": list(entry.model.marketing_actions),
+        "policies": [_policy_summary(p) for p in policies.applicable(entry.model.marketing_actions)],
+        "attributes": [
+            {"target": entry.model.attributes[i].target, "labels": _lineage_data(lineage)}
+            for i, lineage in attributes.items()
+        ],
+        "audiences": [
+            {
+                "id": m.id, "name": labels.audiences[m.id][1].name if m.id in labels.audiences else None,
+                "at": at(entry.doc, ("audiences", j, "id")), "labels": _lineage_data(labels.audience_lineage(m.id)),
+                "verdicts": by_mapping.get(j, []),
+            }
+            for j, m in enumerate(entry.model.audiences)
+        ],
+    }
+
+
+def _audience_data(project: Project, labels: Labels, policies: Policies, name: str) -> dict[str, object]:
+    matches = [i for i, (_, a, _) in labels.audiences.items() if name in (i, a.name)]
+    if not matches:
+        raise NotFound(f"no audience '{name}' in the catalog (by id or name)")
+    audience_id = matches[0]
+    _, audience, source = labels.audiences[audience_id]
+    lineage = labels.audience_lineage(audience_id)
+    own = frozenset(lineage)
+    index = datastream_index(project)
+    mapped = []
+    for entry in project.destinations:
+        datastream = index.get(entry.model.datastream)
+        findings = list(evaluate_destination(entry, datastream.model.sandbox if datastream else None, labels, policies))
+        for j, m in enumerate(entry.model.audiences):
+            if m.id == audience_id:
+                mapped.append({
+                    "destination": entry.model.name, "at": at(entry.doc, ("audiences", j, "id")),
+                    "verdicts": [_verdict(f) for f in findings if f.mapping == j],
+                })
+    return {
+        "id": audience_id, "name": audience.name, "at": at(source.doc, source.path), "labels": _lineage_data(lineage),
+        "denied_for": [
+            {**_policy_summary(p), "held": h.branch}
+            for p in policies.active if (h := holds(p.policy.deny, own)) is not None
+        ],
+        "mapped_by": mapped,
+    }
+
+
+def _policy_data(project: Project, labels: Labels, policies: Policies, name: str) -> dict[str, object]:
+    policy = policies.find(name)
+    if policy is None:
+        known = "; ".join(p.policy.name for p in policies.active)
+        raise NotFound(f"no policy '{name}' in force (defaults that are off are not listed); policies: {known}")
+    index = datastream_index(project)
+    blocks = []
+    for entry in project.destinations:
+        datastream = index.get(entry.model.datastream)
+        for f in evaluate_destination(entry, datastream.model.sandbox if datastream else None, labels, policies):
+            if f.policy is policy:
+                blocks.append({
+                    "destination": entry.model.name, "audience": entry.model.audiences[f.mapping].id,
+                    "at": at(entry.doc, ("audiences", f.mapping, "id")), "action": f.action, "held": f.held.branch,
+                })
+    return {**_policy_summary(policy), "description": policy.policy.description, "blocks": blocks}

@@ -163,3 +163,22 @@ def test_a_broken_policies_file_holds_back_the_policy_rules(tmp_path):
     result = _in(tmp_path, "validate", ".", "--format", "json")
     codes = sorted({d["code"] for d in json.loads(result.stdout)["diagnostics"]})
     assert (result.exit_code, codes) == (1, ["CP120", "CP121"])
+
+
+def test_explain_json_gives_the_lineage_as_data():
+    root = CASE / "cp187-attribute-field-label"
+    data = json.loads(_in(root, "explain", "destination", "home", "--format", "json").stdout)
+    first = data["audiences"][0]
+    assert first["verdicts"] == [{
+        "policy": "Restrict onsite personalization", "status": "enabled", "action": "onsitePersonalization",
+        "held": "C7", "labels": ["C7"],
+    }]
+    (condition,) = [a for a in data["attributes"] if a["target"] == "condition"]
+    assert condition["labels"]["C7"] == [[
+        {"what": "field _tenant.health.condition", "at": "audiences/prod.yaml:16:11"},
+        {"what": "attribute 'condition'", "at": "destinations/home.yaml:9:13"},
+    ]]
+    audience = json.loads(_in(root, "explain", "audience", "Renters", "--format", "json").stdout)
+    assert [v["policy"] for m in audience["mapped_by"] for v in m["verdicts"]] == ["Restrict onsite personalization"]
+    policy = json.loads(_in(root, "explain", "policy", "Restrict onsite personalization", "--format", "json").stdout)
+    assert [b["at"] for b in policy["blocks"]] == ["destinations/home.yaml:12:9", "destinations/home.yaml:13:9"]
