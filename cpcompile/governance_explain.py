@@ -1,4 +1,5 @@
-"""`cpcompile explain destination|audience|policy NAME`: what may flow where, and why, as text.
+"""`cpcompile explain destination|audience|policy NAME`: what may flow where, and why, as text
+or as data.
 
 Built on the same evaluation as the rules (governance.py), so an explanation never disagrees
 with `validate`."""
@@ -8,10 +9,10 @@ from __future__ import annotations
 from typing import Iterator
 
 from .governance import (
-    EVERY_ACTIVATION, ActivePolicy, Finding, Labels, Lineage, Policies, at, chain_text, describe, evaluate_destination,
-    holds,
+    EVERY_ACTIVATION, NEVER_MAPPED, ActivePolicy, Finding, Labels, Lineage, Policies, at, chain_text, describe,
+    evaluate_destination, holds, sensitive_labels,
 )
-from .model import Destination
+from .model import Datastream, Destination
 from .project import Entry, Project, datastream_index
 
 KINDS = ("destination", "audience", "policy")
@@ -54,6 +55,9 @@ def _destination(project: Project, labels: Labels, policies: Policies, name: str
         f", sandbox '{sandbox}'" if sandbox else ""
     )
     yield f"marketing actions: {', '.join(actions) or 'none'}"
+    sensitive = datastream is not None and bool(sensitive_labels(datastream.model))
+    for reason in _blocked(entry, datastream, labels):
+        yield f"blocked: {reason}"
     applicable = policies.applicable(actions)
     yield "policies on them:" if applicable else "policies on them: none, so no label restricts this destination"
     for policy in applicable:
@@ -72,9 +76,24 @@ def _destination(project: Project, labels: Labels, policies: Policies, name: str
     for j, mapping in enumerate(entry.model.audiences):
         found = labels.audiences.get(mapping.id)
         title = f"'{found[1].name}' ({mapping.id})" if found else f"{mapping.id} (not in the catalog: no labels known)"
-        verdicts = findings.get(j, ["may flow"])
+        verdicts = findings.get(j, ["may not flow (sensitive datastream, above)" if sensitive else "may flow"])
         yield f"  {title} at {at(entry.doc, ('audiences', j, 'id'))}: {'; '.join(verdicts)}"
         yield from _lineage_lines(labels.audience_lineage(mapping.id), "    ")
+
+
+def _blocked(entry: Entry[Destination], datastream: Entry[Datastream] | None, labels: Labels) -> list[str]:
+    """What refuses the destination, or one of its attributes, whatever the policies (CP189, CP190)."""
+    out = []
+    if datastream is not None and (found := sensitive_labels(datastream.model)):
+        out.append(
+            f"its datastream carries sensitive label{'s' if len(found) > 1 else ''} {', '.join(found)} "
+            f"({datastream.doc.relpath}): no edge destination may use it (CP189)"
+        )
+    if datastream is not None:
+        for i, lineage in labels.attribute_lineage(datastream.model.sandbox, entry).items():
+            if NEVER_MAPPED in lineage:
+                out.append(f"attribute '{entry.model.attributes[i].target}' maps a {NEVER_MAPPED} field, never activated (CP190)")
+    return out
 
 
 def _audience(project: Project, labels: Labels, policies: Policies, name: str) -> Iterator[str]:
@@ -179,6 +198,7 @@ def _destination_data(project: Project, labels: Labels, policies: Policies, name
     return {
         "name": entry.model.name, "file": entry.doc.relpath, "datastream": entry.model.datastream, "sandbox": sandbox,
         "marketing_actions": list(entry.model.marketing_actions),
+        "blocked": _blocked(entry, datastream, labels),
         "policies": [_policy_summary(p) for p in policies.applicable(entry.model.marketing_actions)],
         "attributes": [
             {"target": entry.model.attributes[i].target, "labels": _lineage_data(lineage)}

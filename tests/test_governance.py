@@ -182,3 +182,17 @@ def test_explain_json_gives_the_lineage_as_data():
     assert [v["policy"] for m in audience["mapped_by"] for v in m["verdicts"]] == ["Restrict onsite personalization"]
     policy = json.loads(_in(root, "explain", "policy", "Restrict onsite personalization", "--format", "json").stdout)
     assert [b["at"] for b in policy["blocks"]] == ["destinations/home.yaml:12:9", "destinations/home.yaml:13:9"]
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("cp189-sensitive-datastream", "blocked: its datastream carries sensitive label S1 (datastreams/web.yaml)"),
+        ("cp190-c12-attribute", "blocked: attribute 'diagnosis' maps a C12 field, never activated (CP190)"),
+    ],
+)
+def test_explain_says_what_blocks_whatever_the_policies(case, expected):
+    out = _in(CASE / case, "explain", "destination", "home").stdout
+    assert expected in out.splitlines()[2]
+    data = json.loads(_in(CASE / case, "explain", "destination", "home", "--format", "json").stdout)
+    assert data["blocked"] and data["blocked"][0].startswith(expected.removeprefix("blocked: ")[:30])
