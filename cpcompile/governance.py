@@ -1,7 +1,7 @@
 """Data governance: data usage labels, marketing actions and policies, evaluated for each
 destination and each audience it maps, with the lineage of every label (docs/governance.md).
 
-Pure: takes the loaded project, gives back data. ``rules.py`` turns the findings into
+Pure: takes the loaded project, gives back data. ``governance_rules.py`` turns the findings into
 diagnostics (CP181-CP190), ``governance_explain.py`` into ``cpcompile explain`` answers.
 """
 
@@ -239,7 +239,7 @@ class Policies:
             tuple[tuple[ActivePolicy, ...], frozenset[str], frozenset[str]], list[tuple[ActivePolicy, Held, frozenset[str]]]
         ] = {}
         for entry in project.policies:
-            for i, action in enumerate(entry.model.marketing_actions):
+            for action in entry.model.marketing_actions:
                 self.actions.setdefault(action.name, action.description or "")
             for i, label in enumerate(entry.model.labels):
                 self.custom_labels.setdefault(label.name, Source(f"label {label.name}", entry.doc, ("labels", i)))
