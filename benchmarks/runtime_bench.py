@@ -46,7 +46,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from cpcompile import runtime  # noqa: E402
-from cpcompile._format import canonical_json, make_document  # noqa: E402
+from cpcompile.artifact_format.document import canonical_json, make_document  # noqa: E402
 
 WINDOW = (1764547200, 1769904000)  # 2025-12-01 .. 2026-02-01
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import sources
-from .artifact import encode
+from .artifact_format.encode import encode
 from .atomic import fsync_dir, write_atomic
 from .cache import Cache, check_outside, input_digest
 from .compiler import compile_body, count
@@ -25,7 +25,8 @@ from .diagnostics import Diagnostic, diagnostic_from_dict, exit_code
 from .gcpause import paused_gc
 from .load import parse_source
 from .manifest import MANIFEST, NO_PROVENANCE, Provenance, make_manifest, pretty_json
-from .signing import PrivateKey, encode_signature, signature_document
+from .artifact_format.signature import encode_signature
+from .artifact_format.signer import PrivateKey, signature_document
 from .validate import ValidationResult, validate_files
 
 ARTIFACT_JSON = "artifact.json"

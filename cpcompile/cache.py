@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from . import __version__, yamlsrc
-from ._format import SCHEMA_VERSION
+from .artifact_format.document import SCHEMA_VERSION
 from .atomic import write_atomic
 from .sources import SourceFile
 

@@ -153,7 +153,8 @@ def build(
     from .build import inputs
     from .cache import CacheSetupError, default_cache_dir, key_from_text
     from .manifest import ManifestOptionError, git_provenance, parse_source_date_epoch
-    from .signing import KeyFileError, load_private_key
+    from .artifact_format.errors import KeyFileError
+    from .artifact_format.signer import load_private_key
 
     key = None
     if sign_key is not None:
@@ -207,7 +208,7 @@ def verify(ctx: click.Context, artifact: Path, public_key: Path | None, signatur
 @click.pass_context
 def keygen(ctx: click.Context, out: Path, force: bool) -> None:
     """Write a new Ed25519 key pair: OUT/cpcompile.key (private, mode 0600) and OUT/cpcompile.pub."""
-    from .signing import generate_keypair
+    from .artifact_format.signer import generate_keypair
 
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -502,10 +503,11 @@ def _load_verified(ctx: click.Context, artifact: Path, public_key: Path | None, 
     """The loaded artifact; one that fails verification is reported and exits 1, and a
     --public-key file that is not a public key is a usage error (exit 2)."""
     from .runtime import ArtifactError, load
-    from .signing import KeyFileError, load_public_key
+    from .artifact_format.errors import KeyFileError
+    from .artifact_format.keys import parse_public_key
 
     try:
-        key = None if public_key is None else load_public_key(public_key)
+        key = None if public_key is None else parse_public_key(public_key)
     except KeyFileError as err:
         raise click.BadParameter(str(err), param_hint="--public-key") from None
     try:

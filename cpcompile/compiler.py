@@ -1,6 +1,7 @@
 """Project → artifact body: pure and deterministic (no clock, no environment, no paths).
 
-The body's shape is the contract in docs/artifact.md; change it only with a schema version bump.
+The body's shape is declared in cpcompile/artifact_format/body.py, and every entry is built
+through it; cpcompile/artifact_format/README.md says how to change it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .artifact_format.body import ATTRIBUTE, AUDIENCE, BODY, DATASTREAM, DESTINATION, MAPPING
 from .model import Destination, window_bounds
 from .project import Project, datastream_index
 
@@ -39,47 +41,57 @@ def compile_body(project: Project) -> dict[str, Any]:
     by_datastream: dict[str, list[Destination]] = defaultdict(list)
     for entry in project.destinations:
         by_datastream[datastreams[entry.model.datastream].model.id].append(entry.model)
-    return {
-        "datastreams": {
-            entry.model.id: {
-                "access": entry.model.access,
-                **_datastream_entry(by_datastream[entry.model.id], namespaces),
-            }
+    return BODY.entry(
+        datastreams={
+            entry.model.id: _datastream_entry(
+                entry.model.access, by_datastream[entry.model.id], namespaces
+            )
             for entry in project.datastreams
         }
-    }
+    )
 
 
-def _datastream_entry(destinations: list[Destination], namespaces: Mapping[str, str]) -> dict[str, Any]:
+# mappings are the most numerous entries (one per audience and destination): built as plain
+# dicts with the declared key names rather than through Record.entry
+_DESTINATION, _START, _END = MAPPING.keys["destination"], MAPPING.keys["start"], MAPPING.keys["end"]
+_MAPPINGS = AUDIENCE.keys["mappings"]
+
+
+def _datastream_entry(
+    access: str, destinations: list[Destination], namespaces: Mapping[str, str]
+) -> dict[str, Any]:
     destinations = sorted(destinations, key=lambda d: (d.alias, d.id))
     audiences: dict[str, dict[str, Any]] = {}
     for index, destination in enumerate(destinations):
         for mapping in destination.audiences:
-            item: dict[str, int] = {"destination": index}
+            item: dict[str, int] = {_DESTINATION: index}
             if mapping.start is not None or mapping.end is not None:
                 start, end = window_bounds(mapping.start, mapping.end)
                 if start is not None:
-                    item["start"] = start
+                    item[_START] = start
                 if end is not None:
-                    item["end"] = end
+                    item[_END] = end
             audience = audiences.get(mapping.id)
             if audience is None:
-                audience = audiences[mapping.id] = {
-                    "namespace": namespaces.get(mapping.id, DEFAULT_NAMESPACE),
-                    "mappings": [],
-                }
-            audience["mappings"].append(item)
-    return {"destinations": [_destination_entry(d) for d in destinations], "audiences": audiences}
+                audience = audiences[mapping.id] = AUDIENCE.entry(
+                    namespace=namespaces.get(mapping.id, DEFAULT_NAMESPACE), mappings=[]
+                )
+            audience[_MAPPINGS].append(item)
+    return DATASTREAM.entry(
+        access=access,
+        destinations=[_destination_entry(d) for d in destinations],
+        audiences=audiences,
+    )
 
 
 def _destination_entry(destination: Destination) -> dict[str, Any]:
-    entry: dict[str, Any] = {"alias": destination.alias, "destinationId": destination.id}
+    optional: dict[str, Any] = {}
     if destination.attributes:
-        entry["attributes"] = [
-            {"source": a.source, "target": a.target}
+        optional["attributes"] = [
+            ATTRIBUTE.entry(source=a.source, target=a.target)
             for a in sorted(destination.attributes, key=lambda a: a.target)
         ]
-    return entry
+    return DESTINATION.entry(alias=destination.alias, destinationId=destination.id, **optional)
 
 
 def count(body: dict[str, Any]) -> Counts:

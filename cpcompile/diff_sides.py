@@ -107,7 +107,7 @@ def _validated_side(label: str, kind: str, discovery: sources.Discovery, parse: 
 
 
 def _artifact_side(label: str, path: Path) -> Side:
-    from ._format import read_document
+    from .artifact_format.document import read_document
     from .runtime import ArtifactError, load
     from .runtime._load import encoding_for
 

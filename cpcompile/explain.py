@@ -205,7 +205,7 @@ def explain_artifact(
     attributes: Mapping[str, Any] | None, names: Names | None = None,
 ) -> list[str]:
     """``explain`` on the artifact file at ``path``, which was loaded and verified as ``revision``."""
-    from ._format import read_document
+    from .artifact_format.document import read_document
     from .runtime._load import encoding_for
 
     document = read_document(path.read_bytes(), encoding=encoding_for(path))

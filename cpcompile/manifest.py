@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from . import __version__
-from ._format import FORMAT, SCHEMA_VERSION
+from .artifact_format.document import FORMAT, SCHEMA_VERSION
 from .sources import CONFIG_KINDS, SETTINGS_FILE, YAML_SUFFIXES, SourceFile
 
 MANIFEST = "manifest.json"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from . import runtime
-from .artifact import encode
+from .artifact_format.encode import encode
 from .compiler import DEFAULT_NAMESPACE, compile_body
 from .diagnostics import Diagnostic
 from .model import datastream_key, window_bounds

@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any
 
-from cpcompile._format import canonical_json, make_document
+from cpcompile.artifact_format.document import canonical_json, make_document
 
 DS = "0f3a6c1e-2b7d-4e59-9c3a-1d2e3f4a5b6c"
 DEST_A = "2c0e1d5a-0000-4000-8000-00000000000a"

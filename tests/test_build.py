@@ -537,7 +537,7 @@ def test_default_out_is_root_build_and_out_can_be_nested(tmp_path):
 def test_encoded_document_is_the_canonical_json_of_the_document():
     # the encoder writes the body once and splices the header after it; that must equal
     # encoding the whole document, which is what readers verify against
-    from cpcompile._format import canonical_json, encode_document
+    from cpcompile.artifact_format.document import canonical_json, encode_document
 
     body = {"datastreams": {"z": {"audiences": {}, "destinations": [{"alias": "é\u2028", "destinationId": "x"}]}}}
     document, data = encode_document(body)

@@ -30,10 +30,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cpcompile._format import read_document
+from cpcompile.artifact_format.document import read_document
 from cpcompile.build import build
 from cpcompile.cli import cli
-from cpcompile.signing import load_private_key, load_public_key
+from cpcompile.artifact_format.keys import parse_public_key as load_public_key
+from cpcompile.artifact_format.signer import load_private_key
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from cpcompile import _ed25519 as ed
+from cpcompile.artifact_format import ed25519 as ed
 
 # RFC 8032 section 7.1: (name, SECRET KEY, PUBLIC KEY, MESSAGE, SIGNATURE), hex
 RFC8032_VECTORS = [

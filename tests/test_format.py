@@ -1,4 +1,4 @@
-"""cpcompile._format: encoding, verification and signatures shared by runtime and verify."""
+"""cpcompile.artifact_format: encoding, verification and signatures shared by runtime and verify."""
 
 from __future__ import annotations
 
@@ -11,15 +11,17 @@ from typing import Any
 import pytest
 from runtime_helpers import document_bytes, small_body
 
-from cpcompile import _format, signing
-from cpcompile._format import (
+from cpcompile.artifact_format import document as _format
+from cpcompile.artifact_format import errors, keys
+from cpcompile.artifact_format.document import canonical_json, make_document
+from cpcompile.artifact_format.errors import (
     ArtifactCorrupt,
     RevisionMismatch,
     SignatureInvalid,
     SignatureMissing,
-    canonical_json,
-    make_document,
 )
+from cpcompile.artifact_format.keys import parse_public_key
+from cpcompile.artifact_format.signature import check_signature
 
 SEED = bytes(range(32))
 
@@ -52,7 +54,7 @@ def test_read_document_returns_the_verified_document() -> None:
 def test_read_document_checks_in_order() -> None:
     # a future version is reported even when everything else is wrong too
     document = {"format": _format.FORMAT, "schema_version": 9, "min_reader_version": 9}
-    with pytest.raises(_format.UnsupportedVersion, match="schema_version 9"):
+    with pytest.raises(errors.UnsupportedVersion, match="schema_version 9"):
         _format.read_document(canonical_json(document))
     # the body's shape is not read_document's business
     odd = make_document({"anything": [1, 2]})
@@ -70,14 +72,14 @@ def test_missing_msgpack_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
     monkeypatch.setitem(sys.modules, "msgpack", None)
-    with pytest.raises(_format.ArtifactError, match="needs the msgpack package"):
+    with pytest.raises(errors.ArtifactError, match="needs the msgpack package"):
         _format.read_document(b"\x80", encoding="msgpack")
 
 
 # --- public keys ---------------------------------------------------------------------------------
 
 RAW_KEY = bytes(range(100, 132))
-KEY_TEXT = signing.PUBLIC_KEY_PREFIX + base64.b64encode(RAW_KEY).decode()
+KEY_TEXT = keys.PUBLIC_KEY_PREFIX + base64.b64encode(RAW_KEY).decode()
 
 
 @pytest.mark.parametrize(
@@ -86,16 +88,16 @@ KEY_TEXT = signing.PUBLIC_KEY_PREFIX + base64.b64encode(RAW_KEY).decode()
     ids=["raw", "bytearray", "text", "text-newline", "text-whitespace", "text-bytes"],
 )
 def test_parse_public_key_forms(key: Any) -> None:
-    assert _format.parse_public_key(key) == RAW_KEY
+    assert parse_public_key(key) == RAW_KEY
 
 
 def test_parse_public_key_from_a_file(tmp_path: Path) -> None:
     path = tmp_path / "cpcompile.pub"
     path.write_text(KEY_TEXT + "\n")
-    assert _format.parse_public_key(path) == RAW_KEY
-    assert _format.parse_public_key(str(path)) == RAW_KEY
+    assert parse_public_key(path) == RAW_KEY
+    assert parse_public_key(str(path)) == RAW_KEY
     with pytest.raises(ValueError, match="does not exist"):
-        _format.parse_public_key(tmp_path / "missing.pub")
+        parse_public_key(tmp_path / "missing.pub")
 
 
 @pytest.mark.parametrize(
@@ -103,19 +105,19 @@ def test_parse_public_key_from_a_file(tmp_path: Path) -> None:
     [
         (b"short", "not a cpcompile public key"),
         ("cpcompile-ed25519-secret:" + base64.b64encode(RAW_KEY).decode(), "is a private key"),
-        (signing.PUBLIC_KEY_PREFIX + "not base64!", "not valid base64"),
-        (signing.PUBLIC_KEY_PREFIX + base64.b64encode(RAW_KEY[:31]).decode(), "decodes to 31 bytes, expected 32"),
+        (keys.PUBLIC_KEY_PREFIX + "not base64!", "not valid base64"),
+        (keys.PUBLIC_KEY_PREFIX + base64.b64encode(RAW_KEY[:31]).decode(), "decodes to 31 bytes, expected 32"),
         (KEY_TEXT + "\n" + KEY_TEXT, "exactly one line"),
     ],
 )
 def test_parse_public_key_errors(key: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        _format.parse_public_key(key)
+        parse_public_key(key)
 
 
 def test_parse_public_key_type_error() -> None:
     with pytest.raises(TypeError, match="expected a path, key text or key file bytes"):
-        _format.parse_public_key(32)  # type: ignore[arg-type]
+        parse_public_key(32)  # type: ignore[arg-type]
 
 
 # --- signatures ----------------------------------------------------------------------------------
@@ -123,7 +125,7 @@ def test_parse_public_key_type_error() -> None:
 
 @pytest.fixture
 def ed25519() -> Any:
-    return pytest.importorskip("cpcompile._ed25519")
+    return pytest.importorskip("cpcompile.artifact_format.ed25519")
 
 
 def _signature(ed25519: Any, signed: str, **changes: Any) -> bytes:
@@ -144,7 +146,7 @@ def _revision() -> str:
 
 def test_valid_signature(ed25519: Any) -> None:
     public = ed25519.public_key_from_seed(SEED)
-    _format.check_signature(_revision(), _signature(ed25519, _revision()), public)
+    check_signature(_revision(), _signature(ed25519, _revision()), public)
     data = document_bytes()
     assert _format.read_document(data, public_key=public, signature=_signature(ed25519, _revision()))
 
@@ -166,20 +168,20 @@ def test_valid_signature(ed25519: Any) -> None:
 def test_invalid_signatures(ed25519: Any, changes: dict[str, Any], message: str) -> None:
     public = ed25519.public_key_from_seed(SEED)
     with pytest.raises(SignatureInvalid, match=message):
-        _format.check_signature(_revision(), _signature(ed25519, _revision(), **changes), public)
+        check_signature(_revision(), _signature(ed25519, _revision(), **changes), public)
 
 
 def test_signature_by_another_key(ed25519: Any) -> None:
     other = ed25519.public_key_from_seed(bytes(32))
     signature = _signature(ed25519, _revision(), key_id=hashlib.sha256(other).hexdigest()[:16])
     with pytest.raises(SignatureInvalid, match="does not verify"):
-        _format.check_signature(_revision(), signature, other)
+        check_signature(_revision(), signature, other)
 
 
 @pytest.mark.parametrize("content", [b"", b"not json", b"[1]", b"\xff"])
 def test_malformed_signature_file(ed25519: Any, content: bytes) -> None:
     with pytest.raises(SignatureInvalid, match="not a cpcompile signature"):
-        _format.check_signature(_revision(), content, ed25519.public_key_from_seed(SEED))
+        check_signature(_revision(), content, ed25519.public_key_from_seed(SEED))
 
 
 def test_missing_signature() -> None:
@@ -198,4 +200,4 @@ def test_without_a_key_the_signature_is_not_read() -> None:
 
 
 def test_corrupt_is_not_a_signature_error() -> None:
-    assert not issubclass(ArtifactCorrupt, _format.SignatureError)
+    assert not issubclass(ArtifactCorrupt, errors.SignatureError)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cpcompile import runtime
-from cpcompile._format import canonical_json, make_document
+from cpcompile.artifact_format.document import canonical_json, make_document
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conformance")
 VECTOR_DIR = os.path.join(HERE, "vectors")

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from cpcompile import signing
+from cpcompile.artifact_format import signer
+from cpcompile.artifact_format.signature import encode_signature
 from runtime_helpers import AUD_1, DS, document_bytes, small_body, write_atomically
 
 from cpcompile import runtime
-from cpcompile._format import canonical_json, make_document
+from cpcompile.artifact_format.document import canonical_json, make_document
 
 
 def _generation(i: int) -> dict[str, Any]:
@@ -117,7 +118,7 @@ def test_removed_file_keeps_the_last_good(artifact_path: Path) -> None:
 
 
 def test_signature_deployed_after_its_artifact(tmp_path: Path) -> None:
-    ed25519 = pytest.importorskip("cpcompile._ed25519")
+    ed25519 = pytest.importorskip("cpcompile.artifact_format.ed25519")
     seed = bytes(range(32))
 
     def deploy_artifact(i: int) -> str:
@@ -126,8 +127,8 @@ def test_signature_deployed_after_its_artifact(tmp_path: Path) -> None:
         return str(document["revision"])
 
     def deploy_signature(revision: str) -> None:
-        sig = signing.signature_document(revision, seed)
-        write_atomically(tmp_path / "artifact.sig", signing.encode_signature(sig))
+        sig = signer.signature_document(revision, seed)
+        write_atomically(tmp_path / "artifact.sig", encode_signature(sig))
 
     deploy_signature(deploy_artifact(0))
     holder = runtime.ArtifactHolder(

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from cpcompile import signing
+from cpcompile.artifact_format import signer
+from cpcompile.artifact_format.signature import encode_signature
 from runtime_helpers import AUD_1, DS, doc_with, document_bytes, msgpack_bytes, small_body
 
 from cpcompile import runtime
-from cpcompile._format import canonical_json, make_document
+from cpcompile.artifact_format.document import canonical_json, make_document
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -381,12 +382,12 @@ def test_runtime_imports_nothing_heavy(tmp_path: Path) -> None:
 
 @pytest.fixture
 def signed_dir(tmp_path: Path) -> Path:
-    ed25519 = pytest.importorskip("cpcompile._ed25519")
+    ed25519 = pytest.importorskip("cpcompile.artifact_format.ed25519")
     seed = bytes(range(32))
     document = make_document(small_body())
-    signature = signing.signature_document(document["revision"], seed)
+    signature = signer.signature_document(document["revision"], seed)
     (tmp_path / "artifact.json").write_bytes(canonical_json(document))
-    (tmp_path / "artifact.sig").write_bytes(signing.encode_signature(signature))
+    (tmp_path / "artifact.sig").write_bytes(encode_signature(signature))
     public = base64.b64encode(ed25519.public_key_from_seed(seed)).decode()
     (tmp_path / "cpcompile.pub").write_text(f"cpcompile-ed25519-public:{public}\n")
     return tmp_path
@@ -441,7 +442,7 @@ def test_loads_signed_with_signature_text(signed_dir: Path) -> None:
 
 @pytest.mark.parametrize("not_an_array", ["", {}])
 def test_empty_non_array_mappings_are_corrupt(not_an_array: object) -> None:
-    from cpcompile._format import canonical_json, make_document
+    from cpcompile.artifact_format.document import canonical_json, make_document
     from cpcompile.runtime import ArtifactCorrupt, loads
 
     audiences = {"a": {"namespace": "ups", "mappings": not_an_array}}
@@ -626,7 +627,7 @@ def test_a_built_artifact_carries_access_and_the_runtime_enforces_it(tmp_path: P
 
 
 def _version1(body: dict[str, Any]) -> bytes:
-    from cpcompile._format import revision_of
+    from cpcompile.artifact_format.document import revision_of
 
     return canonical_json(
         {"body": body, "format": "cpcompile-artifact", "min_reader_version": 1,

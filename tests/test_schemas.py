@@ -165,7 +165,7 @@ def test_built_artifacts_match_the_artifact_schema(tmp_path):
 
 def test_artifact_schema_refuses_what_readers_refuse():
     jsonschema = pytest.importorskip("jsonschema")
-    from cpcompile._format import make_document
+    from cpcompile.artifact_format.document import make_document
 
     schema = json.loads((COMMITTED / "artifact.schema.json").read_text())
     good = make_document({"datastreams": {"0f3a6c1e-2b7d-4e59-9c3a-1d2e3f4a5b6c": {"access": "mixed", "audiences": {}, "destinations": []}}})

@@ -1,4 +1,4 @@
-"""Key files and detached signatures (cpcompile.signing)."""
+"""Key files and detached signatures (cpcompile.artifact_format: keys, signature, signer)."""
 
 from __future__ import annotations
 
@@ -11,27 +11,30 @@ import sys
 
 import pytest
 
-from cpcompile import _ed25519
-from cpcompile.signing import (
+from cpcompile.artifact_format import ed25519 as _ed25519
+from cpcompile.artifact_format.errors import (
+    BadSignature,
+    KeyFileError,
+    KeyMismatch,
+    MalformedSignature,
+    SignatureError,
+    SignatureForOtherRevision,
+    UnsupportedAlgorithm,
+)
+from cpcompile.artifact_format.keys import (
     PRIVATE_KEY_PREFIX,
     PUBLIC_KEY_PREFIX,
-    BadSignatureError,
-    KeyFileError,
-    KeyMismatchError,
-    MalformedSignatureError,
-    PrivateKey,
     PublicKey,
-    RevisionMismatchError,
-    SignatureError,
-    UnsupportedAlgorithmError,
-    check_signature,
-    encode_signature,
     format_private_key,
     format_public_key,
-    generate_keypair,
     key_id,
+)
+from cpcompile.artifact_format.keys import parse_public_key as load_public_key
+from cpcompile.artifact_format.signature import check_signature, encode_signature
+from cpcompile.artifact_format.signer import (
+    PrivateKey,
+    generate_keypair,
     load_private_key,
-    load_public_key,
     parse_private_key,
     signature_document,
 )
@@ -259,9 +262,9 @@ def test_signature_verifies_with_the_ed25519_primitive():
 
 
 def test_check_signature_accepts_good_signature():
-    check_signature(_signed(), REVISION, PUBLIC)
-    check_signature(_signed(), REVISION, PublicKey(PUBLIC))
-    check_signature(bytearray(_signed() + b"\n"), REVISION, PUBLIC)  # a trailing newline is fine
+    check_signature(REVISION, _signed(), PUBLIC)
+    check_signature(REVISION, _signed(), PublicKey(PUBLIC))
+    check_signature(REVISION, bytearray(_signed() + b"\n"), PUBLIC)  # a trailing newline is fine
 
 
 def test_round_trip_through_files(tmp_path):
@@ -269,18 +272,18 @@ def test_round_trip_through_files(tmp_path):
     generate_keypair(priv, pub)
     sig = encode_signature(signature_document(REVISION, load_private_key(priv)))
     (tmp_path / "artifact.sig").write_bytes(sig)
-    check_signature((tmp_path / "artifact.sig").read_bytes(), REVISION, load_public_key(pub))
+    check_signature(REVISION, (tmp_path / "artifact.sig").read_bytes(), load_public_key(pub))
 
 
 def test_wrong_revision():
-    with pytest.raises(RevisionMismatchError) as err:
-        check_signature(_signed(OTHER_REVISION), REVISION, PUBLIC)
+    with pytest.raises(SignatureForOtherRevision) as err:
+        check_signature(REVISION, _signed(OTHER_REVISION), PUBLIC)
     assert OTHER_REVISION in str(err.value) and REVISION in str(err.value)
 
 
 def test_wrong_key():
-    with pytest.raises(KeyMismatchError) as err:
-        check_signature(_signed(), REVISION, OTHER_PUBLIC)
+    with pytest.raises(KeyMismatch) as err:
+        check_signature(REVISION, _signed(), OTHER_PUBLIC)
     assert str(err.value) == (
         f"signed with key {key_id(PUBLIC)}, you gave key {key_id(OTHER_PUBLIC)}"
     )
@@ -291,31 +294,31 @@ def test_tampered_signature_bytes():
     raw = bytearray(base64.b64decode(doc["signature"]))
     raw[5] ^= 0x10
     doc["signature"] = base64.b64encode(bytes(raw)).decode()
-    with pytest.raises(BadSignatureError, match="does not verify"):
-        check_signature(encode_signature(doc), REVISION, PUBLIC)
+    with pytest.raises(BadSignature, match="does not verify"):
+        check_signature(REVISION, encode_signature(doc), PUBLIC)
 
 
 def test_revision_field_edited_to_match():
     # someone edits "revision" to the artifact's: the Ed25519 check still fails
     doc = signature_document(OTHER_REVISION, SEED)
     doc["revision"] = REVISION
-    with pytest.raises(BadSignatureError):
-        check_signature(encode_signature(doc), REVISION, PUBLIC)
+    with pytest.raises(BadSignature):
+        check_signature(REVISION, encode_signature(doc), PUBLIC)
 
 
 def test_key_id_field_edited_to_match():
     # a signature by another key, relabelled with this key's id, does not verify
     doc = signature_document(REVISION, OTHER_SEED)
     doc["key_id"] = key_id(PUBLIC)
-    with pytest.raises(BadSignatureError):
-        check_signature(encode_signature(doc), REVISION, PUBLIC)
+    with pytest.raises(BadSignature):
+        check_signature(REVISION, encode_signature(doc), PUBLIC)
 
 
 def test_unsupported_algorithm():
     doc = signature_document(REVISION, SEED)
     doc["algorithm"] = "rsa-pss"
-    with pytest.raises(UnsupportedAlgorithmError, match="'rsa-pss'"):
-        check_signature(encode_signature(doc), REVISION, PUBLIC)
+    with pytest.raises(UnsupportedAlgorithm, match="'rsa-pss'"):
+        check_signature(REVISION, encode_signature(doc), PUBLIC)
 
 
 @pytest.mark.parametrize(
@@ -334,8 +337,8 @@ def test_unsupported_algorithm():
     ],
 )
 def test_unreadable_signature_file(sig_bytes, message):
-    with pytest.raises(MalformedSignatureError, match=message):
-        check_signature(sig_bytes, REVISION, PUBLIC)
+    with pytest.raises(MalformedSignature, match=message):
+        check_signature(REVISION, sig_bytes, PUBLIC)
 
 
 @pytest.mark.parametrize(
@@ -349,17 +352,17 @@ def test_unreadable_signature_file(sig_bytes, message):
 def test_bad_signature_value(value, message):
     doc = signature_document(REVISION, SEED)
     doc["signature"] = value
-    with pytest.raises(MalformedSignatureError, match=message):
-        check_signature(encode_signature(doc), REVISION, PUBLIC)
+    with pytest.raises(MalformedSignature, match=message):
+        check_signature(REVISION, encode_signature(doc), PUBLIC)
 
 
 def test_all_signature_errors_share_a_base():
     for cls in (
-        MalformedSignatureError,
-        UnsupportedAlgorithmError,
-        RevisionMismatchError,
-        KeyMismatchError,
-        BadSignatureError,
+        MalformedSignature,
+        UnsupportedAlgorithm,
+        SignatureForOtherRevision,
+        KeyMismatch,
+        BadSignature,
     ):
         assert issubclass(cls, SignatureError)
     assert not issubclass(SignatureError, ValueError)
@@ -367,21 +370,21 @@ def test_all_signature_errors_share_a_base():
 
 def test_check_signature_argument_errors():
     with pytest.raises(TypeError):
-        check_signature(_signed().decode(), REVISION, PUBLIC)
+        check_signature(REVISION, _signed().decode(), PUBLIC)
     with pytest.raises(TypeError):
-        check_signature(_signed(), REVISION.encode(), PUBLIC)
+        check_signature(REVISION.encode(), _signed(), PUBLIC)
     with pytest.raises(ValueError):
-        check_signature(_signed(), REVISION, PUBLIC[:31])
+        check_signature(REVISION, _signed(), PUBLIC[:31])
 
 
-def test_signing_module_is_standard_library_only():
+def test_the_verifying_modules_are_standard_library_only():
     # the runtime verifies signatures; it must not pull in third-party packages
     import ast
     import pathlib
 
-    import cpcompile.signing as signing_module
+    from cpcompile.artifact_format import body, document, errors, keys, signature
 
-    for module in (signing_module, _ed25519):
+    for module in (body, document, errors, keys, signature, _ed25519):
         tree = ast.parse(pathlib.Path(module.__file__).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -392,4 +395,7 @@ def test_signing_module_is_standard_library_only():
                 continue
             for name in names:
                 top = name.split(".")[0]
-                assert top in sys.stdlib_module_names or top == "cpcompile", name
+                # document imports msgpack on first use, to read a .msgpack artifact
+                allowed = {"cpcompile", "msgpack"} if module is document else {"cpcompile"}
+                assert top in sys.stdlib_module_names or top in allowed, name
+                assert not name.endswith(("signer", "encode")), name

@@ -1,6 +1,6 @@
-"""The artifact file format shared by the compiler, the runtime and ``cpcompile verify``.
+"""The artifact document: its header, canonical encoding, revision, and reading it back.
 
-Standard library only. See docs/artifact.md. The revision is the sha256 of the canonical JSON
+Standard library only. See docs/artifact.md and README.md beside this file. The revision is the sha256 of the canonical JSON
 encoding of ``body``; as the artifact file itself is canonical JSON with sorted keys, ``body`` is
 its first member and its bytes can be hashed in place, without re-encoding.
 
@@ -11,19 +11,23 @@ Import cost matters: every service replica imports the runtime, which imports th
 Reading an artifact is ``read_document(data, encoding=..., public_key=..., signature=...)``:
 decode, check the header (format, versions), check that the file is the canonical encoding of
 what it decodes to, check the revision, check the signature, in that order, each failure a
-distinct ``ArtifactError`` subclass. It does not look inside ``body``; the reader that builds an
-index from it checks the body's shape.
+distinct ``ArtifactError`` subclass (errors.py). It does not look inside ``body``; the reader
+that builds an index from it checks the body's shape (body.py declares it).
 """
 
 from __future__ import annotations
 
-import os
+from cpcompile.artifact_format.errors import (
+    ArtifactCorrupt,
+    ArtifactError,
+    RevisionMismatch,
+    UnknownFormat,
+    UnsupportedVersion,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Union
-
-    KeySource = Union[bytes, bytearray, str, "os.PathLike[str]"]
+    from typing import Any
 
 FORMAT = "cpcompile-artifact"
 # the schema_version the compiler writes and the newest this code can read; version 2 added
@@ -35,45 +39,8 @@ REVISION_PREFIX = "sha256:"
 JSON_BODY_PREFIX = b'{"body":'
 ENCODINGS = ("json", "msgpack")
 
-PUBLIC_KEY_SIZE = 32
-
 _HEX_DIGITS = frozenset("0123456789abcdef")
 _REVISION_LENGTH = len(REVISION_PREFIX) + 64
-
-
-# --- errors ----------------------------------------------------------------------------------
-
-
-class ArtifactError(Exception):
-    """The artifact cannot be used; the message says why, for a human."""
-
-
-class ArtifactCorrupt(ArtifactError):
-    """Truncated, not JSON / msgpack, or not shaped like a cpcompile artifact of its version."""
-
-
-class UnknownFormat(ArtifactError):
-    """Decodes fine but is not a cpcompile artifact (no or another ``format``)."""
-
-
-class UnsupportedVersion(ArtifactError):
-    """A newer ``schema_version`` or ``min_reader_version`` than this reader supports."""
-
-
-class RevisionMismatch(ArtifactError):
-    """The body does not hash to the recorded revision: edited, damaged or re-formatted."""
-
-
-class SignatureError(ArtifactError):
-    """Base of the signature failures (only raised when a public key is given)."""
-
-
-class SignatureMissing(SignatureError):
-    """A public key was given but there is no signature to check."""
-
-
-class SignatureInvalid(SignatureError):
-    """The signature is malformed, for another revision or key, or does not verify."""
 
 
 # --- encoding --------------------------------------------------------------------------------
@@ -377,36 +344,6 @@ def check_revision(recorded: str, body_bytes: bytes | memoryview) -> None:
         )
 
 
-# --- signatures ------------------------------------------------------------------------------
-# Key files and signature files are cpcompile.signing's (standard library only too); it is
-# imported on first use, so unsigned deployments never pay for it.
-
-
-def parse_public_key(key: KeySource) -> bytes:
-    """32 raw bytes from raw bytes, key-file text (``cpcompile-ed25519-public:<base64>``), or
-    the path of a key file. Raises ``ValueError`` for a malformed key, ``OSError`` for an
-    unreadable file."""
-    if isinstance(key, (bytes, bytearray)) and len(key) == PUBLIC_KEY_SIZE:
-        return bytes(key)
-    from cpcompile import signing
-
-    return bytes(signing.load_public_key(bytes(key) if isinstance(key, bytearray) else key))
-
-
-def check_signature(revision: str, signature: bytes | None, public_key: bytes) -> None:
-    """Check a detached signature file's content (``artifact.sig``) against ``revision``."""
-    if signature is None:
-        raise SignatureMissing(
-            "the artifact is not signed (no signature given) but a public key was, so it must be"
-        )
-    from cpcompile import signing
-
-    try:
-        signing.check_signature(signature, revision, public_key)
-    except signing.SignatureError as err:
-        raise SignatureInvalid(str(err)) from None
-
-
 # --- all of it -------------------------------------------------------------------------------
 
 
@@ -419,7 +356,7 @@ def read_document(
 ) -> dict[str, Any]:
     """Decode and verify an artifact; return the document (``body`` not yet shape-checked).
 
-    ``public_key`` is 32 raw bytes (see ``parse_public_key``); when given, ``signature`` (the
+    ``public_key`` is 32 raw bytes (see ``keys.parse_public_key``); when given, ``signature`` (the
     content of ``artifact.sig``) must be present and valid. Without a key the signature is not
     looked at.
     """
@@ -439,6 +376,8 @@ def read_document(
     else:
         raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
     if public_key is not None:
+        from cpcompile.artifact_format.signature import check_signature
+
         check_signature(revision, signature, public_key)
     result: dict[str, Any] = doc
     return result

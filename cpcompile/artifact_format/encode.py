@@ -1,4 +1,6 @@
-"""Encoding the artifact document: canonical JSON (the reference) and msgpack (same content)."""
+"""Encoding a compiled body as the artifact files: canonical JSON (the reference) and msgpack
+(the same content). The compiler's: it needs the msgpack package, which the runtime loads only
+to read a .msgpack artifact."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Any
 
 import msgpack
 
-from ._format import encode_document
+from cpcompile.artifact_format.document import encode_document
 
 
 def encode(body: dict[str, Any]) -> tuple[dict[str, Any], bytes, bytes]:

@@ -13,9 +13,8 @@ docs/runtime.md for the semantics and docs/artifact.md for the format.
 
 from __future__ import annotations
 
-from cpcompile._format import (
-    READER_VERSION,
-    SCHEMA_VERSION,
+from cpcompile.artifact_format.document import READER_VERSION, SCHEMA_VERSION
+from cpcompile.artifact_format.errors import (
     ArtifactCorrupt,
     ArtifactError,
     RevisionMismatch,

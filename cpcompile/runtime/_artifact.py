@@ -85,7 +85,7 @@ class Artifact:
     """A verified, indexed artifact. Immutable; safe to share between threads.
 
     Make one with ``cpcompile.runtime.load`` / ``loads``; the constructor takes a document
-    that ``_format.read_document`` has verified and checks the shape of its body.
+    that ``artifact_format.document.read_document`` has verified and checks the shape of its body.
     """
 
     __slots__ = ("_revision", "_datastream_ids", "_index", "stats")

@@ -11,7 +11,7 @@ import _thread
 import os
 from time import time as _time
 
-from cpcompile._format import parse_public_key
+from cpcompile.artifact_format.keys import parse_public_key
 from cpcompile.runtime._load import default_signature_path, encoding_for, loads, read_signature
 
 TYPE_CHECKING = False
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import threading
     from typing import Any, Optional, Tuple
 
-    from cpcompile._format import KeySource
+    from cpcompile.artifact_format.keys import KeySource
     from cpcompile.runtime._artifact import Artifact, Payload
     from cpcompile.runtime._load import PathLike
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from itertools import chain, compress
 from operator import itemgetter
 
-from cpcompile._format import ArtifactCorrupt
+from cpcompile.artifact_format.errors import ArtifactCorrupt
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """Reading artifact files: ``load`` (a path) and ``loads`` (bytes, e.g. fetched over HTTP).
 
-Verification (format, versions, revision, signature) happens in ``_format.read_document``
+Verification (format, versions, revision, signature) happens in ``artifact_format.document.read_document``
 before the index is built, so nothing is built from content that is not trusted.
 """
 
@@ -9,14 +9,16 @@ from __future__ import annotations
 import gc
 import os
 
-from cpcompile._format import SignatureInvalid, SignatureMissing, parse_public_key, read_document
+from cpcompile.artifact_format.document import read_document
+from cpcompile.artifact_format.errors import SignatureInvalid, SignatureMissing
+from cpcompile.artifact_format.keys import parse_public_key
 from cpcompile.runtime._artifact import Artifact
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Union
 
-    from cpcompile._format import KeySource
+    from cpcompile.artifact_format.keys import KeySource
 
     PathLike = Union[str, "os.PathLike[str]"]
 

@@ -17,7 +17,7 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 
-from cpcompile._format import FORMAT, canonical_json, make_document, revision_of  # noqa: E402
+from cpcompile.artifact_format.document import FORMAT, canonical_json, make_document, revision_of  # noqa: E402
 
 DS_WEB = "0f3a6c1e-2b7d-4e59-9c3a-1d2e3f4a5b6c"
 DS_EMPTY = "5e1d0c2b-0000-4000-8000-00000000e000"
