@@ -57,15 +57,13 @@ def _change_one_destination(root: Path) -> Path:
 
 
 def _diff(base: str, head: str, root: Path, fmt: str) -> tuple[int, str]:
-    from cpcompile.diff import make_plan
-    from cpcompile.diff_sides import SharedParse, read_side
+    """What ``cpcompile diff BASE HEAD --format FMT`` does, without the process around it."""
+    from cpcompile.diff_sides import compare
     from cpcompile.plan_render import render_plan
 
-    parse = SharedParse()
-    old, new = read_side(base, root, parse), read_side(head, root, parse)
-    if old.body is None or new.body is None:
+    old, new, plan = compare(base, head, root)
+    if plan is None:
         raise SystemExit(f"diff_bench: a side has errors: {[*old.diagnostics, *new.diagnostics][:3]}")
-    plan = make_plan(old.body, new.body, old.project, new.project)
     return len(plan.effective), render_plan(plan, fmt, base, head)
 
 

@@ -430,17 +430,14 @@ def diff(ctx: click.Context, base: str, head: str, root: Path, fmt: str, exit_co
     --exit-code) something effective changed, 1 a side has config errors, 2 usage error,
     3 internal error.
     """
-    from .diff import make_plan
-    from .diff_sides import SharedParse, SideError, read_side
+    from .diff_sides import SideError, compare
     from .plan_render import render_plan
 
-    parse = SharedParse()
-    sides = []
-    for name, label in (("BASE", base), ("HEAD", head)):
-        try:
-            sides.append(read_side(label, root, parse))
-        except SideError as err:
-            raise click.BadParameter(str(err), ctx, param_hint=name) from None
+    try:
+        old, new, plan = compare(base, head, root)
+    except SideError as err:
+        raise click.BadParameter(str(err), ctx, param_hint="BASE or HEAD") from None
+    sides = (old, new)
     broken = [side for side in sides if side.body is None]
     if broken:
         for side in broken:
@@ -452,9 +449,7 @@ def diff(ctx: click.Context, base: str, head: str, root: Path, fmt: str, exit_co
             click.echo(neutralise(f"cpcompile diff: {side.label} ({side.kind}) has errors; nothing compared"), err=True)
             click.echo(text, nl=False)
         ctx.exit(EXIT_CONFIG_ERRORS)
-    old, new = sides
-    assert old.body is not None and new.body is not None
-    plan = make_plan(old.body, new.body, old.project, new.project)
+    assert plan is not None
     click.echo(render_plan(plan, fmt, base, head), nl=False)
     ctx.exit(EXIT_CHANGES if exit_code and plan.changed else EXIT_OK)
 

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 from . import sources
 from .compiler import compile_body
+from .diff import Plan, make_plan
 from .diagnostics import Diagnostic, Severity
 from .gcpause import paused_gc
 from .load import parse_source
@@ -65,6 +66,19 @@ class SharedParse:
         return found
 
 
+def compare(base: str, head: str, root: Path) -> tuple[Side, Side, Plan | None]:
+    """Both sides and, when both are usable, the plan from ``base`` to ``head`` (SideError for
+    a side that names nothing usable). The garbage collector is paused throughout: two
+    compiled trees are millions of objects that live to the end and form no cycles."""
+    parse = SharedParse()
+    with paused_gc():
+        old = read_side(base, root, parse)
+        new = read_side(head, root, parse)
+        if old.body is None or new.body is None:
+            return old, new, None
+        return old, new, make_plan(old.body, new.body, old.project, new.project)
+
+
 def read_side(label: str, root: Path, parse: SharedParse) -> Side:
     """The side named ``label``: an existing file (an artifact), an existing directory (a config
     root, or a build directory holding an artifact), else a commit of the repository around
@@ -95,11 +109,6 @@ def _config_side(
 ) -> Side:
     discovery = sources.discover(root)
     discovery.diagnostics.extend(refused)
-    with paused_gc():
-        return _validated_side(label, kind, discovery, parse, shown_prefix)
-
-
-def _validated_side(label: str, kind: str, discovery: sources.Discovery, parse: SharedParse, shown_prefix: str) -> Side:
     result = validate_files(discovery, parse)
     if any(d.is_error for d in result.diagnostics):
         return Side(label, kind, None, None, tuple(result.diagnostics), result.files_checked, result.skipped, shown_prefix)
