@@ -201,3 +201,98 @@ def test_without_a_key_the_signature_is_not_read() -> None:
 
 def test_corrupt_is_not_a_signature_error() -> None:
     assert not issubclass(ArtifactCorrupt, errors.SignatureError)
+
+
+# --- the body's declaration: one source for compiler, reader and schema -------------------------
+
+from cpcompile import runtime  # noqa: E402
+from cpcompile.artifact_format import body as shape  # noqa: E402
+
+
+def _declared_fields(record: Any, node: Any, path: tuple[Any, ...]) -> dict[str, tuple[Any, ...]]:
+    """Every declared field, by "record.field", with the path of its first instance in ``node``."""
+    found: dict[str, tuple[Any, ...]] = {}
+    for field in record.fields:
+        if field.name in node:
+            found.setdefault(f"{record.ref or id(record)}.{field.name}", path + (field.name,))
+            found.update({k: v for k, v in _inside(field.type, node[field.name], path + (field.name,)).items() if k not in found})
+    return found
+
+
+def _inside(kind: Any, value: Any, path: tuple[Any, ...]) -> dict[str, tuple[Any, ...]]:
+    found: dict[str, tuple[Any, ...]] = {}
+    if isinstance(kind, shape.Array):
+        items = enumerate(value)
+        inner = kind.items
+    elif isinstance(kind, shape.Map):
+        items = iter(value.items())
+        inner = kind.values
+    else:
+        return found
+    if isinstance(inner, shape.Record):
+        for key, item in items:
+            for name, at in _declared_fields(inner, item, path + (key,)).items():
+                found.setdefault(name, at)
+    return found
+
+
+def _wrong_value(kind: Any) -> Any:
+    if isinstance(kind, (shape.Text, shape.OneOf)):
+        return 5
+    if isinstance(kind, shape.Integer):
+        return "7"
+    if isinstance(kind, shape.Array):
+        return {}
+    return []
+
+
+def _every_field() -> list[tuple[Any, tuple[Any, ...]]]:
+    records = [shape.BODY, shape.DATASTREAM, shape.DESTINATION, shape.ATTRIBUTE, shape.AUDIENCE, shape.MAPPING]
+    paths = _declared_fields(shape.BODY, small_body(), ())
+    fields = []
+    for record in records:
+        for field in record.fields:
+            key = f"{record.ref or id(record)}.{field.name}"
+            assert key in paths, f"small_body() has no {field.name!r}: extend it with the new field"
+            fields.append((field, paths[key]))
+    return fields
+
+
+@pytest.mark.parametrize(("field", "path"), _every_field(), ids=lambda v: v.name if isinstance(v, shape.Field) else "")
+def test_the_reader_checks_every_declared_field(field: Any, path: tuple[Any, ...]) -> None:
+    body = json.loads(json.dumps(small_body()))
+    parent = body
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = _wrong_value(field.type)
+    with pytest.raises(runtime.ArtifactCorrupt, match=f"wrong shape: .*{field.name}"):
+        runtime.loads(canonical_json(make_document(body)))
+    if field.required and field.since <= _format.SCHEMA_VERSION:
+        del parent[path[-1]]
+        with pytest.raises(runtime.ArtifactCorrupt, match="wrong shape"):
+            runtime.loads(canonical_json(make_document(body)))
+
+
+def test_the_reader_refuses_a_value_outside_a_closed_set() -> None:
+    body = small_body()
+    body["datastreams"][next(iter(body["datastreams"]))]["access"] = "public"
+    with pytest.raises(runtime.ArtifactCorrupt, match="access must be one of 'mixed', 'authenticated-only'"):
+        runtime.loads(canonical_json(make_document(body)))
+
+
+def test_compiler_entries_have_exactly_the_declared_keys() -> None:
+    assert shape.DESTINATION.entry(alias="a", destinationId="d") == {"alias": "a", "destinationId": "d"}
+    with pytest.raises(KeyError, match=r"unknown keys \['colour'\]"):
+        shape.DESTINATION.entry(alias="a", destinationId="d", colour="red")
+    with pytest.raises(KeyError, match=r"missing \['destinationId'\]"):
+        shape.DESTINATION.entry(alias="a")
+
+
+def test_published_artifact_schema_is_generated_from_the_declaration() -> None:
+    from cpcompile.artifact_format.schema import json_schema
+    from cpcompile.schemas import SCHEMA_DIALECT, published_schemas
+
+    schema = json_schema(SCHEMA_DIALECT)
+    assert schema["$defs"]["destination"]["properties"].keys() == shape.DESTINATION.keys.keys()
+    published = (Path(__file__).parent.parent / "docs" / "schemas" / "artifact.schema.json").read_bytes()
+    assert published_schemas()["artifact.schema.json"] == published

@@ -160,6 +160,10 @@ def _ref_or_schema(type: Type) -> Schema:
 # --- the body --------------------------------------------------------------------------------
 
 SECONDS = Integer(description="Unix seconds, UTC")
+ACCESS = OneOf(
+    "mixed", "authenticated-only",
+    description="authenticated-only: unauthenticated requests get nothing",
+)
 
 MAPPING = Record(
     "",
@@ -185,12 +189,7 @@ DESTINATION = Record(
 )
 DATASTREAM = Record(
     "datastream",
-    Field(
-        "access",
-        OneOf("mixed", "authenticated-only",
-              description="authenticated-only: unauthenticated requests get nothing"),
-        since=2,
-    ),
+    Field("access", ACCESS, since=2),
     Field("destinations", Array(DESTINATION)),
     Field("audiences", Map(Text(), AUDIENCE)),
 )

@@ -18,6 +18,15 @@ from __future__ import annotations
 from itertools import chain, compress
 from operator import itemgetter
 
+from cpcompile.artifact_format.body import (
+    ACCESS,
+    ATTRIBUTE,
+    AUDIENCE,
+    BODY,
+    DATASTREAM,
+    DESTINATION,
+    MAPPING,
+)
 from cpcompile.artifact_format.errors import ArtifactCorrupt
 
 TYPE_CHECKING = False
@@ -33,22 +42,31 @@ if TYPE_CHECKING:
     # made of lower-case hex digits and dashes, like the UUIDs the compiler writes)
     DatastreamIndex = Tuple[Dict[str, Any], Tuple[Destination, ...], Tuple[int, ...], bool, bool]
 
-ACCESS_TYPES = ("mixed", "authenticated-only")
+# every key name and allowed value comes from the format's declaration (artifact_format/body.py)
+_DATASTREAMS = BODY.keys["datastreams"]
+_ACCESS, _DESTINATIONS, _AUDIENCES = (DATASTREAM.keys[k] for k in ("access", "destinations", "audiences"))
+_ALIAS, _DESTINATION_ID, _ATTRIBUTES = (DESTINATION.keys[k] for k in ("alias", "destinationId", "attributes"))
+_SOURCE, _TARGET = ATTRIBUTE.keys["source"], ATTRIBUTE.keys["target"]
+_NAMESPACE, _MAPPINGS = AUDIENCE.keys["namespace"], AUDIENCE.keys["mappings"]
+_DESTINATION, _START, _END = MAPPING.keys["destination"], MAPPING.keys["start"], MAPPING.keys["end"]
+_ACCESS_SINCE = DATASTREAM.field(_ACCESS).since
+ACCESS_TYPES = ACCESS.values
+_AUTHENTICATED_ONLY = ACCESS_TYPES[ACCESS_TYPES.index("authenticated-only")]
 
-_namespace_of = itemgetter("namespace")
-_mappings_of = itemgetter("mappings")
-_destination_of = itemgetter("destination")
+_namespace_of = itemgetter(_NAMESPACE)
+_mappings_of = itemgetter(_MAPPINGS)
+_destination_of = itemgetter(_DESTINATION)
 
 
 def build_index(body: dict[str, Any], schema_version: int) -> dict[str, DatastreamIndex]:
     """``schema_version`` 1 has no ``access`` (every datastream is ``mixed``); from 2 on every
     datastream has one."""
-    datastreams = body.get("datastreams")
+    datastreams = body.get(_DATASTREAMS)
     if type(datastreams) is not dict:
-        _corrupt("body.datastreams", "must be an object")
+        _corrupt(f"body.{_DATASTREAMS}", "must be an object")
     index = {}
     for datastream_id, entry in datastreams.items():
-        where = f"body.datastreams[{datastream_id!r}]"
+        where = f"body.{_DATASTREAMS}[{datastream_id!r}]"
         if type(datastream_id) is not str or not datastream_id:
             _corrupt(where, "datastream IDs must be non-empty strings")
         index[datastream_id] = _datastream(entry, where, schema_version)
@@ -59,16 +77,16 @@ def _datastream(entry: object, where: str, schema_version: int) -> DatastreamInd
     if type(entry) is not dict:
         _corrupt(where, "must be an object")
     authenticated_only = _authenticated_only(entry, where, schema_version)
-    raw_destinations = entry.get("destinations")
+    raw_destinations = entry.get(_DESTINATIONS)
     if type(raw_destinations) is not list:
-        _corrupt(f"{where}.destinations", "must be an array")
+        _corrupt(f"{where}.{_DESTINATIONS}", "must be an array")
     destinations = tuple(
-        _destination(d, f"{where}.destinations[{i}]") for i, d in enumerate(raw_destinations)
+        _destination(d, f"{where}.{_DESTINATIONS}[{i}]") for i, d in enumerate(raw_destinations)
     )
-    audiences = entry.get("audiences")
+    audiences = entry.get(_AUDIENCES)
     if type(audiences) is not dict:
-        _corrupt(f"{where}.audiences", "must be an object")
-    _check_audiences(audiences, len(destinations), f"{where}.audiences")
+        _corrupt(f"{where}.{_AUDIENCES}", "must be an object")
+    _check_audiences(audiences, len(destinations), f"{where}.{_AUDIENCES}")
     with_attributes = tuple(i for i, d in enumerate(destinations) if d[2])
     return audiences, destinations, with_attributes, authenticated_only, _hex_ids(audiences)
 
@@ -82,37 +100,37 @@ def _hex_ids(audiences: dict[str, Any]) -> bool:
 def _authenticated_only(entry: dict[str, Any], where: str, schema_version: int) -> bool:
     """Version 1 artifacts predate ``access``: all their datastreams are ``mixed``. Any other
     value than the two known ones is refused rather than guessed at."""
-    if schema_version < 2:
+    if schema_version < _ACCESS_SINCE:
         return False
-    access = entry.get("access")
+    access = entry.get(_ACCESS)
     if access not in ACCESS_TYPES or type(access) is not str:
-        _corrupt(f"{where}.access", f"must be one of {', '.join(map(repr, ACCESS_TYPES))}")
-    return access == "authenticated-only"
+        _corrupt(f"{where}.{_ACCESS}", f"must be one of {', '.join(map(repr, ACCESS_TYPES))}")
+    return access == _AUTHENTICATED_ONLY
 
 
 def _destination(raw: object, where: str) -> Destination:
     if type(raw) is not dict:
         _corrupt(where, "must be an object")
-    destination_id, alias = raw.get("destinationId"), raw.get("alias")
+    destination_id, alias = raw.get(_DESTINATION_ID), raw.get(_ALIAS)
     if type(destination_id) is not str or not destination_id:
-        _corrupt(f"{where}.destinationId", "must be a non-empty string")
+        _corrupt(f"{where}.{_DESTINATION_ID}", "must be a non-empty string")
     if type(alias) is not str or not alias:
-        _corrupt(f"{where}.alias", "must be a non-empty string")
-    attributes = raw.get("attributes", [])
+        _corrupt(f"{where}.{_ALIAS}", "must be a non-empty string")
+    attributes = raw.get(_ATTRIBUTES, [])
     if type(attributes) is not list:
-        _corrupt(f"{where}.attributes", "must be an array")
-    specs = tuple(_attribute(a, f"{where}.attributes[{i}]") for i, a in enumerate(attributes))
+        _corrupt(f"{where}.{_ATTRIBUTES}", "must be an array")
+    specs = tuple(_attribute(a, f"{where}.{_ATTRIBUTES}[{i}]") for i, a in enumerate(attributes))
     return destination_id, alias, specs
 
 
 def _attribute(raw: object, where: str) -> tuple[str, tuple[str, ...]]:
     if type(raw) is not dict:
         _corrupt(where, "must be an object")
-    source, target = raw.get("source"), raw.get("target")
+    source, target = raw.get(_SOURCE), raw.get(_TARGET)
     if type(target) is not str or not target:
-        _corrupt(f"{where}.target", "must be a non-empty string")
+        _corrupt(f"{where}.{_TARGET}", "must be a non-empty string")
     if type(source) is not str or "" in source.split("."):
-        _corrupt(f"{where}.source", "must be a dot-separated path of non-empty names")
+        _corrupt(f"{where}.{_SOURCE}", "must be a dot-separated path of non-empty names")
     return target, tuple(source.split("."))
 
 
@@ -156,29 +174,29 @@ def _explain(audiences: dict[str, Any], n_destinations: int, where: str) -> NoRe
         at = f"{where}[{audience_id!r}]"
         if type(audience) is not dict:
             _corrupt(at, "must be an object")
-        if "namespace" not in audience or "mappings" not in audience:
-            _corrupt(at, "needs 'namespace' and 'mappings'")
-        if type(audience["namespace"]) is not str or not audience["namespace"]:
-            _corrupt(f"{at}.namespace", "must be a non-empty string")
-        if type(audience["mappings"]) is not list:
-            _corrupt(f"{at}.mappings", "must be an array")
-        for i, mapping in enumerate(audience["mappings"]):
-            destination = mapping.get("destination") if type(mapping) is dict else None
+        if _NAMESPACE not in audience or _MAPPINGS not in audience:
+            _corrupt(at, f"needs {_NAMESPACE!r} and {_MAPPINGS!r}")
+        if type(audience[_NAMESPACE]) is not str or not audience[_NAMESPACE]:
+            _corrupt(f"{at}.{_NAMESPACE}", "must be a non-empty string")
+        if type(audience[_MAPPINGS]) is not list:
+            _corrupt(f"{at}.{_MAPPINGS}", "must be an array")
+        for i, mapping in enumerate(audience[_MAPPINGS]):
+            destination = mapping.get(_DESTINATION) if type(mapping) is dict else None
             if type(destination) is not int or not 0 <= destination < n_destinations:
                 _corrupt(
-                    f"{at}.mappings[{i}]",
-                    f"must be an object with an integer 'destination' in 0..{n_destinations - 1}",
+                    f"{at}.{_MAPPINGS}[{i}]",
+                    f"must be an object with an integer {_DESTINATION!r} in 0..{n_destinations - 1}",
                 )
             if not _valid_window(mapping):
                 _corrupt(
-                    f"{at}.mappings[{i}]",
+                    f"{at}.{_MAPPINGS}[{i}]",
                     f"start and end must be integer Unix seconds: {mapping!r}",
                 )
     raise AssertionError("a fast check failed but no item is wrong")  # pragma: no cover
 
 
 def _valid_window(mapping: dict[str, Any]) -> bool:
-    return type(mapping.get("start", 0)) is int and type(mapping.get("end", 0)) is int
+    return type(mapping.get(_START, 0)) is int and type(mapping.get(_END, 0)) is int
 
 
 def _all_of_type(values: Any, kind: type) -> bool:
