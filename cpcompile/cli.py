@@ -239,8 +239,8 @@ def keygen(ctx: click.Context, out: Path, force: bool) -> None:
 @click.option("--public-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Verify the signature first.")
 @click.option(
     "--config", "config_root", type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="The config the artifact was built from: --datastream may then be a datastream file's name, and "
-    "--explain names audiences.",
+    help="The config the artifact was built from: --datastream may then be a datastream file's name, "
+    "audiences may be given by their catalog names, and --explain names them.",
 )
 @click.option("--explain", is_flag=True, help="Also say, on stderr, why each destination got what it got.")
 @click.pass_context
@@ -267,6 +267,7 @@ def lookup(
         raise click.UsageError(str(err)) from None
     if names is not None:
         datastream_id = names.datastream_id(datastream_id)
+        memberships = names.memberships(memberships)
     loaded = _load_verified(ctx, artifact, public_key)
     try:
         payload = loaded.lookup(

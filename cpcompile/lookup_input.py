@@ -133,11 +133,18 @@ class ConfigNames:
 
     ids: dict[str, str] = field(default_factory=dict)  # file name or id -> id
     readable: Names = field(default_factory=Names)
+    audience_ids: dict[str, str] = field(default_factory=dict)  # catalog name -> id
 
     def datastream_id(self, reference: str) -> str:
         from .model import datastream_key
 
         return self.ids.get(datastream_key(reference), reference)
+
+    def memberships(self, memberships: Any) -> Any:
+        """The memberships with audiences named as in the catalog replaced by their IDs."""
+        if isinstance(memberships, dict):
+            return {ns: {self.audience_ids.get(k, k): v for k, v in members.items()} for ns, members in memberships.items()}
+        return [self.audience_ids.get(m, m) for m in memberships]
 
 
 def config_names(root: Path) -> ConfigNames:
@@ -157,6 +164,7 @@ def config_names(root: Path) -> ConfigNames:
     for catalog in project.catalogs:
         for audience in catalog.model.audiences:
             names.readable.audiences.setdefault(audience.id, audience.name)
+            names.audience_ids.setdefault(audience.name, audience.id)
     return names
 
 

@@ -268,3 +268,14 @@ def test_explain_at_the_edges_of_time(artifact: Path, now: str) -> None:
     payload, lines = explained(str(artifact), "--datastream", PROD, "--segments", HOLIDAY, "--now", now)
     assert payload == []
     assert any("not sent: window" in line for line in lines), lines
+
+
+def test_audiences_by_catalog_name_with_the_config(artifact: Path, config: Path, tmp_path: Path) -> None:
+    by_id = lookup(str(artifact), "--datastream", PROD, "--segments", f"{RENTERS},{FIRST_TIME}")[1]
+    code, out, _ = lookup(str(artifact), "--datastream", "web-prod", "--config", str(config),
+                          "--segments", "Renters looking to buy,First-time buyers")
+    assert (code, out) == (0, by_id)
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"ups": {"Renters looking to buy": {"status": "realized"}}}))
+    code, out, _ = lookup(str(artifact), "--datastream", "web-prod", "--config", str(config), "--membership-file", str(path))
+    assert [i["alias"] for i in json.loads(out)] == ["adServerAlias", "personalizationAlias"]
