@@ -127,7 +127,11 @@ def schema(ctx: click.Context, out: Path, check: bool) -> None:
     "--out", type=click.Path(file_okay=False, path_type=Path), default=None,
     help="Output directory.  [default: ROOT/build]",
 )
-@click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), help="Ed25519 private key file (cpcompile keygen).")
+@click.option(
+    "--sign-key", metavar="FILE|env:NAME",
+    help="Ed25519 private key file (cpcompile keygen), or env:NAME for the key's text in the "
+    "environment variable NAME.  [default: the key text in $CPCOMPILE_SIGN_KEY if set, else unsigned]",
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--strict", is_flag=True, help="Warnings fail too: exit 1 and write nothing.")
 @click.option(
@@ -138,11 +142,11 @@ def schema(ctx: click.Context, out: Path, check: bool) -> None:
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
 @click.pass_context
 def build(
-    ctx: click.Context, root: Path, out: Path | None, sign_key: Path | None, fmt: str, strict: bool,
+    ctx: click.Context, root: Path, out: Path | None, sign_key: str | None, fmt: str, strict: bool,
     cache_dir: Path | None, no_cache: bool,
 ) -> None:
     """Validate ROOT and compile it into the lookup artifact (artifact.json, artifact.msgpack,
-    manifest.json; artifact.sig with --sign-key).
+    manifest.json; artifact.sig with --sign-key or $CPCOMPILE_SIGN_KEY).
 
     On any error (or warning, with --strict) nothing is written and an earlier build is left
     as it was. Exit status as for `validate`. The cache is kept outside ROOT and its entries
@@ -154,14 +158,14 @@ def build(
     from .cache import CacheSetupError, default_cache_dir, key_from_text
     from .manifest import ManifestOptionError, git_provenance, parse_source_date_epoch
     from .artifact_format.errors import KeyFileError
-    from .artifact_format.signer import load_private_key
+    from .artifact_format.signer import signing_key
 
-    key = None
-    if sign_key is not None:
-        try:
-            key = load_private_key(sign_key)
-        except KeyFileError as err:
-            raise click.BadParameter(str(err), param_hint="--sign-key") from None
+    try:
+        key = signing_key(sign_key, os.environ)
+    except KeyFileError as err:
+        if sign_key is None:  # the message names CPCOMPILE_SIGN_KEY
+            raise click.UsageError(str(err)) from None
+        raise click.BadParameter(str(err), param_hint="--sign-key") from None
     out_dir = out if out is not None else root / "build"
     cache = None if no_cache else (cache_dir if cache_dir is not None else default_cache_dir(os.environ))
     try:

@@ -157,3 +157,21 @@ def generate_keypair(
         private_path.unlink(missing_ok=True)
         raise
     return public
+
+
+def signing_key(option: str | None, environ: Mapping[str, str]) -> PrivateKey | None:
+    """The key ``cpcompile build`` signs with: ``--sign-key FILE``; ``--sign-key env:NAME``,
+    the key text held by the environment variable NAME; without the option, the key text in
+    ``CPCOMPILE_SIGN_KEY`` when it is set and not empty (CI systems give builds that may not
+    see a secret, such as pull requests from forks, an empty value); else None, no signature.
+    ``KeyFileError`` for a key that cannot be used; no message shows a variable's value."""
+    if option is None:
+        if not environ.get(SIGN_KEY_VARIABLE, "").strip():
+            return None
+        return private_key_from_env(SIGN_KEY_VARIABLE, environ)
+    if option.startswith(ENV_PREFIX):
+        name = option[len(ENV_PREFIX) :]
+        if not name:
+            raise KeyFileError(f"{ENV_PREFIX} needs the name of an environment variable ({ENV_PREFIX}NAME)")
+        return private_key_from_env(name, environ)
+    return load_private_key(option)
