@@ -135,8 +135,9 @@ def make_plan(
     if base_project is not None and head_project is not None:
         where = {**_destination_datastreams(base), **_destination_datastreams(head)}
         _project_changes(base_project, head_project, where, effective, cosmetic)
+    old_names, new_names = _names(base_project), _names(head_project)
     names = Names(
-        **{k: {**getattr(_names(base_project), k), **getattr(_names(head_project), k)} for k in ("datastreams", "destinations", "audiences")}
+        **{k: {**getattr(old_names, k), **getattr(new_names, k)} for k in ("datastreams", "destinations", "audiences")}
     )
     aliases = {**_aliases(base), **_aliases(head)}
     return Plan(
