@@ -1,6 +1,8 @@
 """Ed25519 signatures (RFC 8032, "PureEdDSA" over edwards25519), standard library only.
 
 Bundled so that verifying a signed artifact needs nothing beyond the Python standard library.
+``cpcompile`` signs with ``cryptography`` (``signer``); ``sign`` here is the reference the tests
+hold that against, byte for byte.
 
 * ``public_key_from_seed(seed)``: 32-byte seed (the RFC's "private key") -> 32-byte public key
 * ``sign(seed, message)``: deterministic 64-byte signature
@@ -18,7 +20,8 @@ real key is one); S must be reduced (S < L).
 Speed: points use extended twisted Edwards coordinates (X:Y:Z:T). [s]B uses a table of signed
 radix-16 multiples of the base point built on first use (512 affine points, 64 additions per
 multiplication, no doublings); [k]A uses a width-5 wNAF. This code is NOT constant-time: its
-running time depends on the secret scalars when signing. See docs/signing.md.
+running time depends on the secret scalars when signing, which is why nothing signs with it
+outside the tests. Verifying handles public data only. See docs/signing.md.
 """
 
 from __future__ import annotations
