@@ -35,6 +35,7 @@ def _git(repo: Path, *args: str) -> None:
 
 def _repository(path: Path, config_folder: str = ".") -> Path:
     copy_example(path / config_folder)
+    shutil.copytree(REPO_ROOT / "specs", path / config_folder / "specs")
     (path / "README.md").write_text("a repository with a personalization config\n")
     _git(path, "init", "-q")
     _git(path, "add", "-A")
@@ -96,5 +97,13 @@ def test_the_fmt_hook_rewrites_a_changed_file_and_fails(tmp_path: Path, pre_comm
     assert "files were modified by this hook" in result.stdout
     assert "reformatted destinations/ad-server.yaml" in result.stdout
     assert "id: 2c0e6f4a" in ad.read_text()
+
+
+def test_the_test_hook_runs_the_specs(tmp_path: Path, pre_commit_home: Path) -> None:
+    repo = _repository(tmp_path)
+    home = repo / "destinations" / "home-personalization.yaml"
+    home.write_text(home.read_text().replace("    end: 2027-01-31", "    end: 2027-01-30"))
     _git(repo, "add", "-A")
-    assert _try_repo(repo, pre_commit_home, "cpcompile-fmt").returncode == 0
+    result = _try_repo(repo, pre_commit_home, "cpcompile-test")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "specs/home-personalization.yaml:" in result.stdout and "error CP170" in result.stdout
