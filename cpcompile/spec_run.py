@@ -33,17 +33,20 @@ class _Names:
     """What a spec may name, from the project: datastreams, audiences (by id and catalog name)."""
 
     project: Project
-    body: dict[str, Any]
     datastreams: dict[str, str] = field(default_factory=dict)  # file stem or id -> id
     stems: dict[str, str] = field(default_factory=dict)  # id -> file stem
     audience_ids: dict[str, str] = field(default_factory=dict)  # id or name -> id
     audience_names: dict[str, str] = field(default_factory=dict)  # id -> name
     namespaces: dict[str, str] = field(default_factory=dict)  # id -> namespace
+    aliases: dict[str, list[str]] = field(default_factory=dict)  # datastream id -> its destinations' aliases
 
     def __post_init__(self) -> None:
-        for key, entry in datastream_index(self.project).items():
+        index = datastream_index(self.project)
+        for key, entry in index.items():
             self.datastreams[key] = entry.model.id
             self.stems.setdefault(entry.model.id, entry.doc.source.stem)
+        for destination in self.project.destinations:
+            self.aliases.setdefault(index[destination.model.datastream].model.id, []).append(destination.model.alias)
         for catalog in self.project.catalogs:
             for audience in catalog.model.audiences:
                 self.audience_ids.setdefault(audience.id, audience.id)
@@ -66,7 +69,7 @@ def run_specs(project: Project, files: Sequence[tuple[Doc, SpecFile]]) -> SpecRe
     body = compile_body(project)
     _, json_bytes, _ = encode(body)
     artifact = runtime.loads(json_bytes)
-    names = _Names(project, body)
+    names = _Names(project)
     results = SpecResults(revision=artifact.revision)
     for doc, spec_file in files:
         for index, spec in enumerate(spec_file.specs):
@@ -114,7 +117,7 @@ def _memberships(names: _Names, doc: Doc, at: tuple[str | int, ...], spec: Spec,
 def _expected(
     names: _Names, doc: Doc, at: tuple[str | int, ...], spec: Spec, datastream_id: str, problems: list[Diagnostic]
 ) -> Answer:
-    aliases = [d["alias"] for d in names.body["datastreams"][datastream_id]["destinations"]]
+    aliases = names.aliases.get(datastream_id, [])
     expected: Answer = {}
     for alias, outcome in spec.expect.items():
         if alias not in aliases:
@@ -135,8 +138,7 @@ def _expected(
 
 def _elsewhere(names: _Names, alias: str) -> str | None:
     """Where the alias is, when it is on other datastreams."""
-    found = [names.stems[ds_id] for ds_id, entry in sorted(names.body["datastreams"].items())
-             if any(d["alias"] == alias for d in entry["destinations"])]
+    found = sorted(names.stems[ds_id] for ds_id, aliases in names.aliases.items() if alias in aliases)
     return f"'{alias}' is on datastream {', '.join(repr(f) for f in found)}" if found else None
 
 
