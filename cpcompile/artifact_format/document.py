@@ -126,7 +126,7 @@ def decode_msgpack(data: bytes) -> Any:
 
 def _msgpack() -> Any:
     try:
-        import msgpack  # type: ignore[import-untyped]
+        import msgpack
     except ImportError:
         raise ArtifactError(
             "reading a .msgpack artifact needs the msgpack package; install it or load "
@@ -300,7 +300,8 @@ def check_header(doc: Any) -> str:
         )
     if type(doc.get("body")) is not dict:
         raise ArtifactCorrupt(f"artifact body must be an object, got {_kind(doc.get('body'))}")
-    return revision
+    checked: str = revision
+    return checked
 
 
 def _is_revision(value: object) -> bool:

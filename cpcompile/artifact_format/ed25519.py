@@ -54,7 +54,11 @@ _BY = 46316835694926478169428394003475163141307993866256225615783033603165251855
 BASE = (_BX, _BY, 1, _BX * _BY % P)
 IDENTITY = (0, 1, 1, 0)
 
-_Point = tuple  # (X, Y, Z, T) with x = X/Z, y = Y/Z, x*y = T/Z
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Tuple
+
+    _Point = Tuple[int, int, int, int]  # (X, Y, Z, T) with x = X/Z, y = Y/Z, x*y = T/Z
 
 
 def _add(p: _Point, q: _Point) -> _Point:
@@ -84,7 +88,7 @@ def _double(p: _Point) -> _Point:
 
 def _encode(p: _Point) -> bytes:
     X, Y, Z, _ = p
-    zinv = pow(Z, -1, P)
+    zinv: int = pow(Z, -1, P)
     x = X * zinv % P
     y = Y * zinv % P
     return (y | ((x & 1) << 255)).to_bytes(32, "little")

@@ -22,4 +22,5 @@ def encode_msgpack(canonical: bytes) -> bytes:
     # msgpack keeps maps in insertion order; decoding the canonical JSON yields every map in
     # sorted key order, so the bytes are a function of the content alone (and this is several
     # times faster than sorting the document recursively in Python)
-    return msgpack.packb(json.loads(canonical), use_bin_type=True)
+    packed: bytes = msgpack.packb(json.loads(canonical), use_bin_type=True)
+    return packed

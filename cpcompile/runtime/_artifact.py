@@ -315,14 +315,15 @@ def _upper(joined: str, hex_ids: bool) -> bool:
 
 
 def _lowered(ids: Iterable[str]) -> set[str]:
-    return {_lower(i) for i in ids}  # type: ignore[misc]
+    return {_lower(i) for i in ids}
 
 
 def _found_in_mixed(audiences: dict[str, Any], memberships: Any) -> set[str]:
     """Memberships with elements that are not strings: those never match; unhashable ones
     raise."""
     try:
-        return audiences.keys() & memberships | audiences.keys() & _lowered(memberships)
+        found: set[str] = audiences.keys() & memberships | audiences.keys() & _lowered(memberships)
+        return found
     except TypeError as e:
         raise _bad_member(e) from None
 
@@ -424,18 +425,22 @@ def _not_a_datastream_id(datastream_id: object) -> TypeError:
 def epoch_seconds(now: Any) -> float:
     """Unix seconds from an aware datetime (naive means UTC) or a finite int/float."""
     kind = type(now)
+    seconds: float  # an int stays an int: a float would round Unix seconds beyond 2**53
     if kind is int:
-        return now
+        seconds = now
+        return seconds
     if kind is float or (isinstance(now, (int, float)) and kind is not bool):
         if isfinite(now):
-            return now
+            seconds = now
+            return seconds
         raise ValueError(f"now must be a finite number of seconds, got {now!r}")
     import datetime  # already loaded by whoever made a datetime, so free on that path
 
     if isinstance(now, datetime.datetime):
         if now.utcoffset() is None:
             now = now.replace(tzinfo=datetime.timezone.utc)
-        return now.timestamp()
+        seconds = now.timestamp()
+        return seconds
     raise TypeError(
         f"now must be a datetime, Unix seconds (int or float) or None, got {kind.__name__}"
     )
