@@ -393,6 +393,23 @@ def signed_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def test_verifying_a_signature_needs_no_signing_code(signed_dir: Path) -> None:
+    # signing (cryptography) and encoding (msgpack) are the compiler's; verifying is stdlib only
+    result = _run(
+        "import sys\n"
+        "import cpcompile.runtime as r\n"
+        f"a = r.load({str(signed_dir / 'artifact.json')!r}, public_key={str(signed_dir / 'cpcompile.pub')!r})\n"
+        "assert a.datastream_ids\n"
+        "assert 'cpcompile.artifact_format.signature' in sys.modules\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'cryptography'\n"
+        "                or m in ('cpcompile.artifact_format.signer', 'cpcompile.artifact_format.encode'))\n"
+        "assert not loaded, loaded\n"
+        "print('ok')\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "ok\n"
+
+
 def test_load_signed(signed_dir: Path) -> None:
     key_file = signed_dir / "cpcompile.pub"
     for key in (key_file, str(key_file), key_file.read_text(), key_file.read_bytes()):
