@@ -11,8 +11,13 @@ import _thread
 import os
 from time import time as _time
 
-from cpcompile.artifact_format.keys import parse_public_key
-from cpcompile.runtime._load import default_signature_path, encoding_for, loads, read_signature
+from cpcompile.runtime._load import (
+    default_signature_path,
+    encoding_for,
+    loads,
+    public_key_of,
+    read_signature,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,7 +56,7 @@ class ArtifactHolder:
             )
         self.path = os.fspath(path)
         self.poll_interval = float(poll_interval)
-        self._public_key = None if public_key is None else parse_public_key(public_key)
+        self._public_key = public_key_of(public_key)
         self._signature_path = os.fspath(signature_path or default_signature_path(self.path))
         self._encoding = encoding or encoding_for(self.path)
         self._reload_lock = _thread.allocate_lock()

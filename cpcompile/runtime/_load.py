@@ -11,7 +11,6 @@ import os
 
 from cpcompile.artifact_format.document import read_document
 from cpcompile.artifact_format.errors import SignatureInvalid, SignatureMissing
-from cpcompile.artifact_format.keys import parse_public_key
 from cpcompile.runtime._artifact import Artifact
 
 TYPE_CHECKING = False
@@ -37,7 +36,7 @@ def loads(
     """
     if isinstance(data, memoryview):
         data = data.tobytes()
-    key = None if public_key is None else parse_public_key(public_key)
+    key = public_key_of(public_key)
     if isinstance(signature, str):
         signature = signature.encode("utf-8")
     # The decoded artifact is up to a million acyclic containers; letting the cyclic GC scan
@@ -73,11 +72,21 @@ def load(
     path = os.fspath(path)
     with open(path, "rb") as f:
         data = f.read()
-    key = None if public_key is None else parse_public_key(public_key)
+    key = public_key_of(public_key)
     signature = None
     if key is not None:
         signature = read_signature(signature_path or default_signature_path(path))
     return loads(data, encoding=encoding or encoding_for(path), public_key=key, signature=signature)
+
+
+def public_key_of(public_key: KeySource | None) -> bytes | None:
+    """The 32 raw bytes of a public key given in any form ``keys.parse_public_key`` takes. Its
+    module is imported only when a key is given, so unsigned deployments never pay for it."""
+    if public_key is None:
+        return None
+    from cpcompile.artifact_format.keys import parse_public_key
+
+    return parse_public_key(public_key)
 
 
 def encoding_for(path: PathLike) -> str:
