@@ -301,12 +301,25 @@ def config_files(paths: Sequence[Path]) -> tuple[list[tuple[Path, Kind]], list[s
     refused: list[str] = []
     for path in paths:
         if path.is_dir() and not path.is_symlink():
-            found.extend(_below(path))
+            folders = _config_folders(path)
+            if not folders:
+                refused.append(f"{path}: neither a config root (with datastreams/, destinations/ or audiences/) "
+                               "nor a config folder")
+            for folder in folders:
+                found.extend(_below(folder))
         elif path.suffix in YAML_SUFFIXES and path.is_file() and not path.is_symlink() and kind_of(path):
             found.append((path, kind_of(path)))  # type: ignore[arg-type]
         else:
             refused.append(f"{path}: not a config file (a .yaml file in datastreams/, destinations/ or audiences/)")
     return sorted(set(found)), refused
+
+
+def _config_folders(directory: Path) -> list[Path]:
+    """The config folders of a config root, or the directory itself when it is (inside) a config
+    folder: a root's other folders (tests/, node_modules/) are never walked."""
+    if kind_of(directory / "x.yaml") is not None:
+        return [directory]
+    return [directory / name for name in _KINDS if (directory / name).is_dir() and not (directory / name).is_symlink()]
 
 
 def _below(folder: Path) -> list[tuple[Path, Kind]]:

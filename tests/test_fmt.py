@@ -187,3 +187,11 @@ def test_numbers_keep_their_text(tmp_path: Path, number: str) -> None:
     result = run("fmt", root)
     assert result.exit_code == 0, result.output
     assert (root / "audiences" / "prod.yaml").read_text() == f"sandbox: {number}\n"
+
+
+def test_a_config_root_means_its_config_folders_only(config: Path) -> None:
+    write_tree(config, {"tests/cases/destinations/home.yaml": "name: x\nid: 7BB4CB8D-8c2e-4450-871d-b7824f547111\n"})
+    result = run("fmt", config, "--check")
+    assert "tests/" not in result.stdout
+    assert run("fmt", config / "tests").exit_code == 2
+    assert "would reformat" in run("fmt", config / "tests" / "cases" / "destinations", "--check").stdout
