@@ -10,6 +10,7 @@ documented in docs/diff.md.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -399,8 +400,6 @@ def _declared(entry: Entry[Any], where: Mapping[str, str]) -> Any:
 
 def _unordered(value: Any) -> Any:
     """``value`` with every list sorted (by its items' JSON form), so that order does not count."""
-    import json
-
     if isinstance(value, dict):
         return {k: _unordered(v) for k, v in value.items()}
     if isinstance(value, list):
