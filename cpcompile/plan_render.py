@@ -322,6 +322,7 @@ def comment_length(text: str) -> int:
 def render_markdown(plan: Plan, base: str, head: str, *, budget: int = COMMENT_BUDGET) -> str:
     env = _environment()
     edges = _edges(plan)
+    cosmetic = [line for s in _md_sections(plan, plan.cosmetic) for line in s.lines + [x for d in s.destinations for x in d.lines]]
     nodes: dict[str, str] = {}  # path to the node -> node id (an alias is one node per datastream)
     drawn: dict[tuple[str, str], str] = {}  # edge -> arrow: only an edge's last hop changed
     for added, path in edges[:MAX_EDGES]:
@@ -332,7 +333,8 @@ def render_markdown(plan: Plan, base: str, head: str, *, budget: int = COMMENT_B
     labels = {node: key.rsplit("\0", 1)[-1] for key, node in nodes.items()}
     context = {
         "base": base, "head": head, "summary": Raw(summary_line(plan)), "changed": plan.changed,
-        "cosmetic_line": Raw(cosmetic_line(plan)), "cosmetic": _md_sections(plan, plan.cosmetic),
+        "cosmetic_line": Raw(cosmetic_line(plan)), "cosmetic": cosmetic[:SHOWN_PER_LIST],
+        "more_cosmetic": max(0, len(cosmetic) - SHOWN_PER_LIST),
         "nodes": [(Raw(i), label) for i, label in labels.items()],
         "edges": [(Raw(a), Raw(arrow), Raw(b)) for (a, b), arrow in drawn.items()],
         "more_edges": max(0, len(edges) - MAX_EDGES), "shown_edges": min(len(edges), MAX_EDGES),

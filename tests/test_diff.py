@@ -137,6 +137,19 @@ def test_a_plan_too_long_for_one_comment_is_cut_with_a_note(tmp_path: Path, snap
     assert markdown.rsplit("\n\n", 1)[1] == snapshot(name="note")
 
 
+def test_a_long_cosmetic_list_is_cut_and_says_how_to_see_the_rest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _many_destinations(tmp_path / "base", range(1, 3))
+    head = _many_destinations(tmp_path / "head", range(1, 3))
+    for path in (head / "destinations").iterdir():
+        edit(path, "name: Destination", "name: Renamed destination")
+    monkeypatch.chdir(tmp_path)
+    result = run("diff", "base", "head", "--format", "markdown", "--exit-code")
+    assert result.exit_code == 0
+    assert result.stdout.count("name: Destination ") == SHOWN_PER_LIST
+    assert f"- … and {60 - SHOWN_PER_LIST} more: `cpcompile diff --format json` lists every change" in result.stdout
+    assert "[!NOTE]" not in result.stdout
+
+
 def test_a_short_plan_is_not_cut(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(CASES / "destinations")
     assert "[!NOTE]" not in run("diff", "base", "head", "--format", "markdown").stdout
