@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -197,6 +198,33 @@ def test_git_revisions_are_compiled_without_touching_the_working_tree(
     # a revision against the working tree's config directory
     against_tree = run("diff", "HEAD", "config", "--root", "config")
     assert "adsAlias -> uncommittedAlias" in against_tree.stdout
+
+
+@needs_git
+@pytest.mark.parametrize("changed", [True, False])
+def test_the_workflow_plan_step_runs_as_written(repo: Path, changed: bool, tmp_path: Path) -> None:
+    """docs/ci/cpcompile.yml's Plan step, run by bash as GitHub would, on a pull request whose
+    base is origin/main: the plan and whether anything effective changed are what the comment
+    workflow reads."""
+    from ruamel.yaml import YAML
+
+    workflow = YAML(typ="safe", pure=True).load((Path(__file__).parents[1] / "docs/ci/cpcompile.yml").read_text())
+    step = next(s for s in workflow["jobs"]["plan"]["steps"] if s.get("name") == "Plan")
+    _git(repo, "update-ref", "refs/remotes/origin/main", "HEAD~1" if changed else "HEAD")
+    scripts = Path(sys.executable).parent
+    assert (scripts / "cpcompile").exists(), "the cpcompile console script is installed"
+    env = {
+        "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}", "HOME": str(tmp_path),
+        "GITHUB_BASE_REF": "main", "CONFIG_ROOT": "config", "PR_NUMBER": "7", "HEAD_SHA": "0" * 40,
+    }
+    done = subprocess.run(["bash", "-eo", "pipefail", "-c", step["run"]], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert (repo / "plan/changed").read_text() == ("true\n" if changed else "false\n")
+    plan = (repo / "plan/plan.md").read_text()
+    assert plan.startswith("### cpcompile plan: origin/main → HEAD")
+    assert ("adServerAlias -> adsAlias" in plan) is changed
+    assert (repo / "plan/pr-number").read_text() == "7\n"
 
 
 @needs_git
