@@ -25,13 +25,13 @@ from .diagnostics import Diagnostic, diagnostic_from_dict, exit_code
 from .gcpause import paused_gc
 from .load import parse_source
 from .manifest import MANIFEST, NO_PROVENANCE, Provenance, make_manifest, pretty_json
-from .artifact_format.signature import encode_signature
+from .artifact_format.signature import SIGNATURE_FILENAME, encode_signature
 from .artifact_format.signer import PrivateKey, signature_document
 from .validate import ValidationResult, validate_files
 
 ARTIFACT_JSON = "artifact.json"
 ARTIFACT_MSGPACK = "artifact.msgpack"
-SIGNATURE = "artifact.sig"
+SIGNATURE = SIGNATURE_FILENAME
 
 
 @dataclass

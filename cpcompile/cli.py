@@ -212,18 +212,19 @@ def verify(ctx: click.Context, artifact: Path, public_key: Path | None, signatur
 @click.pass_context
 def keygen(ctx: click.Context, out: Path, force: bool) -> None:
     """Write a new Ed25519 key pair: OUT/cpcompile.key (private, mode 0600) and OUT/cpcompile.pub."""
+    from .artifact_format.keys import PRIVATE_KEY_FILENAME, PUBLIC_KEY_FILENAME
     from .artifact_format.signer import generate_keypair
 
     out.mkdir(parents=True, exist_ok=True)
     try:
-        public = generate_keypair(out / "cpcompile.key", out / "cpcompile.pub", overwrite=force)
+        public = generate_keypair(out / PRIVATE_KEY_FILENAME, out / PUBLIC_KEY_FILENAME, overwrite=force)
     except FileExistsError:
-        existing = next(p for p in (out / "cpcompile.key", out / "cpcompile.pub") if p.exists() or p.is_symlink())
+        existing = next(p for p in (out / PRIVATE_KEY_FILENAME, out / PUBLIC_KEY_FILENAME) if p.exists() or p.is_symlink())
         raise click.UsageError(
             f"{existing} already exists; pass --force to replace the key pair (artifacts signed "
             "with the old key will no longer verify with the new public key)"
         ) from None
-    click.echo(f"wrote {out / 'cpcompile.key'} (keep it secret) and {out / 'cpcompile.pub'} (key id {public.key_id})")
+    click.echo(f"wrote {out / PRIVATE_KEY_FILENAME} (keep it secret) and {out / PUBLIC_KEY_FILENAME} (key id {public.key_id})")
     ctx.exit(EXIT_OK)
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Mapping, Union
 
+from cpcompile.atomic import write_atomic
 from cpcompile.artifact_format.errors import KeyFileError
 from cpcompile.artifact_format.keys import (
     KEY_SIZE,
@@ -110,17 +110,7 @@ def _write_new(path: Path, content: str, mode: int) -> None:
 
 def _replace(path: Path, content: str, mode: int) -> None:
     """Atomically replace (or create) ``path`` with a new file of ``mode``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.chmod(tmp, mode)  # mkstemp creates 0600; the public key gets 0644
-        with os.fdopen(fd, "wb") as f:
-            f.write(content.encode("ascii"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, content.encode("ascii"), mode=mode)
 
 
 def generate_keypair(
