@@ -24,6 +24,7 @@ SCHEMA_OF_FOLDER = {
     "datastreams": "datastream.schema.json",
     "destinations": "destination.schema.json",
     "audiences": "catalog.schema.json",
+    "policies": "policies.schema.json",
 }
 VALIDATORS = {
     folder: jsonschema.Draft202012Validator(
