@@ -25,6 +25,7 @@ _INSTANT = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?", re.ASCII
 )
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _MEMBERSHIP_SHAPE = (
     'expected a list of audience IDs or a segmentMembership map '
     '({"ups": {"<audience id>": {"status": "realized"}}})'
@@ -107,16 +108,21 @@ def _read_json(path: Path) -> Any:
     try:
         with path.open("rb") as file:
             raw = file.read(MAX_INPUT_BYTES + 1)
-        if len(raw) > MAX_INPUT_BYTES:
-            raise LookupInputError(f"{path}: larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
+    except OSError as err:
+        raise LookupInputError(f"{path}: not readable JSON ({err})") from None
+    if len(raw) > MAX_INPUT_BYTES:
+        raise LookupInputError(f"{path}: larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
+    try:
         text = raw.decode("utf-8")
         data = json.loads(text, parse_constant=_refuse_constant)
-        lone_surrogate = _LONE_SURROGATE.search(json.dumps(data, ensure_ascii=False))
+        # valid UTF-8 holds no surrogate, so one can only come from a \uD800-\uDFFF escape:
+        # only then is the decoded data searched
+        lone_surrogate = _SURROGATE_ESCAPE.search(text) and _LONE_SURROGATE.search(
+            json.dumps(data, ensure_ascii=False)
+        )
     except RecursionError:
         raise LookupInputError(f"{path}: not readable JSON (nested too deep)") from None
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        if isinstance(err, LookupInputError):
-            raise
+    except ValueError as err:  # UnicodeDecodeError and JSONDecodeError too
         raise LookupInputError(f"{path}: not readable JSON ({err})") from None
     if lone_surrogate:
         raise LookupInputError(f"{path}: holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text")
