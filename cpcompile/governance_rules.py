@@ -4,7 +4,7 @@ destination's audiences against the policies in force. See docs/governance.md.""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Collection, Iterable, Iterator
 
 from .diagnostics import Diagnostic, Severity
 from .governance import (
@@ -12,7 +12,7 @@ from .governance import (
     describe, did_you_mean, evaluate_destination, expression_labels, lineage_text, sensitive_labels,
 )
 from .model import ACTION_NAME, Destination
-from .project import Doc, Entry
+from .project import Doc, Entry, first_seen
 
 if TYPE_CHECKING:
     from .rules import Context
@@ -81,42 +81,36 @@ def check_marketing_actions(ctx: Context) -> Iterator[Diagnostic]:
 
 
 def _duplicates(items: Iterable[tuple[str, Doc, Path_]], what: str, hint: str) -> Iterator[Diagnostic]:
-    first: dict[str, str] = {}
-    for value, doc, path in items:
-        if value in first:
-            yield doc.diagnostic("CP184", f"{what} '{value}' is already declared at {first[value]}", path, hint=hint)
-        else:
-            first[value] = at(doc, path)
+    return first_seen(items, "CP184", what, hint, verb="declared")
+
+
+def _reserved(
+    items: Iterable[tuple[str, Doc, Path_]], reserved: Collection[str], what: str, why: str, hint: str
+) -> Iterator[Diagnostic]:
+    """CP184 for a declaration that takes a name cpcompile already has."""
+    for name, doc, path in items:
+        if name in reserved:
+            yield doc.diagnostic("CP184", f"{what} '{name}' is {why}", path, hint=hint)
 
 
 def check_governance_duplicates(ctx: Context) -> Iterator[Diagnostic]:
     p = ctx.project
-    yield from _duplicates(
-        ((a.name, e.doc, ("marketing_actions", i, "name")) for e in p.policies for i, a in enumerate(e.model.marketing_actions)),
-        "marketing action", "declare each custom action once, in one policies/ file",
+    actions = [(a.name, e.doc, ("marketing_actions", i, "name")) for e in p.policies for i, a in enumerate(e.model.marketing_actions)]
+    yield from _duplicates(actions, "marketing action", "declare each custom action once, in one policies/ file")
+    yield from _reserved(
+        actions, CORE_ACTIONS, "marketing action", "one of Adobe's core actions", "remove the declaration: core actions need none"
     )
-    for e in p.policies:
-        for i, a in enumerate(e.model.marketing_actions):
-            if a.name in CORE_ACTIONS:
-                yield e.doc.diagnostic(
-                    "CP184", f"marketing action '{a.name}' is one of Adobe's core actions", ("marketing_actions", i, "name"),
-                    hint="remove the declaration: core actions need none",
-                )
     yield from _duplicates(
         ((lb.name, e.doc, ("labels", i, "name")) for e in p.policies for i, lb in enumerate(e.model.labels)),
         "label", "declare each custom label once, in one policies/ file",
     )
-    defaults = {policy.name for policy in default_policies()}
-    for e in p.policies:
-        for i, policy in enumerate(e.model.policies):
-            if policy.name in defaults:
-                yield e.doc.diagnostic(
-                    "CP184", f"policy '{policy.name}' is a default policy", ("policies", i, "name"),
-                    hint="rename it, or change the default's status under default_policies.policies",
-                )
+    policies = [(pol.name, e.doc, ("policies", i, "name")) for e in p.policies for i, pol in enumerate(e.model.policies)]
+    yield from _reserved(
+        policies, {policy.name for policy in default_policies()}, "policy", "a default policy",
+        "rename it, or change the default's status under default_policies.policies",
+    )
     yield from _duplicates(
-        ((pol.name, e.doc, ("policies", i, "name")) for e in p.policies for i, pol in enumerate(e.model.policies)),
-        "policy", "policy names identify policies in messages and in cpcompile explain; rename one",
+        policies, "policy", "policy names identify policies in messages and in cpcompile explain; rename one"
     )
     yield from _duplicates(
         (("default_policies", e.doc, ("default_policies",)) for e in p.policies if e.model.default_policies is not None),

@@ -4,7 +4,7 @@ compiler look things up by. Loading it is ``load.py``'s job."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Sequence, TypeVar
+from typing import Any, Callable, Generic, Iterable, Iterator, Sequence, TypeVar
 
 from pydantic import BaseModel
 
@@ -100,3 +100,19 @@ def datastream_index(project: Project) -> dict[str, Entry[Datastream]]:
     for entry in project.datastreams:
         index.setdefault(entry.model.id, entry)
     return index
+
+
+def first_seen(
+    items: Iterable[tuple[str, Doc, tuple[str | int, ...]]], code: str, what: str, hint: str, *, verb: str = "used"
+) -> Iterator[Diagnostic]:
+    """A ``code`` diagnostic for every value after its first, pointing back at the first."""
+    first: dict[str, tuple[Doc, tuple[str | int, ...]]] = {}
+    for value, doc, path in items:
+        if value not in first:
+            first[value] = (doc, path)
+            continue
+        other_doc, other_path = first[value]
+        line, col = other_doc.positions.locate(other_path)
+        yield doc.diagnostic(
+            code, f"{what} '{value}' is already {verb} at {other_doc.relpath}:{line}:{col}", path, hint=hint
+        )

@@ -13,7 +13,7 @@ from .diagnostics import Diagnostic, Severity
 from .governance import Labels, Policies
 from .governance_rules import GOVERNANCE_RULES
 from .model import CatalogAudience, Datastream, Destination, MergePolicy, window_bounds
-from .project import Doc, Entry, Project, datastream_index
+from .project import Doc, Entry, Project, datastream_index, first_seen
 
 WARNING = Severity.WARNING
 # Adobe's guardrails (docs/rules.md cites them); exceeding them is allowed but not advised, except
@@ -97,36 +97,21 @@ class Context:
         return out
 
 
-def _first_seen(
-    items: Iterable[tuple[str, Doc, tuple[str | int, ...]]], code: str, what: str, hint: str
-) -> Iterator[Diagnostic]:
-    first: dict[str, tuple[Doc, tuple[str | int, ...]]] = {}
-    for value, doc, path in items:
-        if value not in first:
-            first[value] = (doc, path)
-            continue
-        other_doc, other_path = first[value]
-        line, col = other_doc.positions.locate(other_path)
-        yield doc.diagnostic(
-            code, f"{what} '{value}' is already used at {other_doc.relpath}:{line}:{col}", path, hint=hint
-        )
-
-
 def check_duplicate_ids(ctx: Context) -> Iterator[Diagnostic]:
     p = ctx.project
-    yield from _first_seen(
+    yield from first_seen(
         ((e.model.id, e.doc, ("id",)) for e in p.datastreams), "CP130", "datastream id",
         "each datastream file must describe a different datastream",
     )
-    yield from _first_seen(
+    yield from first_seen(
         ((e.model.id, e.doc, ("id",)) for e in p.destinations), "CP130", "destination id",
         "each destination file must describe a different destination connection",
     )
-    yield from _first_seen(
+    yield from first_seen(
         ((a.id, e.doc, ("audiences", i, "id")) for e in p.catalogs for i, a in enumerate(e.model.audiences)),
         "CP130", "audience id", "list each audience once in the catalog",
     )
-    yield from _first_seen(
+    yield from first_seen(
         ((m.id, e.doc, ("merge_policies", i, "id")) for e in p.catalogs for i, m in enumerate(e.model.merge_policies)),
         "CP130", "merge policy id",
         "remove the copy: a merge policy is listed once, in one catalog file of its sandbox "
@@ -135,7 +120,7 @@ def check_duplicate_ids(ctx: Context) -> Iterator[Diagnostic]:
 
 
 def check_duplicate_datastream_names(ctx: Context) -> Iterator[Diagnostic]:
-    yield from _first_seen(
+    yield from first_seen(
         ((e.doc.source.stem, e.doc, ()) for e in ctx.project.datastreams), "CP137", "datastream file name",
         "destinations name datastreams by file name, so it must be unique; rename one file",
     )
@@ -210,7 +195,7 @@ def check_alias_unique_per_datastream(ctx: Context) -> Iterator[Diagnostic]:
             if datastream is not None:
                 yield f"{entry.model.alias}' on datastream '{datastream.model.id}", entry.doc, ("alias",)
 
-    yield from _first_seen(items(), "CP131", "alias", "pages tell destinations apart by alias; rename one")
+    yield from first_seen(items(), "CP131", "alias", "pages tell destinations apart by alias; rename one")
 
 
 def check_windows(ctx: Context) -> Iterator[Diagnostic]:
@@ -226,7 +211,7 @@ def check_windows(ctx: Context) -> Iterator[Diagnostic]:
 
 def check_duplicate_audiences(ctx: Context) -> Iterator[Diagnostic]:
     for entry in ctx.project.destinations:
-        yield from _first_seen(
+        yield from first_seen(
             ((m.id, entry.doc, ("audiences", i, "id")) for i, m in enumerate(entry.model.audiences)),
             "CP135", "audience", "map each audience once per destination; merge the two entries",
         )
@@ -234,7 +219,7 @@ def check_duplicate_audiences(ctx: Context) -> Iterator[Diagnostic]:
 
 def check_attribute_targets(ctx: Context) -> Iterator[Diagnostic]:
     for entry in ctx.project.destinations:
-        yield from _first_seen(
+        yield from first_seen(
             ((a.target, entry.doc, ("attributes", i, "target")) for i, a in enumerate(entry.model.attributes)),
             "CP136", "attribute target", "targets become keys of the response's attributes; make them unique",
         )
