@@ -91,6 +91,19 @@ personalization_destinations: true
 """
 
 
+def catalog(count: int, *, evaluation: str = "batch", policy_name: str = "Edge") -> str:
+    """A prod catalog of ``count`` audiences (a0…01 on), all on its one active-on-edge merge policy."""
+    policy = uuid("3e", 1)
+    audiences = "".join(
+        f"  - id: {uuid('a0', i)}\n    name: Audience {i}\n    merge_policy: {policy}\n    evaluation: {evaluation}\n"
+        for i in range(1, count + 1)
+    )
+    return (
+        f"sandbox: prod\nmerge_policies:\n  - id: {policy}\n    name: {policy_name}\n"
+        f"    active_on_edge: true\naudiences:\n{audiences}"
+    )
+
+
 def destination(n: int = 1, *, alias: str = "homeBanner", datastream: str = "web", audiences: int = 1) -> str:
     items = "".join(f"  - id: {uuid('a0', i)}\n" for i in range(1, audiences + 1))
     return (

@@ -26,7 +26,7 @@ from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 from cpcompile.cli import cli
 from cpcompile.codes import CODES
 
-from conftest import CASES_DIR, GENERATED_CASES, REPO_ROOT, uuid, write_tree
+from conftest import CASES_DIR, GENERATED_CASES, REPO_ROOT, catalog, uuid, write_tree
 
 CODE_IN_NAME = re.compile(r"cp\d{3}(?=-)")
 # CP110 (a file over 4 MiB), CP111 (a symbolic link out of the repository) and CP116 (a FIFO,
@@ -36,16 +36,7 @@ TESTED_ELSEWHERE = {"CP110", "CP111", "CP116", "CP170", "CP171", "CP172", "CP173
 
 
 def _catalog(count: int, evaluation: str) -> str:
-    """A prod catalog of ``count`` audiences on its active-on-edge merge policy."""
-    policy = uuid("3e", 1)
-    audiences = "".join(
-        f"  - id: {uuid('a0', i)}\n    name: Audience {i}\n    merge_policy: {policy}\n    evaluation: {evaluation}\n"
-        for i in range(1, count + 1)
-    )
-    return (
-        f"sandbox: prod\nmerge_policies:\n  - id: {policy}\n    name: Default (active on edge)\n"
-        f"    active_on_edge: true\naudiences:\n{audiences}"
-    )
+    return catalog(count, evaluation=evaluation, policy_name="Default (active on edge)")
 
 
 def _too_many_audiences(root: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cpcompile.plan_render import COMMENT_BUDGET, SHOWN_PER_LIST, comment_length
-from conftest import copy_example, edit, run, uuid, write_tree
+from conftest import catalog, copy_example, edit, run, uuid, write_tree
 
 CASES = Path(__file__).resolve().parent / "diff_cases"
 CASE_NAMES = sorted(p.name for p in CASES.iterdir() if p.is_dir())
@@ -73,18 +73,6 @@ def test_hostile_names_cannot_format_link_mention_or_forge_lines(monkeypatch: py
 
 # --- long lists and long plans --------------------------------------------------------------------
 
-MERGE_POLICY = uuid("3e", 1)
-
-
-def _catalog(n: int) -> str:
-    audiences = "".join(
-        f"  - id: {uuid('a0', i)}\n    name: Audience {i}\n    merge_policy: {MERGE_POLICY}\n    evaluation: batch\n"
-        for i in range(1, n + 1)
-    )
-    return (
-        f"sandbox: prod\nmerge_policies:\n  - id: {MERGE_POLICY}\n    name: Edge\n    active_on_edge: true\n"
-        f"audiences:\n{audiences}"
-    )
 
 
 def _destination(n: int, audience_ids: range) -> str:
@@ -96,10 +84,10 @@ DATASTREAM = f"id: {uuid('d5', 1)}\nname: Web\nsandbox: prod\nedge_segmentation:
 
 
 def test_one_audience_added_to_a_list_of_5000_is_one_line(tmp_path: Path, snapshot, monkeypatch: pytest.MonkeyPatch) -> None:
-    catalog = _catalog(5001)
-    write_tree(tmp_path / "base", {"datastreams/web.yaml": DATASTREAM, "audiences/prod.yaml": catalog,
+    catalog_text = catalog(5001)
+    write_tree(tmp_path / "base", {"datastreams/web.yaml": DATASTREAM, "audiences/prod.yaml": catalog_text,
                                    "destinations/d.yaml": _destination(1, range(1, 5001))})
-    write_tree(tmp_path / "head", {"datastreams/web.yaml": DATASTREAM, "audiences/prod.yaml": catalog,
+    write_tree(tmp_path / "head", {"datastreams/web.yaml": DATASTREAM, "audiences/prod.yaml": catalog_text,
                                    "destinations/d.yaml": _destination(1, range(1, 5002))})
     monkeypatch.chdir(tmp_path)
     outputs = {fmt: run("diff", "base", "head", "--format", fmt, "--exit-code") for fmt in FORMATS}
@@ -114,7 +102,7 @@ def test_one_audience_added_to_a_list_of_5000_is_one_line(tmp_path: Path, snapsh
 
 
 def _many_destinations(root: Path, audiences: range) -> Path:
-    files = {"datastreams/web.yaml": DATASTREAM, "audiences/prod.yaml": _catalog(2000)}
+    files = {"datastreams/web.yaml": DATASTREAM, "audiences/prod.yaml": catalog(2000)}
     for n in range(1, 61):
         files[f"destinations/d{n:02d}.yaml"] = _destination(n, audiences)
     return write_tree(root, files)
