@@ -12,7 +12,8 @@ import click
 
 from . import __version__
 from .diagnostics import Diagnostic, EXIT_CONFIG_ERRORS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, exit_code, sorted_diagnostics
-from .render import FORMATS, count_of, neutralise, render
+from .escape import neutralise
+from .render import FORMATS, count_of, render
 
 BUG_REPORTS = "the cpcompile issue tracker (see 'Reporting bugs' in the README)"
 

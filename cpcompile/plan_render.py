@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
 from .diff import Change, Plan
-from .render import _UNSAFE_IN_JSON, count_of, neutralise
+from .escape import log_safe_json, neutralise
+from .render import count_of
 
 PLAN_FORMATS = ("text", "markdown", "json")
 # GitHub refuses a comment longer than 65,536 characters; the rest is room for a marker line
@@ -238,8 +239,7 @@ def render_text(plan: Plan, base: str, head: str) -> str:
 
 def render_json(plan: Plan, base: str, head: str) -> str:
     document = {**plan.as_dict(), "base": base, "head": head}
-    text = json.dumps(document, indent=2, ensure_ascii=False)
-    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+    return log_safe_json(document)
 
 
 # --- markdown ----------------------------------------------------------------------------------

@@ -9,31 +9,11 @@ text shows them escaped (``\\n``, ``\\x1b``, ``\\u2028``), json encodes them as 
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Callable, Sequence
 
 from .diagnostics import Diagnostic, Severity
+from .escape import log_safe_json, neutralise
 from .sarif import render_sarif
-
-# Lone surrogates (a file name or argument that was not UTF-8) cannot even be printed.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-# What json leaves raw with ensure_ascii=False (it escapes C0 itself, and its own indentation
-# newlines must stay).
-_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape_char(match: re.Match[str]) -> str:
-    ch = match.group()
-    if ch in _NAMED:
-        return _NAMED[ch]
-    return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
-
-
-def neutralise(value: str) -> str:
-    """``value`` on one line, every control character shown as an escape."""
-    return _UNSAFE.sub(_escape_char, value)
 
 
 def render(diagnostics: Sequence[Diagnostic], fmt: str, *, files_checked: int, skipped: int = 0) -> str:
@@ -74,10 +54,7 @@ def render_json(diagnostics: Sequence[Diagnostic], files_checked: int, skipped: 
             "skipped_cross_file": skipped,
         },
     }
-    # json escapes C0 itself; the rest of _UNSAFE is legal raw in JSON strings but not harmless
-    # in a log, and can only occur inside strings here, so encoding it keeps the document valid.
-    text = json.dumps(document, indent=2, ensure_ascii=False)
-    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+    return log_safe_json(document)
 
 
 def render_github(diagnostics: Sequence[Diagnostic], files_checked: int = 0, skipped: int = 0) -> str:

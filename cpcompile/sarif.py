@@ -7,7 +7,6 @@ any result, and a result's level is its severity after project settings.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Sequence
 from urllib.parse import quote
@@ -15,10 +14,9 @@ from urllib.parse import quote
 from . import __version__
 from .codes import CODES, Code
 from .diagnostics import Diagnostic, Severity
+from .escape import log_safe_json
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
-# Raw in JSON strings but not harmless in a log or a browser: the same set render.py escapes.
-_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _RULE_INDEX = {code: index for index, code in enumerate(CODES)}
 
 
@@ -35,8 +33,7 @@ def render_sarif(diagnostics: Sequence[Diagnostic], files_checked: int = 0, skip
         "results": [_result(d) for d in diagnostics],
     }
     log = {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
-    text = json.dumps(log, indent=2, ensure_ascii=False)
-    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+    return log_safe_json(log)
 
 
 def _rule(row: Code) -> dict[str, Any]:
