@@ -519,6 +519,16 @@ def _load_verified(ctx: click.Context, artifact: Path, public_key: Path | None, 
         ctx.exit(EXIT_CONFIG_ERRORS)
 
 
+def _register_service_commands() -> None:
+    from .serve_cli import profiles, serve
+
+    cli.add_command(serve)
+    cli.add_command(profiles)
+
+
+_register_service_commands()
+
+
 def main() -> None:
     cli(prog_name="cpcompile")
 

@@ -1,0 +1,196 @@
+"""Command line of the service: ``cpcompile serve`` and ``cpcompile profiles import``.
+
+A thin edge over ``cpcompile.serve``: settings and artifact are checked before any worker
+starts, so a mistake is one clear line and an exit code, never a traceback in a worker log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+
+from .diagnostics import EXIT_CONFIG_ERRORS, EXIT_USAGE
+from .escape import neutralise
+
+MAX_LINE = 1024 * 1024
+BATCH = 1000
+MAX_REPORTED = 20
+
+SETTINGS = click.option(
+    "--settings", "settings_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A TOML settings file (docs/serve.md); options given here override it.",
+)
+
+
+def _settings(settings_file: Path | None, **options: Any) -> Any:
+    from .serve.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(settings_file).with_options(**options)
+    except SettingsError as err:
+        raise click.UsageError(str(err)) from None
+
+
+@click.command()
+@click.argument("artifact", metavar="ARTIFACT_OR_URL", required=False)
+@SETTINGS
+@click.option("--host", help="Address to listen on.  [default: 127.0.0.1, loopback only]")
+@click.option("--port", type=int, help="Port.  [default: 8443 with TLS, else 8080]")
+@click.option("--certfile", type=click.Path(exists=True, dir_okay=False), help="TLS certificate (PEM); the Web SDK only speaks HTTPS.")
+@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM).")
+@click.option("--org-id", help="The IMS org the Web SDK is configured with (1234ABCD@AdobeOrg): names its cookies.")
+@click.option("--profiles", help="Profile store: a SQLite file.  [default: profiles.sqlite3]")
+@click.option("--public-key", type=click.Path(exists=True, dir_okay=False), help="Serve only artifacts signed with this key.")
+@click.option("--allowed-origin", "allowed_origins", multiple=True, help="A page origin allowed to call with credentials (repeatable).")
+@click.option("--location-hint", help="The cluster name set in the Web SDK's cluster cookie.  [default: local]")
+@click.option("--poll-interval", type=float, help="Seconds between artifact refreshes.  [default: 2]")
+@click.option("--max-stale", type=float, help="Seconds of failed refreshes before answers are flagged or refused.")
+@click.option("--stale-policy", type=click.Choice(["serve", "fail"]), help="When stale: keep serving and flag it, or refuse.  [default: serve]")
+@click.option("--workers", type=int, help="Server processes.  [default: 1]")
+@click.option("--check", is_flag=True, help="Check the settings and load the artifact, then exit without serving.")
+@click.pass_context
+def serve(ctx: click.Context, /, artifact: str | None, settings_file: Path | None, check: bool, **options: Any) -> None:
+    """Answer the Web SDK, the Server API and plain lookups from ARTIFACT_OR_URL (docs/serve.md)."""
+    from .runtime import ArtifactError
+    from .serve import open_source, open_store
+    from .serve.settings import SettingsError
+    from .serve.source import FetchError
+    from .serve.store import StoreUnavailable
+
+    options["allowed_origins"] = tuple(options["allowed_origins"])
+    settings = _settings(settings_file, artifact=artifact, **options)
+    try:
+        source = open_source(settings)
+        store = open_store(settings.profiles)
+        asyncio.run(store.close())
+    except (SettingsError, StoreUnavailable, ValueError) as err:
+        if isinstance(err, ArtifactError):
+            click.echo(f"cpcompile serve: {settings.artifact}: rejected: {neutralise(str(err))}", err=True)
+            ctx.exit(EXIT_CONFIG_ERRORS)
+        raise click.UsageError(str(err)) from None
+    except (FetchError, ArtifactError, OSError) as err:
+        click.echo(f"cpcompile serve: {settings.artifact}: rejected: {neutralise(str(err))}", err=True)
+        ctx.exit(EXIT_CONFIG_ERRORS)
+    scheme = "https" if settings.certfile else "http"
+    click.echo(
+        f"cpcompile serve: {source.current.revision} from {settings.artifact}; "
+        f"{scheme}://{settings.host}:{settings.effective_port}",
+        err=True,
+    )
+    if settings.org_id is None:
+        click.echo("cpcompile serve: warning: no --org-id, so Web SDK requests are refused (422)", err=True)
+    if check:
+        return
+    from .serve.run import run
+
+    run(settings)
+
+
+@click.group()
+def profiles() -> None:
+    """Feed the profile store that `cpcompile serve` reads."""
+
+
+@profiles.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@SETTINGS
+@click.option("--profiles", "store", help="Profile store: a SQLite file.  [default: the settings', else profiles.sqlite3]")
+@click.pass_context
+def import_profiles(ctx: click.Context, file: Path, settings_file: Path | None, store: str | None) -> None:
+    """Store the profiles of FILE.jsonl: one {"namespace", "id", "segmentMembership"|"memberships",
+    "attributes"} object a line. Every line is checked first; with any error nothing is written."""
+    from .serve import open_store
+    from .serve.store import StoreUnavailable
+
+    settings = _settings(settings_file, profiles=store)
+    errors = [error for error in _check_lines(file)]
+    if errors:
+        for error in errors[:MAX_REPORTED]:
+            click.echo(error, err=True)
+        if len(errors) > MAX_REPORTED:
+            click.echo(f"... and {len(errors) - MAX_REPORTED} more", err=True)
+        click.echo(f"{file}: {len(errors)} bad line(s); nothing imported", err=True)
+        ctx.exit(EXIT_CONFIG_ERRORS)
+
+    async def write() -> int:
+        target = open_store(settings.profiles)
+        total = 0
+        try:
+            batch: list[Any] = []
+            for _, item in _profiles(file):
+                batch.append(item)
+                if len(batch) == BATCH:
+                    total += await target.put_many(batch)
+                    batch = []
+            if batch:
+                total += await target.put_many(batch)
+        finally:
+            await target.close()
+        return total
+
+    try:
+        total = asyncio.run(write())
+    except StoreUnavailable as err:
+        click.echo(f"cpcompile profiles import: {neutralise(str(err))}", err=True)
+        ctx.exit(EXIT_USAGE)
+    click.echo(f"imported {total} profile(s) into {settings.profiles}")
+
+
+def _lines(file: Path) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) for each non-blank line; None for a line over MAX_LINE bytes."""
+    with open(file, "rb") as f:
+        number = 0
+        while True:
+            line = f.readline(MAX_LINE + 1)
+            if not line:
+                return
+            number += 1
+            if len(line) > MAX_LINE and not line.endswith(b"\n"):
+                while line and not line.endswith(b"\n"):
+                    line = f.readline(MAX_LINE + 1)
+                yield number, None
+                continue
+            if line.strip():
+                yield number, line
+
+
+def _profiles(file: Path) -> Iterator[tuple[int, Any]]:
+    from .serve.identity import valid_identity
+    from .serve.store import profile_from_json
+
+    for number, line in _lines(file):
+        if line is None:
+            raise ValueError(f"line {number} is longer than {MAX_LINE} bytes")
+        document = json.loads(line)
+        if not isinstance(document, dict):
+            raise ValueError("a line must be a JSON object")
+        identity = valid_identity(document.pop("namespace", None), document.pop("id", None))
+        yield number, (identity, profile_from_json(document))
+
+
+def _check_lines(file: Path) -> Iterator[str]:
+    from .serve.identity import IdentityError, valid_identity
+    from .serve.store import ProfileError, profile_from_json
+
+    for number, line in _lines(file):
+        where = f"{file}:{number}"
+        if line is None:
+            yield f"{where}: the line is longer than {MAX_LINE // 1024} KB"
+            continue
+        try:
+            document = json.loads(line)
+        except (ValueError, RecursionError):
+            yield f"{where}: not a JSON object (one profile per line)"
+            continue
+        if not isinstance(document, dict):
+            yield f"{where}: not a JSON object (one profile per line)"
+            continue
+        try:
+            valid_identity(document.pop("namespace", None), document.pop("id", None))
+            profile_from_json(document)
+        except (IdentityError, ProfileError) as err:
+            yield f"{where}: {neutralise(str(err))}"
