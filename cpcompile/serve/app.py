@@ -43,7 +43,7 @@ from .identity import (
 from .metrics import Metrics
 from .settings import ServeSettings
 from .source import ArtifactSource
-from .store import Profile, ProfileError, ProfileStore, StoreUnavailable, profile_from_json
+from .store import MAX_MEMBERSHIPS, Profile, ProfileError, ProfileStore, StoreUnavailable, profile_from_json
 
 _log = logging.getLogger("cpcompile.serve")
 MAX_BODY = 64 * 1024
@@ -378,6 +378,12 @@ async def _lookup(app: ServeApp, scope: dict[str, Any], headers: Mapping[bytes, 
     app.refuse_if_stale()
     if not app.knows(artifact, datastream):
         raise _unknown_datastream(datastream)
+    memberships = document.get("memberships", [])
+    if isinstance(memberships, list):
+        if len(memberships) > MAX_MEMBERSHIPS or not all(type(m) is str for m in memberships):
+            raise invalid(f"'memberships' must be a list of at most {MAX_MEMBERSHIPS} audience IDs (strings), or a segmentMembership map")
+    elif not isinstance(memberships, dict):
+        raise invalid("'memberships' must be a list of audience IDs or a segmentMembership map")
     attributes = document.get("attributes")
     if attributes is not None and not isinstance(attributes, dict):
         raise invalid("'attributes' must be a JSON object")
@@ -386,7 +392,7 @@ async def _lookup(app: ServeApp, scope: dict[str, Any], headers: Mapping[bytes, 
         raise invalid("'now' must be Unix seconds")
     try:
         payload = artifact.lookup(
-            datastream, document.get("memberships", ()), now=now,
+            datastream, memberships, now=now,
             attributes=attributes, authenticated=authenticated,
         )
     except (TypeError, ValueError, OverflowError) as err:
