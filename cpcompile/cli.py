@@ -230,6 +230,70 @@ def keygen(ctx: click.Context, out: Path, force: bool) -> None:
 
 
 @cli.command()
+@click.argument("dirs", nargs=-1, metavar="[BUILD_DIR] DEST_DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--rollback", "revision", metavar="REVISION", help="Point DEST_DIR's current.json back at a kept revision (sha256:…, or a unique prefix of its hex digits).")
+@click.option("--list", "list_", is_flag=True, help="List the revisions kept in DEST_DIR, newest first.")
+@click.option("--public-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Publish only an artifact signed with this key.")
+@click.option("--keep", type=click.IntRange(min=1), help="Then keep only N revisions: the one published and the N-1 newest others.")
+@click.pass_context
+def publish(ctx: click.Context, dirs: tuple[Path, ...], revision: str | None, list_: bool, public_key: Path | None, keep: int | None) -> None:
+    """Publish BUILD_DIR (a `cpcompile build` output) to DEST_DIR for any static host:
+    artifacts/sha256-<hex>.{json,msgpack,sig}, then current.json pointing at them, written
+    last (docs/deploy.md). The build is verified first; exit 1 when it does not verify.
+
+    `publish --rollback REVISION DEST_DIR` points current.json at a kept revision;
+    `publish --list DEST_DIR` lists them.
+    """
+    from . import publish as publishing
+    from .artifact_format.errors import KeyFileError
+    from .artifact_format.keys import parse_public_key
+    from .publish_layout import POINTER
+
+    if revision is not None and list_:
+        raise click.UsageError("give --rollback or --list, not both")
+    expected = 1 if revision is not None or list_ else 2
+    if len(dirs) != expected:
+        shape = "DEST_DIR" if expected == 1 else "BUILD_DIR DEST_DIR"
+        raise click.UsageError(f"expected {shape}, got {len(dirs)} path(s)")
+    if keep is not None and expected == 1:
+        raise click.UsageError("--keep applies when publishing a build")
+    dest = dirs[-1]
+    if list_:
+        current = publishing.current_revision(dest)
+        for kept in publishing.kept_revisions(dest):
+            click.echo(f"{kept}{' (current)' if kept == current else ''}")
+        ctx.exit(EXIT_OK)
+    try:
+        key = None if public_key is None else parse_public_key(public_key)
+    except KeyFileError as err:
+        raise click.BadParameter(str(err), param_hint="--public-key") from None
+    try:
+        if revision is not None:
+            outcome = publishing.rollback(dest, revision, public_key=key)
+        else:
+            if not dirs[0].is_dir():
+                raise click.BadParameter(f"{dirs[0]} is not a directory", param_hint="BUILD_DIR")
+            outcome = publishing.publish(dirs[0], dest, public_key=key, keep=keep)
+    except publishing.UnknownRevision as err:
+        raise click.BadParameter(str(err), param_hint="--rollback") from None
+    except publishing.PublishError as err:
+        click.echo(f"cpcompile publish: {err}; nothing changed in {dest}", err=True)
+        ctx.exit(EXIT_CONFIG_ERRORS)
+    except OSError as err:
+        raise _Unwritable(f"cannot publish to {dest}: {err.strerror or err}") from None
+    for path in outcome.written:
+        click.echo(f"wrote {dest / path}")
+    if not outcome.pointer_changed:
+        click.echo(f"{dest / POINTER} already points to {outcome.revision}")
+    else:
+        was = f" (was {outcome.previous})" if outcome.previous else ""
+        click.echo(f"{dest / POINTER} now points to {outcome.revision}{was}")
+    for pruned in outcome.pruned:
+        click.echo(f"removed {pruned}")
+    ctx.exit(EXIT_OK)
+
+
+@cli.command()
 @click.argument("artifact", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--datastream", "datastream_id", required=True, help="Datastream ID of the request.")
 @click.option("--segments", help="Comma-separated audience IDs the profile belongs to.")
