@@ -52,6 +52,10 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9\-]{1,64}")
 _JSON = (b"content-type", b"application/json")
 _PROBLEM = (b"content-type", b"application/problem+json")
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -65,6 +69,8 @@ class Answer:
 
 
 def json_answer(document: Any, status: int = 200) -> Answer:
+    if _orjson is not None:
+        return Answer(status, _orjson.dumps(document), [_JSON])
     return Answer(status, _dumps(document).encode("ascii"), [_JSON])
 
 
@@ -175,6 +181,8 @@ class ServeApp:
             return path, _allow(method, "POST", _lookup)
         if len(parts) == 4 and parts[:2] == ["v1", "profiles"]:
             return "/v1/profiles/{namespace}/{id}", _allow(method, "PUT", _put_profile)
+        if path == "/livez":
+            return path, _allow(method, "GET", _livez)
         if path == "/healthz":
             return path, _allow(method, "GET", _healthz)
         if path == "/readyz":
@@ -416,6 +424,11 @@ async def _put_profile(app: ServeApp, scope: dict[str, Any], headers: Mapping[by
     except StoreUnavailable as err:
         raise BadRequest(503, "store-unavailable", "Service Unavailable", str(err)) from None
     return Answer(204)
+
+
+async def _livez(app: ServeApp, scope: dict[str, Any], headers: Mapping[bytes, bytes], body: bytes, artifact: Artifact) -> Answer:
+    """The liveness probe: the process answers. Constant, so it is also the benchmarks' floor."""
+    return Answer(200, b"ok\n", [(b"content-type", b"text/plain")])
 
 
 async def _healthz(app: ServeApp, scope: dict[str, Any], headers: Mapping[bytes, bytes], body: bytes, artifact: Artifact) -> Answer:

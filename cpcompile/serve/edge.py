@@ -42,10 +42,16 @@ class EdgeRequest:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 
+try:
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover
+    _loads = json.loads
+
+
 def parse_json_body(body: bytes) -> Any:
     """JSON whatever the content type says (the Web SDK labels it text/plain)."""
     try:
-        return json.loads(body)
+        return _loads(body)
     except (ValueError, RecursionError):
         raise invalid("the request body is not valid JSON (UTF-8)") from None
 
