@@ -21,7 +21,7 @@ from typing import Any, Iterator, Mapping
 
 from .artifact_format.document import read_document
 from .artifact_format.errors import ArtifactError
-from .atomic import write_atomic
+from .atomic import fsync_dir, write_atomic
 from .build import ARTIFACT_JSON, ARTIFACT_MSGPACK, SIGNATURE
 from .manifest import MANIFEST
 from .publish_layout import (
@@ -76,7 +76,9 @@ def publish(build_dir: Path, dest: Path, *, public_key: bytes | None = None, kee
     if keep is not None and keep < 1:
         raise ValueError("keep must be at least 1: the current revision is always kept")
     revision, files = read_build(build_dir, public_key)
-    (dest / ARTIFACTS_DIR).mkdir(parents=True, exist_ok=True)
+    if not (dest / ARTIFACTS_DIR).is_dir():
+        (dest / ARTIFACTS_DIR).mkdir(parents=True, exist_ok=True)
+        fsync_dir(dest)  # the folder's own entry is durable before any pointer names a file in it
     with _exclusive(dest):
         _remove_stale_temp_files(dest)
         missing = _check_no_conflict(dest, revision, files)
@@ -248,8 +250,11 @@ def kept_revisions(dest: Path) -> list[str]:
     found = []
     for path in (dest / ARTIFACTS_DIR).glob(f"*{SUFFIXES['json']}"):
         revision = revision_of_stem(path.name[: -len(SUFFIXES["json"])])
-        if revision is not None:
-            found.append((-path.stat().st_mtime_ns, revision))
+        try:
+            if revision is not None:
+                found.append((-path.stat().st_mtime_ns, revision))
+        except FileNotFoundError:  # removed since the listing (--keep in another run)
+            continue
     return [revision for _, revision in sorted(found)]
 
 

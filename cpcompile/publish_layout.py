@@ -184,6 +184,8 @@ def encode_pointer(revision: str, files: Mapping[str, bytes]) -> bytes:
 def parse_pointer(data: bytes) -> Pointer:
     """The pointer in ``data``, checked strictly; PointerError (a ValueError) for anything that
     is not exactly a pointer of this version, whatever the bytes are."""
+    if isinstance(data, memoryview):
+        data = data.tobytes()
     if not isinstance(data, (bytes, bytearray)):
         raise TypeError(f"pointer data must be bytes, got {type(data).__name__}")
     if len(data) > MAX_POINTER_BYTES:

@@ -353,6 +353,20 @@ def test_rollback_to_an_unknown_revision_names_the_closest_and_lists_the_kept(bu
     assert tree(site) == before
 
 
+def test_rollback_to_an_ambiguous_prefix_names_the_candidates(site):
+    for digit in "12":
+        (site / f"artifacts/sha256-abcd{digit * 60}.json").write_bytes(b"{}")
+    result = publish("--rollback", "sha256:abcd", site)
+    assert result.exit_code == 2
+    assert f"sha256:abcd is ambiguous in {site}" in result.stderr
+    assert "sha256:abcd" + "1" * 60 in result.stderr and "sha256:abcd" + "2" * 60 in result.stderr
+
+
+def test_list_of_a_directory_with_nothing_published_is_empty(tmp_path):
+    result = publish("--list", tmp_path)
+    assert result.exit_code == 0 and result.output == ""
+
+
 @pytest.mark.parametrize("wanted", ["abc", "sha256:", "xyz12345", "latest\n::error::x"])
 def test_rollback_to_something_that_is_not_a_revision_is_a_usage_error(site, wanted):
     result = publish("--rollback", wanted, site)
