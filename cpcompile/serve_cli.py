@@ -43,7 +43,7 @@ def _settings(settings_file: Path | None, **options: Any) -> Any:
 @click.option("--certfile", type=click.Path(exists=True, dir_okay=False), help="TLS certificate (PEM); the Web SDK only speaks HTTPS.")
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM).")
 @click.option("--org-id", help="The IMS org the Web SDK is configured with (1234ABCD@AdobeOrg): names its cookies.")
-@click.option("--profiles", help="Profile store: a SQLite file.  [default: profiles.sqlite3]")
+@click.option("--profiles", help="Profile store: redis://HOST:PORT/DB or a SQLite file.  [default: profiles.sqlite3]")
 @click.option("--public-key", type=click.Path(exists=True, dir_okay=False), help="Serve only artifacts signed with this key.")
 @click.option("--allowed-origin", "allowed_origins", multiple=True, help="A page origin allowed to call with credentials (repeatable).")
 @click.option("--location-hint", help="The cluster name set in the Web SDK's cluster cookie.  [default: local]")
@@ -56,7 +56,7 @@ def _settings(settings_file: Path | None, **options: Any) -> Any:
 def serve(ctx: click.Context, /, artifact: str | None, settings_file: Path | None, check: bool, **options: Any) -> None:
     """Answer the Web SDK, the Server API and plain lookups from ARTIFACT_OR_URL (docs/serve.md)."""
     from .runtime import ArtifactError
-    from .serve import open_source, open_store
+    from .serve import open_source
     from .serve.settings import SettingsError
     from .serve.source import FetchError
     from .serve.store import StoreUnavailable
@@ -65,8 +65,7 @@ def serve(ctx: click.Context, /, artifact: str | None, settings_file: Path | Non
     settings = _settings(settings_file, artifact=artifact, **options)
     try:
         source = open_source(settings)
-        store = open_store(settings.profiles)
-        asyncio.run(store.close())
+        asyncio.run(_check_store(settings))
     except (SettingsError, StoreUnavailable, ValueError) as err:
         if isinstance(err, ArtifactError):
             click.echo(f"cpcompile serve: {settings.artifact}: rejected: {neutralise(str(err))}", err=True)
@@ -90,6 +89,20 @@ def serve(ctx: click.Context, /, artifact: str | None, settings_file: Path | Non
     run(settings)
 
 
+async def _check_store(settings: Any) -> None:
+    """Open the store once before the workers start; a Redis that is down only warns, since
+    the service answers degraded and recovers by itself when it returns."""
+    from .serve import open_store
+
+    store = open_store(settings.profiles, timeout=max(settings.store_timeout, 1.0))
+    try:
+        if not await store.ready():
+            click.echo(f"cpcompile serve: warning: the profile store {settings.profiles.split('@')[-1]} does not answer yet; "
+                       "answers are degraded until it does", err=True)
+    finally:
+        await store.close()
+
+
 @click.group()
 def profiles() -> None:
     """Feed the profile store that `cpcompile serve` reads."""
@@ -98,7 +111,7 @@ def profiles() -> None:
 @profiles.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @SETTINGS
-@click.option("--profiles", "store", help="Profile store: a SQLite file.  [default: the settings', else profiles.sqlite3]")
+@click.option("--profiles", "store", help="Profile store: redis://HOST:PORT/DB or a SQLite file.  [default: the settings', else profiles.sqlite3]")
 @click.pass_context
 def import_profiles(ctx: click.Context, file: Path, settings_file: Path | None, store: str | None) -> None:
     """Store the profiles of FILE.jsonl: one {"namespace", "id", "segmentMembership"|"memberships",
@@ -117,7 +130,8 @@ def import_profiles(ctx: click.Context, file: Path, settings_file: Path | None, 
         ctx.exit(EXIT_CONFIG_ERRORS)
 
     async def write() -> int:
-        target = open_store(settings.profiles)
+        # a bulk write is pipelined in batches: each may take longer than one lookup's budget
+        target = open_store(settings.profiles, timeout=10.0, ttl=settings.profile_ttl)
         total = 0
         try:
             batch: list[Any] = []

@@ -11,10 +11,17 @@ from .source import ArtifactSource, make_fetcher
 from .store import ProfileStore
 
 
-def open_store(location: str) -> ProfileStore:
-    """The profile store a ``profiles`` setting names: a SQLite file path (the default)."""
-    if "://" in location:
-        raise SettingsError(f"profiles: unsupported store {location.split('://', 1)[0]!r}; give a SQLite file path")
+def open_store(location: str, *, timeout: float = 0.05, ttl: float | None = None) -> ProfileStore:
+    """The profile store a ``profiles`` setting names: ``redis://HOST:PORT/DB`` (shared by
+    replicas) or a SQLite file path (the default). ``timeout`` bounds each Redis call, ``ttl``
+    makes Redis forget a profile that many seconds after it was written."""
+    scheme = location.split("://", 1)[0].lower() if "://" in location else None
+    if scheme in ("redis", "rediss", "unix"):
+        from .redis_store import RedisProfileStore
+
+        return RedisProfileStore(location, timeout=timeout, ttl=ttl)
+    if scheme is not None:
+        raise SettingsError(f"profiles: unsupported store {scheme!r}; give redis://HOST:PORT/DB or a SQLite file path")
     from .sqlite_store import SqliteProfileStore
 
     return SqliteProfileStore(location)
@@ -36,7 +43,8 @@ def open_source(settings: ServeSettings) -> ArtifactSource:
 
 
 def build_app(settings: ServeSettings) -> ServeApp:
-    return ServeApp(settings, open_source(settings), open_store(settings.profiles))
+    store = open_store(settings.profiles, timeout=settings.store_timeout, ttl=settings.profile_ttl)
+    return ServeApp(settings, open_source(settings), store)
 
 
 __all__ = ["ServeApp", "ServeSettings", "SettingsError", "build_app", "load_settings", "open_source", "open_store"]

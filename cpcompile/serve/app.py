@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import re
 import time
 from typing import Any, Awaitable, Callable, Mapping
 from urllib.parse import parse_qsl
+
+import orjson
 
 from cpcompile.runtime import Artifact
 from cpcompile.runtime._response import random_uuid
@@ -51,11 +52,6 @@ BODY_TIMEOUT = 10.0
 _REQUEST_ID = re.compile(r"[A-Za-z0-9\-]{1,64}")
 _JSON = (b"content-type", b"application/json")
 _PROBLEM = (b"content-type", b"application/problem+json")
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
-try:
-    import orjson as _orjson
-except ImportError:  # pragma: no cover
-    _orjson = None
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -69,13 +65,11 @@ class Answer:
 
 
 def json_answer(document: Any, status: int = 200) -> Answer:
-    if _orjson is not None:
-        return Answer(status, _orjson.dumps(document), [_JSON])
-    return Answer(status, _dumps(document).encode("ascii"), [_JSON])
+    return Answer(status, orjson.dumps(document), [_JSON])
 
 
 def problem_answer(error: BadRequest, request_id: str | None = None) -> Answer:
-    return Answer(error.status, _dumps(problem(error, request_id)).encode("ascii"), [_PROBLEM])
+    return Answer(error.status, orjson.dumps(problem(error, request_id)), [_PROBLEM])
 
 
 class ServeApp:

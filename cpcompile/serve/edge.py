@@ -6,7 +6,7 @@ route reads and answers, and ../web-sdk notes in docs for the client's expectati
 
 from __future__ import annotations
 
-import json
+import orjson
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -42,16 +42,10 @@ class EdgeRequest:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 
-try:
-    from orjson import loads as _loads
-except ImportError:  # pragma: no cover
-    _loads = json.loads
-
-
 def parse_json_body(body: bytes) -> Any:
     """JSON whatever the content type says (the Web SDK labels it text/plain)."""
     try:
-        return _loads(body)
+        return orjson.loads(body)
     except (ValueError, RecursionError):
         raise invalid("the request body is not valid JSON (UTF-8)") from None
 

@@ -38,6 +38,8 @@ class ServeSettings:
     allowed_origins: tuple[str, ...] = ()
     api_tokens: tuple[str, ...] = field(default=(), repr=False)
     profiles: str = "profiles.sqlite3"
+    store_timeout: float = 0.05
+    profile_ttl: float | None = None
     public_key: str | None = None
     poll_interval: float = 2.0
     poll_jitter: float = 0.2
@@ -97,7 +99,7 @@ def _from_table(table: object, source: str) -> ServeSettings:
 def _typed(settings: ServeSettings, source: str) -> ServeSettings:
     expect: dict[str, type | tuple[type, ...]] = {
         "host": str, "location_hint": str, "edge_base_path": str, "profiles": str, "stale_policy": str,
-        "poll_interval": (int, float), "poll_jitter": (int, float), "workers": int,
+        "poll_interval": (int, float), "poll_jitter": (int, float), "workers": int, "store_timeout": (int, float),
     }
     for name, kind in expect.items():
         value = getattr(settings, name)
@@ -106,7 +108,7 @@ def _typed(settings: ServeSettings, source: str) -> ServeSettings:
     for name in ("artifact", "certfile", "keyfile", "org_id", "public_key"):
         if getattr(settings, name) is not None and not isinstance(getattr(settings, name), str):
             raise SettingsError(f"{source}: {name} must be a string")
-    for name in ("port", "max_stale"):
+    for name in ("port", "max_stale", "profile_ttl"):
         value = getattr(settings, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise SettingsError(f"{source}: {name} must be a number")
@@ -134,6 +136,10 @@ def check(settings: ServeSettings, *, source: str) -> ServeSettings:
         raise SettingsError(f"{source}: port must be 0 to 65535")
     if not settings.poll_interval > 0 or not 0 <= settings.poll_jitter < 1:
         raise SettingsError(f"{source}: poll_interval must be > 0 and poll_jitter in [0, 1)")
+    if not 0 < settings.store_timeout <= 10:
+        raise SettingsError(f"{source}: store_timeout must be more than 0 and at most 10 seconds")
+    if settings.profile_ttl is not None and not settings.profile_ttl >= 1:
+        raise SettingsError(f"{source}: profile_ttl must be at least 1 second (or unset: profiles never expire)")
     if settings.max_stale is not None and not settings.max_stale > 0:
         raise SettingsError(f"{source}: max_stale must be a positive number of seconds")
     if settings.stale_policy not in ("serve", "fail"):
