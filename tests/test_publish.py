@@ -4,11 +4,16 @@ the pointer (cpcompile.publish_layout) against hostile bytes."""
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -308,6 +313,53 @@ def test_each_new_pointer_has_a_later_whole_second_modification_time(builds, tmp
         assert publish(*args).exit_code == 0
         seconds.append((dest / "current.json").stat().st_mtime_ns // 1_000_000_000)
     assert seconds[0] < seconds[1] < seconds[2]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _get(url: str, since: str | None = None) -> tuple[int, bytes, str | None]:
+    request = urllib.request.Request(url, headers={"If-Modified-Since": since} if since else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read(), response.headers.get("Last-Modified")
+    except urllib.error.HTTPError as err:
+        err.close()
+        return err.code, b"", None
+
+
+def test_a_poller_over_http_sees_each_new_revision_and_fetches_its_files(builds, tmp_path):
+    """The replica's path: a static server (stdlib's, which answers If-Modified-Since from the
+    whole-second mtime, as nginx does) serves the directory; publications a second apart or less."""
+    from cpcompile import runtime
+
+    dest = tmp_path / "site"
+    assert publish(builds["a"][0], dest).exit_code == 0
+    handler = functools.partial(_QuietHandler, directory=str(dest))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        pointer_url = f"http://127.0.0.1:{server.server_address[1]}/current.json"
+        status, data, modified = _get(pointer_url)
+        assert status == 200 and parse_pointer(data).revision == builds["a"][1]
+        for name in ("b", "c"):
+            assert publish(builds[name][0], dest).exit_code == 0
+            status, data, modified = _get(pointer_url, modified)
+            assert status == 200, f"the publication of {name} looked unchanged to the poller"
+            pointer = parse_pointer(data)
+            assert pointer.revision == builds[name][1]
+            status, artifact, _ = _get(pointer.location("json", pointer_url))
+            assert status == 200
+            pointer.check("json", artifact)
+            assert runtime.loads(artifact).revision == builds[name][1]
+        assert _get(pointer_url, modified)[0] == 304  # and unchanged is unchanged
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 # --- rollback and pruning ----------------------------------------------------------------------
