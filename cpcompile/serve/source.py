@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from cpcompile import runtime
 from cpcompile.runtime import Artifact
@@ -110,12 +110,62 @@ class HttpFetcher:
             raise FetchError(f"{url}: {getattr(err, 'reason', err)}") from err
 
 
+class PointerFetcher:
+    """A published layout (``cpcompile publish``): poll its ``current.json`` pointer, and when
+    it names a new revision fetch that revision's content-addressed files, checked against the
+    sizes and hashes the pointer lists before they are verified as an artifact."""
+
+    def __init__(self, location: str, timeout: float = 10.0) -> None:
+        self.location = location
+        self._http = HttpFetcher(location, timeout) if _is_url(location) else None
+
+    def fetch(self, previous_tag: object, want_signature: bool) -> Fetched | None:
+        from cpcompile.publish_layout import PointerError, parse_pointer
+
+        etag, revision = previous_tag if isinstance(previous_tag, tuple) else (None, None)
+        if self._http is not None:
+            headers = {"If-None-Match": etag} if isinstance(etag, str) else {}
+            status, new_etag, data = self._http._get(self.location, headers, 64 * 1024)
+            if status == 304:
+                return None
+        else:
+            new_etag, data = None, _read_bounded(self.location, 64 * 1024)
+        try:
+            pointer = parse_pointer(data)
+        except PointerError as err:
+            raise FetchError(f"{self.location}: {err}") from None
+        if pointer.revision == revision:
+            return None
+        try:
+            artifact = self._file(pointer, "json")
+            signature = self._file(pointer, "signature") if want_signature and "signature" in pointer.files else None
+        except PointerError as err:
+            raise FetchError(f"{self.location}: {err}") from None
+        return Fetched(artifact, signature, "json", (new_etag, pointer.revision))
+
+    def _file(self, pointer: Any, kind: str) -> bytes:
+        where = pointer.location(kind, self.location)
+        limit = MAX_SIGNATURE_BYTES if kind == "signature" else MAX_ARTIFACT_BYTES
+        data = self._http._get(where, {}, limit)[2] if self._http is not None else _read_bounded(where, limit)
+        pointer.check(kind, data)
+        return data
+
+
+def _is_url(location: str) -> bool:
+    return location.lower().startswith(("http://", "https://"))
+
+
 def make_fetcher(location: str, timeout: float = 10.0) -> Fetcher:
-    lowered = location.lower()
-    if lowered.startswith(("http://", "https://")):
-        return HttpFetcher(location, timeout)
-    if "://" in location:
+    """A fetcher for a file path or an http(s) URL; one whose name is ``current.json`` is the
+    pointer of a published layout."""
+    from cpcompile.publish_layout import POINTER
+
+    if "://" in location and not _is_url(location):
         raise ValueError(f"{location}: only file paths and http(s) URLs can be served")
+    if location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] == POINTER:
+        return PointerFetcher(location, timeout)
+    if _is_url(location):
+        return HttpFetcher(location, timeout)
     return FileFetcher(location)
 
 
