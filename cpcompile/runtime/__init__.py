@@ -5,6 +5,7 @@
     artifact = runtime.load("build/artifact.json")
     payload = artifact.lookup(datastream_id, ["399eb3e7-…", "…"], now=None)
     body = runtime.edge_response(payload)   # what /ee/v2/interact answers
+    raw = runtime.edge_response_bytes(artifact.lookup_bytes(datastream_id, ids))  # encoded
 
 Imports only the standard library (and msgpack, lazily, for ``.msgpack`` artifacts); services
 import it on every replica, so it must not pull in the compiler's dependencies. See
@@ -27,7 +28,7 @@ from cpcompile.artifact_format.errors import (
 from cpcompile.runtime._artifact import Artifact, Stats
 from cpcompile.runtime._holder import ArtifactHolder
 from cpcompile.runtime._load import load, loads
-from cpcompile.runtime._response import edge_response
+from cpcompile.runtime._response import edge_response, edge_response_bytes
 
 __all__ = [
     "READER_VERSION",
@@ -44,6 +45,7 @@ __all__ = [
     "UnknownFormat",
     "UnsupportedVersion",
     "edge_response",
+    "edge_response_bytes",
     "load",
     "loads",
 ]

@@ -23,7 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, List, Union
 
-    from cpcompile.runtime._index import AttributeSpecs, Destination
+    from cpcompile.runtime._index import AttributeSpecs, DatastreamIndex, Destination
 
     Memberships = Union[Iterable[str], Mapping[str, Mapping[str, Any]]]
     Payload = List[Dict[str, Any]]
@@ -125,39 +125,33 @@ class Artifact:
         UTC), Unix seconds, or None for the current time. ``attributes``: the profile's
         attributes as nested dicts, used only when ``authenticated``. See docs/runtime.md.
         """
-        try:
-            entry = self._index.get(datastream_id)
-        except TypeError:  # unhashable
-            raise _not_a_datastream_id(datastream_id) from None
-        if entry is None:
-            entry = self._index.get(_lower(datastream_id))
-            if entry is None:
-                return self._unknown(datastream_id, memberships)
-        audiences, destinations, with_attributes, authenticated_only, hex_ids = entry
-        if authenticated_only and not authenticated:
-            return self._refused(memberships, now, attributes)
-        if type(memberships) in _ID_COLLECTIONS:
+        entry = self._index.get(datastream_id) if type(datastream_id) is str else None
+        if (
+            entry is not None
+            and type(memberships) in _ID_COLLECTIONS
+            and now is None
+            and attributes is None
+            and not entry[3]  # authenticated-only
+        ):
+            # the common request, inline: a known datastream, a collection of IDs, the current
+            # time, no attributes
             ids: Any = memberships
             try:
-                found = audiences.keys() & memberships
-                # the compiler writes IDs in lower case; a request's are lowered only when one
-                # missed and some are not lower case (join raises TypeError for a non-string,
-                # then each is looked at)
-                if len(found) < len(ids) and _upper("".join(ids), hex_ids):
-                    found |= audiences.keys() & _lowered(ids)
+                found = entry[0].keys() & ids
+                if len(found) < len(ids) and _upper("".join(ids), entry[4]):
+                    found |= entry[0].keys() & _lowered(ids)
             except TypeError:
-                found = _found_in_mixed(audiences, memberships)
+                found = _found_in_mixed(entry[0], ids)
+            if not found:
+                return []
         else:
-            found = self._found(audiences, memberships, hex_ids)
-        if now is not None:
-            now = epoch_seconds(now)
-        if attributes is not None:
-            _check_attributes(attributes)
-            if authenticated and with_attributes:
-                slots = _segments(audiences, found, now, len(destinations)) if found else None
-                return _items_with_attributes(slots, destinations, attributes)
-        if not found:
-            return []
+            resolved = self._resolve(datastream_id, memberships, now, attributes, authenticated)
+            if resolved is None:
+                return []
+            entry, found, now, attributes = resolved
+            if attributes is not None:
+                slots = _segments(entry[0], found, now, len(entry[1])) if found else None
+                return _items_with_attributes(slots, entry[1], attributes)
         return [
             {
                 "type": "profileLookup",
@@ -166,10 +160,80 @@ class Artifact:
                 "segments": segments,
             }
             for (destination_id, alias, _), segments in zip(
-                destinations, _segments(audiences, found, now, len(destinations))
+                entry[1], _segments(entry[0], found, now, len(entry[1]))
             )
             if segments
         ]
+
+    def lookup_bytes(
+        self,
+        datastream_id: str,
+        memberships: Memberships,
+        *,
+        now: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+        authenticated: bool = False,
+    ) -> bytes:
+        """The same payload as ``lookup``, already encoded: UTF-8 JSON, compact, ready to send.
+
+        Takes the same arguments, raises the same errors and counts the same statistics as
+        ``lookup``; ``json.loads`` of the result equals ``lookup``'s answer. Built from
+        fragments encoded once per audience and destination, so no payload objects are made.
+        """
+        resolved = self._resolve(datastream_id, memberships, now, attributes, authenticated)
+        if resolved is None:
+            return b"[]"
+        entry, found, now, attributes = resolved
+        if attributes is not None:
+            slots = _segments(entry[0], found, now, len(entry[1])) if found else None
+            return _dumps(_items_with_attributes(slots, entry[1], attributes))
+        return _encoded(entry, found, now)
+
+    def _resolve(
+        self,
+        datastream_id: Any,
+        memberships: Any,
+        now: Any,
+        attributes: Any,
+        authenticated: bool,
+    ) -> tuple[DatastreamIndex, set[str], float | None, Mapping[str, Any] | None] | None:
+        """Check the arguments and find the hits: ``(entry, audience IDs that hit, now in
+        seconds or None, attributes to project or None)``, or None for an empty answer."""
+        try:
+            entry = self._index.get(datastream_id)
+        except TypeError:  # unhashable
+            raise _not_a_datastream_id(datastream_id) from None
+        if entry is None:
+            entry = self._index.get(_lower(datastream_id))
+            if entry is None:
+                self._unknown(datastream_id, memberships)
+                return None
+        audiences = entry[0]
+        if entry[3] and not authenticated:  # authenticated-only
+            self._refused(memberships, now, attributes)
+            return None
+        if type(memberships) in _ID_COLLECTIONS:
+            ids: Any = memberships
+            try:
+                found = audiences.keys() & memberships
+                # the compiler writes IDs in lower case; a request's are lowered only when one
+                # missed and some are not lower case (join raises TypeError for a non-string,
+                # then each is looked at)
+                if len(found) < len(ids) and _upper("".join(ids), entry[4]):
+                    found |= audiences.keys() & _lowered(ids)
+            except TypeError:
+                found = _found_in_mixed(audiences, memberships)
+        else:
+            found = self._found(audiences, memberships, entry[4])
+        if now is not None:
+            now = epoch_seconds(now)
+        if attributes is not None:
+            _check_attributes(attributes)
+            if authenticated and entry[2]:
+                return entry, found, now, attributes
+        if not found:
+            return None
+        return entry, found, now, None
 
     def _found(self, audiences: dict[str, Any], memberships: Any, hex_ids: bool) -> set[str]:
         """The audience IDs of ``memberships`` that the datastream maps, for inputs other than
@@ -186,7 +250,7 @@ class Artifact:
         except TypeError:
             return _found_in_mixed(audiences, ids)
 
-    def _refused(self, memberships: Any, now: Any, attributes: Any) -> Payload:
+    def _refused(self, memberships: Any, now: Any, attributes: Any) -> None:
         """An unauthenticated request for an authenticated-only datastream: nothing, but
         arguments of the wrong type still raise, as for any other request."""
         _check_memberships(memberships)
@@ -194,14 +258,12 @@ class Artifact:
             epoch_seconds(now)
         _check_attributes(attributes)
         self.stats.count_refused_unauthenticated()
-        return []
 
-    def _unknown(self, datastream_id: object, memberships: Any) -> Payload:
+    def _unknown(self, datastream_id: object, memberships: Any) -> None:
         if not isinstance(datastream_id, str):
             raise _not_a_datastream_id(datastream_id)
         _check_memberships(memberships)
         self.stats.count_unknown_datastream()
-        return []
 
 
 def _segments(
@@ -231,6 +293,50 @@ def _segments(
     return slots
 
 
+def _encoded(entry: DatastreamIndex, found: Iterable[str], now: float | None) -> bytes:
+    """The payload of ``_segments``'s hits as JSON, from fragments encoded once: each
+    destination's item up to its segments (all of a datastream's, on its first encoded
+    answer) and each audience's segment (on its first hit). They are kept in the entry's
+    slot; two threads that encode the same fragment store equal strings."""
+    from json.encoder import encode_basestring as quote  # json.dumps's, ensure_ascii=False
+
+    audiences = entry[0]
+    cache = entry[5]
+    heads = cache[0]
+    if heads is None:
+        heads = cache[0] = tuple(
+            '{"type":"profileLookup","destinationId":' + quote(destination_id)
+            + ',"alias":' + quote(alias) + ',"segments":['
+            for destination_id, alias, _ in entry[1]
+        )
+    segment_json = cache[1]
+    slots: list[list[str] | None] = [None] * len(heads)
+    for audience_id in sorted(found):
+        audience = audiences[audience_id]
+        fragment = segment_json.get(audience_id)
+        if fragment is None:
+            fragment = segment_json[audience_id] = (
+                '{"id":' + quote(audience_id) + ',"namespace":' + quote(audience["namespace"]) + "}"
+            )
+        for mapping in audience["mappings"]:
+            if len(mapping) != 1:  # only {"destination"} has no window
+                if now is None:
+                    now = _time()
+                if not mapping.get("start", _NEG_INF) <= now < mapping.get("end", _INF):
+                    continue
+            destination = mapping["destination"]
+            fragments = slots[destination]
+            if fragments is None:
+                slots[destination] = [fragment]
+            else:
+                fragments.append(fragment)
+    return (
+        "["
+        + ",".join([head + ",".join(f) + "]}" for head, f in zip(heads, slots) if f])
+        + "]"
+    ).encode("utf-8")
+
+
 def _items_with_attributes(
     slots: list[list[dict[str, str]] | None] | None,
     destinations: tuple[Destination, ...],
@@ -252,6 +358,14 @@ def _items_with_attributes(
             item["attributes"] = values
         items.append(item)
     return items
+
+
+def _dumps(payload: Payload) -> bytes:
+    import json
+
+    return json.dumps(
+        payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=False
+    ).encode("utf-8")
 
 
 def project_attributes(

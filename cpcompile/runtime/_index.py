@@ -31,7 +31,7 @@ from cpcompile.artifact_format.errors import ArtifactCorrupt
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, NoReturn, Tuple
+    from typing import Any, Dict, List, NoReturn, Tuple
 
     # (target, source path split at dots), sorted by target
     AttributeSpecs = Tuple[Tuple[str, Tuple[str, ...]], ...]
@@ -39,8 +39,11 @@ if TYPE_CHECKING:
     Destination = Tuple[str, str, AttributeSpecs]
     # (audience id -> {"namespace", "mappings"}, destinations, indexes of those with
     # attributes, whether only authenticated calls are answered, whether every audience ID is
-    # made of lower-case hex digits and dashes, like the UUIDs the compiler writes)
-    DatastreamIndex = Tuple[Dict[str, Any], Tuple[Destination, ...], Tuple[int, ...], bool, bool]
+    # made of lower-case hex digits and dashes, like the UUIDs the compiler writes, and the JSON
+    # fragments lookup_bytes encodes on first use: [item heads or None, {audience ID: segment}])
+    DatastreamIndex = Tuple[
+        Dict[str, Any], Tuple[Destination, ...], Tuple[int, ...], bool, bool, List[Any]
+    ]
 
 # every key name and allowed value comes from the format's declaration (artifact_format/body.py)
 _DATASTREAMS = BODY.keys["datastreams"]
@@ -88,7 +91,7 @@ def _datastream(entry: object, where: str, schema_version: int) -> DatastreamInd
         _corrupt(f"{where}.{_AUDIENCES}", "must be an object")
     _check_audiences(audiences, len(destinations), f"{where}.{_AUDIENCES}")
     with_attributes = tuple(i for i, d in enumerate(destinations) if d[2])
-    return audiences, destinations, with_attributes, authenticated_only, _hex_ids(audiences)
+    return audiences, destinations, with_attributes, authenticated_only, _hex_ids(audiences), [None, {}]
 
 
 def _hex_ids(audiences: dict[str, Any]) -> bool:

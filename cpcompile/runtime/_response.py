@@ -31,6 +31,32 @@ def edge_response(
     }
 
 
+def edge_response_bytes(payload: bytes, *, request_id: str | None = None) -> bytes:
+    """``edge_response`` for a payload that ``Artifact.lookup_bytes`` encoded: the same
+    envelope as UTF-8 JSON, with the payload's bytes spliced in as they are."""
+    if not isinstance(payload, (bytes, bytearray)):
+        raise TypeError(
+            f"payload must be bytes (what lookup_bytes returns), got {type(payload).__name__}"
+        )
+    if request_id is None:
+        request_id = random_uuid()
+    elif not isinstance(request_id, str):
+        raise TypeError(f"request_id must be a str, got {type(request_id).__name__}")
+    from json.encoder import encode_basestring as quote  # json.dumps's, ensure_ascii=False
+
+    try:
+        request_id_json = quote(request_id).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: escaped, as json.dumps does by default
+        from json.encoder import encode_basestring_ascii
+
+        request_id_json = encode_basestring_ascii(request_id).encode("ascii")
+    return (
+        b'{"requestId":' + request_id_json
+        + b',"handle":[{"type":"activation:pull","eventIndex":0,"payload":'
+        + bytes(payload) + b"}]}"
+    )
+
+
 def random_uuid() -> str:
     """A version 4 UUID; built here because ``import uuid`` costs ~10 ms on every replica."""
     raw = bytearray(os.urandom(16))
