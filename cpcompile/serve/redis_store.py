@@ -37,6 +37,7 @@ class RedisProfileStore:
         ttl: float | None = None,
         retry_after: float = 1.0,
         max_connections: int = 64,
+        parser_class: Any = None,
     ) -> None:
         try:
             import redis.asyncio as redis
@@ -55,6 +56,8 @@ class RedisProfileStore:
                 max_connections=max_connections,
                 retry_on_timeout=False,
                 decode_responses=False,
+                # redis-py picks hiredis when it is installed; benchmarks pass one explicitly
+                **({"parser_class": parser_class} if parser_class is not None else {}),
             )
         except ValueError as err:
             raise StoreUnavailable(f"profiles: not a Redis URL ({err})") from err
