@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import gc as _gc
 import json
 import os
 import random
@@ -46,9 +47,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from cpcompile import runtime  # noqa: E402
-from cpcompile.artifact_format.document import canonical_json, make_document  # noqa: E402
+from cpcompile.artifact_format.document import (  # noqa: E402
+    canonical_json,
+    decode_json,
+    json_body_bytes,
+    make_document,
+    read_document,
+    revision_of_body_bytes,
+)
+from cpcompile.runtime._load import settle  # noqa: E402
 
 WINDOW = (1764547200, 1769904000)  # 2025-12-01 .. 2026-02-01
+LOAD_TARGET = 1.0  # runtime.loads / json.loads of the same bytes, same GC treatment
+MSGPACK_TARGET = 0.6  # runtime.loads of artifact.msgpack / of artifact.json
+SPARSE_TARGET = 1.2  # lookup p50 / floor p50, uniform mix
+DENSE_TARGET = 2.5  # lookup p50 / floor p50, dense mix
 
 
 # --- the artifact ------------------------------------------------------------------------------
@@ -92,13 +105,18 @@ def synthesize_body(seed: int = 7) -> dict[str, Any]:
 # --- timing helpers ----------------------------------------------------------------------------
 
 
-def median_ms(action: Callable[[], object], runs: int) -> float:
+def median_ms(action: Callable[[], object], runs: int, gc: bool = True) -> float:
+    """Median CPU ms of ``runs`` calls, each after a full collection; ``gc=False`` runs them
+    with the collector paused (for a step that ``runtime.loads`` runs paused)."""
     times = []
     for _ in range(runs):
-        gc.collect()
+        _gc.collect()
+        if not gc:
+            _gc.disable()
         start = time.process_time()
         result = action()
         times.append(time.process_time() - start)
+        _gc.enable()
         del result
     return statistics.median(times) * 1000
 
@@ -118,35 +136,53 @@ def percentile(values: list[float], p: float) -> float:
 # --- measurements ------------------------------------------------------------------------------
 
 
-def bench_load(data: bytes, runs: int) -> dict[str, float]:
-    def json_paused(settle: bool) -> object:
-        gc.disable()
-        try:
-            result = json.loads(data)
-        finally:
-            gc.enable()
-        if settle:
-            gc.collect(1)  # what runtime.loads does after decoding
-        return result
+def bench_load(data: bytes, packed: bytes | None, runs: int) -> dict[str, float]:
+    """``runtime.loads`` and its floors, each in the same GC treatment: the collector paused
+    while decoding, then ``settle()``, what ``runtime.loads`` does after decoding."""
+
+    def paused(decode: Callable[[], object]) -> Callable[[], object]:
+        def run() -> object:
+            gc.disable()
+            try:
+                result = decode()
+            finally:
+                gc.enable()
+            settle()
+            return result
+
+        return run
 
     runtime.loads(data)  # warm up: first-use imports (json, hashlib)
     decoded = json.loads(data)
-    return {
-        "canonical re-encoding": median_ms(lambda: canonical_json(decoded), runs),
+    document = read_document(data)
+    body_bytes = json_body_bytes(data, document)
+    figures = {
         "loads": median_ms(lambda: runtime.loads(data), runs),
-        "json.loads": median_ms(lambda: json.loads(data), runs),
-        "json.loads, gc paused, settled": median_ms(lambda: json_paused(True), runs),
-        "json.loads, gc paused": median_ms(lambda: json_paused(False), runs),
+        "floor": median_ms(paused(lambda: json.loads(data)), runs),
+        "json.loads, collector on": median_ms(lambda: json.loads(data), runs),
+        # the steps, each with the collector paused as in runtime.loads
+        "decode": median_ms(lambda: decode_json(data), runs, gc=False),
+        "canonical check": median_ms(lambda: canonical_json(decoded), runs, gc=False),
+        "revision": median_ms(lambda: revision_of_body_bytes(body_bytes), runs, gc=False),
+        "index": median_ms(lambda: runtime.Artifact(document), runs, gc=False),
     }
-
-
-def bench_msgpack_load(document: dict[str, Any]) -> float | None:
-    try:
+    if packed is not None:
         import msgpack
+
+        runtime.loads(packed, encoding="msgpack")
+        figures["msgpack floor"] = median_ms(
+            paused(lambda: msgpack.unpackb(packed, raw=False, strict_map_key=True)), runs
+        )
+        figures["loads msgpack"] = median_ms(lambda: runtime.loads(packed, encoding="msgpack"), runs)
+    return figures
+
+
+def msgpack_bytes(data: bytes) -> bytes | None:
+    try:
+        from cpcompile.artifact_format.encode import encode_msgpack
     except ImportError:
         return None
-    packed = msgpack.packb(json.loads(canonical_json(document)), use_bin_type=True)
-    return median_ms(lambda: runtime.loads(packed, encoding="msgpack"), 3)
+    return encode_msgpack(data)
 
 
 def bench_lookup(
@@ -162,6 +198,14 @@ def bench_lookup(
         return [d for s in profile for d in index.get(s, ())]
 
     lookup = artifact.lookup
+    lookup_bytes = artifact.lookup_bytes
+
+    def dumps(answer: object) -> bytes:
+        return json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def lookup_then_dumps(ds: str, profile: list[str]) -> bytes:
+        return dumps(lookup(ds, profile))
+
     rng = random.Random(seed)
     datastreams = [ds for ds, e in body["datastreams"].items() if e["audiences"]]
     all_audiences = sorted({a for e in body["datastreams"].values() for a in e["audiences"]})
@@ -176,6 +220,7 @@ def bench_lookup(
     results = {}
     for mix, make in (("uniform", uniform), ("dense", dense)):
         ours, theirs, as_map, upper, hits = [], [], [], [], []
+        encoded, encoded_floor, dumps_only = [], [], []
         for _ in range(profiles):
             ds = rng.choice(datastreams)
             profile = make(ds)
@@ -185,7 +230,11 @@ def bench_lookup(
             theirs.append(per_call_us(floor, ds, profile, reps))
             as_map.append(per_call_us(lookup, ds, membership_map, reps))
             upper.append(per_call_us(lookup, ds, [a.upper() for a in profile], reps))
-            hits.append(sum(len(item["segments"]) for item in lookup(ds, profile)))
+            encoded.append(per_call_us(lookup_bytes, ds, profile, reps))
+            encoded_floor.append(per_call_us(lookup_then_dumps, ds, profile, reps))
+            answer = lookup(ds, profile)
+            dumps_only.append(per_call_us(lambda _ds, _p: dumps(answer), ds, profile, reps))
+            hits.append(sum(len(item["segments"]) for item in answer))
         results[mix] = {
             "p50": percentile(ours, 50),
             "p99": percentile(ours, 99),
@@ -194,6 +243,10 @@ def bench_lookup(
             "map p50": percentile(as_map, 50),
             "upper p50": percentile(upper, 50),
             "segments": statistics.mean(hits),
+            "bytes p50": percentile(encoded, 50),
+            "bytes p99": percentile(encoded, 99),
+            "lookup+dumps p50": percentile(encoded_floor, 50),
+            "dumps p50": percentile(dumps_only, 50),
         }
     return results
 
@@ -248,18 +301,33 @@ def print_artifact(source: str, data: bytes, body: dict[str, Any]) -> None:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
 
 
-def print_load(load: dict[str, float], runs: int, msgpack_ms: float | None) -> None:
-    print(f"\nload (CPU ms, median of {runs})")
-    print(f"  {'runtime.loads':31s} {load['loads']:8.1f}")
-    print(
-        f"  {'  of which canonical check':31s} {load['canonical re-encoding']:8.1f}"
-        "   (canonical_json of the decoded document, compared with the file)"
-    )
-    for name in ("json.loads", "json.loads, gc paused, settled", "json.loads, gc paused"):
-        target = "  (target <= 1.3)" if name == "json.loads" else ""
-        print(f"  {name:31s} {load[name]:8.1f}   ratio {load['loads'] / load[name]:.2f}{target}")
-    if msgpack_ms is not None:
-        print(f"  {'runtime.loads(msgpack)':31s} {msgpack_ms:8.1f}   (re-encodes the body as JSON)")
+def print_load(load: dict[str, float], runs: int) -> None:
+    floor = load["floor"]
+    print(f"\nload (CPU ms, median of {runs}; x: ratio to the floor of the same encoding)")
+    print(f"  {'floor: json.loads, same GC treatment':44s} {floor:7.1f}   x 1.00")
+    ratio = load["loads"] / floor
+    verdict = "ok" if ratio <= LOAD_TARGET else "over"
+    print(f"  {'runtime.loads (JSON)':44s} {load['loads']:7.1f}   x {ratio:.2f}  target <= {LOAD_TARGET}: {verdict}")
+    for step, what in (
+        ("decode", "json.loads with the artifact's number checks"),
+        ("canonical check", "canonical_json of the decoded document"),
+        ("revision", "sha256 of the body's bytes"),
+        ("index", "shape check and index"),
+    ):
+        print(f"  {'  of which ' + step:44s} {load[step]:7.1f}   x {load[step] / floor:.2f}  ({what})")
+    on = load["json.loads, collector on"]
+    print(f"  {'json.loads, collector as by default':44s} {on:7.1f}   (runtime.loads / it: {load['loads'] / on:.2f})")
+    if "loads msgpack" in load:
+        mfloor = load["msgpack floor"]
+        print(f"  {'floor: msgpack.unpackb, same GC treatment':44s} {mfloor:7.1f}   x 1.00")
+        ratio = load["loads msgpack"] / load["loads"]
+        verdict = "ok" if ratio <= MSGPACK_TARGET else "over"
+        print(
+            f"  {'runtime.loads (msgpack)':44s} {load['loads msgpack']:7.1f}   x {load['loads msgpack'] / mfloor:.2f}"
+            f"; / JSON load {ratio:.2f}  target <= {MSGPACK_TARGET}: {verdict}"
+        )
+    else:
+        print("  msgpack: skipped (the msgpack package is not installed)")
 
 
 def print_lookups(lookups: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
@@ -267,14 +335,26 @@ def print_lookups(lookups: dict[str, dict[str, float]], args: argparse.Namespace
         f"\nlookup, 50-membership profiles ({args.profiles} per mix, {args.reps} calls each, "
         "CPU µs per call)"
     )
+    targets = {"uniform": SPARSE_TARGET, "dense": DENSE_TARGET}
     for mix, r in lookups.items():
+        ratio = r["p50"] / r["floor p50"]
+        verdict = "ok" if ratio <= targets[mix] else "over"
         print(
             f"  {mix:8s} lookup p50 {r['p50']:6.2f} p99 {r['p99']:6.2f}"
             f" | floor p50 {r['floor p50']:6.2f} p99 {r['floor p99']:6.2f}"
-            f" | ratio p50 {r['p50'] / r['floor p50']:.2f} p99 {r['p99'] / r['floor p99']:.2f}"
-            f" | as segmentMembership map p50 {r['map p50']:6.2f}"
-            f" | IDs in upper case p50 {r['upper p50']:6.2f}"
+            f" | ratio p50 {ratio:.2f} (target <= {targets[mix]}: {verdict}) p99 {r['p99'] / r['floor p99']:.2f}"
             f" | {r['segments']:.1f} segments/answer"
+        )
+        print(
+            f"  {'':8s} as segmentMembership map p50 {r['map p50']:6.2f}"
+            f" | IDs in upper case p50 {r['upper p50']:6.2f}"
+        )
+        print(
+            f"  {'':8s} lookup_bytes p50 {r['bytes p50']:6.2f} p99 {r['bytes p99']:6.2f}"
+            f" | json.dumps(lookup(...)) p50 {r['lookup+dumps p50']:6.2f}"
+            f" (ratio {r['bytes p50'] / r['lookup+dumps p50']:.2f})"
+            f" | json.dumps of the answer alone p50 {r['dumps p50']:6.2f}"
+            f" | lookup_bytes / floor {r['bytes p50'] / r['floor p50']:.2f}"
         )
     print("  uniform: 50 IDs drawn from all audiences; dense: 50 IDs all mapped on the datastream")
 
@@ -301,8 +381,8 @@ def main() -> None:
     body = document["body"]
     print_artifact(source, data, body)
 
-    load = bench_load(data, args.load_runs)
-    print_load(load, args.load_runs, bench_msgpack_load(document))
+    load = bench_load(data, msgpack_bytes(data), args.load_runs)
+    print_load(load, args.load_runs)
 
     artifact = runtime.loads(data)
     gc.collect()

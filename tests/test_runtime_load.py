@@ -680,3 +680,48 @@ def test_a_duplicate_key_is_named_short_and_escaped() -> None:
         _load_bytes(_with_body_bytes(body))
     message = str(e.value)
     assert "duplicate key 'x\\n::error::kkk" in message and "\n" not in message and len(message) < 250
+
+
+# --- the garbage collector ---------------------------------------------------------------------
+
+
+def _many_audiences_bytes(n: int = 3000) -> bytes:
+    body = small_body()
+    audiences = body["datastreams"][DS]["audiences"]
+    for i in range(n):
+        audiences[f"b{i:07d}-0000-4000-8000-000000000000"] = {
+            "mappings": [{"destination": 0}],
+            "namespace": "ups",
+        }
+    body["datastreams"][DS]["audiences"] = dict(sorted(audiences.items()))
+    return canonical_json(make_document(body))
+
+
+def test_loading_leaves_the_young_generations_empty_and_the_collector_on() -> None:
+    import gc
+
+    data = _many_audiences_bytes()
+    gc.collect()
+    artifact = runtime.loads(data)
+    assert gc.isenabled()
+    # the thousands of new containers are not left for the next allocation to scan
+    assert gc.get_count()[0] < 50
+    assert gc.get_freeze_count() == 0
+    assert len(artifact.lookup(DS, ["b0000007-0000-4000-8000-000000000000"])) == 1
+
+
+def test_loading_keeps_what_the_application_froze_frozen() -> None:
+    import gc
+
+    data = _many_audiences_bytes()
+    gc.collect()
+    gc.freeze()  # what a pre-fork server does before forking workers
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        runtime.loads(data)
+        assert gc.get_freeze_count() == frozen
+        assert gc.get_count()[0] < 50
+    finally:
+        gc.unfreeze()
+
