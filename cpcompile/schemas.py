@@ -10,9 +10,12 @@ from pydantic import BaseModel
 from .artifact_format.schema import json_schema as artifact_json_schema
 from .manifest import pretty_json
 from .project import FILE_KINDS
+from .spec import SpecFile
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 CONFIG_SCHEMAS: dict[str, type[BaseModel]] = {spec.schema_file: spec.model for spec in FILE_KINDS.values()}
+# files read beside the config but never compiled: specs/*.yaml (docs/specs.md)
+OTHER_SCHEMAS: dict[str, type[BaseModel]] = {"spec.schema.json": SpecFile}
 
 
 # The artifact is a file format with its own version, not a dump of the config models: its
@@ -23,7 +26,7 @@ ARTIFACT_SCHEMA: dict[str, Any] = artifact_json_schema(SCHEMA_DIALECT)
 def config_schemas() -> dict[str, bytes]:
     return {
         name: pretty_json({"$schema": SCHEMA_DIALECT, **model.model_json_schema()})
-        for name, model in CONFIG_SCHEMAS.items()
+        for name, model in {**CONFIG_SCHEMAS, **OTHER_SCHEMAS}.items()
     }
 
 

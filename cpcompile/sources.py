@@ -47,6 +47,7 @@ class Kind(str, enum.Enum):
     CATALOG = "audiences"
     POLICY = "policies"
     SETTINGS = SETTINGS_FILE  # the project settings file at the root, not a config folder
+    SPEC = "specs"  # expected outcomes (`cpcompile test`), read like config but never compiled
 
 
 CONFIG_KINDS = (Kind.DATASTREAM, Kind.DESTINATION, Kind.CATALOG, Kind.POLICY)

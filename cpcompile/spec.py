@@ -139,8 +139,7 @@ def _read(root: Path, path: Path, diagnostics: list[Diagnostic]) -> SourceFile |
         diagnostics.append(_not_read(root, path, "CP105", f"not valid UTF-8 (byte 0x{data[err.start]:02x})",
                                      "save the file as UTF-8"))
         return None
-    # Doc needs a SourceFile; specs are no config folder, and Kind only tells where entries go
-    return SourceFile(Kind.SETTINGS, _rel(root, path), text.removeprefix("\ufeff"), hashlib.sha256(data).hexdigest())
+    return SourceFile(Kind.SPEC, _rel(root, path), text.removeprefix("\ufeff"), hashlib.sha256(data).hexdigest())
 
 
 def _not_read(root: Path, path: Path, code: str, message: str, hint: str) -> Diagnostic:

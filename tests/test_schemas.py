@@ -180,3 +180,27 @@ def test_artifact_schema_refuses_what_readers_refuse():
         {**good, "body": {"datastreams": {"x": {"audiences": {}, "destinations": []}}}},
     ):
         assert list(jsonschema.Draft202012Validator(schema).iter_errors(bad))
+
+
+def test_spec_files_have_an_editor_schema_that_matches_the_loader(tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((COMMITTED / "spec.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    specs = sorted((REPO_ROOT / "specs").glob("*.yaml"))
+    assert specs
+    for path in specs:
+        text = path.read_text(encoding="utf-8")
+        assert text.startswith("# yaml-language-server: $schema=../docs/schemas/spec.schema.json\n"), path
+        assert not list(validator.iter_errors(yamlsrc.parse(text))), path
+    # what `cpcompile test` refuses, the editor flags too
+    for bad in ["specs: []\n", "specs:\n  - name: x\n    datastream: web-prod\n    expect: {}\n    expct: {}\n",
+                "specs:\n  - name: x\n    expect: {}\n"]:
+        assert list(validator.iter_errors(yamlsrc.parse(bad))), bad
+        root = tmp_path / str(abs(hash(bad)))
+        for folder in ("datastreams", "destinations", "audiences", "specs"):
+            (root / folder).mkdir(parents=True)
+        (root / "specs" / "bad.yaml").write_text(bad)
+        from click.testing import CliRunner
+
+        result = CliRunner().invoke(cli, ["test", str(root)])
+        assert result.exit_code == 1 and "specs/bad.yaml:" in result.output, result.output
