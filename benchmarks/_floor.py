@@ -1,10 +1,16 @@
-"""The floor every benchmark is measured against, and small timing helpers.
+"""The floor every YAML benchmark is measured against, and small timing helpers.
 
-The floor is the time ruamel.yaml's C parser (``YAML(typ="safe", pure=False)``, i.e. libyaml
-via ruamel.yaml.clib) takes to read and ``load`` every config file of a tree, with no model, no
-checks and no cross-references. Any YAML config tool has to pay at least this; reporting a
-benchmark as a ratio to a floor measured in the same run makes figures comparable across
-machines and runs.
+The floor is the time PyYAML's ``CSafeLoader`` (libyaml's parser and PyYAML's C-accelerated
+safe constructor) takes to read and load every config file of a tree into plain Python data,
+with the garbage collector paused as cpcompile pauses it for validating and building: no model,
+no checks, no cross-references. It is the fastest general-purpose way to load YAML from Python,
+so any YAML config tool pays at least this. PyYAML is a benchmark-only dependency (the project
+itself reads YAML with ruamel.yaml); without it, or without libyaml, the floor is skipped with a
+message and the ratios fall back to ruamel.yaml's C ``safe_load`` (also GC-paused), which runs
+its resolver and constructor in Python and so is a softer floor.
+
+Reporting a benchmark as a ratio to a floor measured in the same run makes figures comparable
+across machines and runs.
 """
 
 from __future__ import annotations
@@ -70,8 +76,9 @@ def load_all(files: list[Path], yaml=None) -> int:
     return n
 
 
-def ruamel_c_safe_load_seconds(root: str | Path, repeat: int = 1) -> float:
-    """Best-of-``repeat`` seconds to read and C-safe-load every config file under ``root``.
+def ruamel_c_safe_load_seconds(root: str | Path, repeat: int = 1, paused: bool = True) -> float:
+    """Best-of-``repeat`` seconds to read and ruamel-C-safe-load every config file under
+    ``root``, the collector paused (unless ``paused=False``) as cpcompile pauses it.
 
     Files are listed outside the timed region; reading them as text is inside it.
     """
@@ -79,7 +86,77 @@ def ruamel_c_safe_load_seconds(root: str | Path, repeat: int = 1) -> float:
     if not files:
         raise FileNotFoundError(f"no config files under {root}")
     yaml = c_safe_yaml()
-    return best_of(repeat, lambda: load_all(files, yaml))
+    return best_of(repeat, gc_paused(lambda: load_all(files, yaml)) if paused else lambda: load_all(files, yaml))
+
+
+def gc_paused(fn: Callable[[], object]) -> Callable[[], object]:
+    """``fn`` run with the cyclic garbage collector paused (then restored)."""
+
+    def run() -> object:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return fn()
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return run
+
+
+def pyyaml_c_safe_loader():  # -> type[yaml.CSafeLoader] | str
+    """PyYAML's ``CSafeLoader``, or the reason it cannot be used (a string)."""
+    try:
+        import yaml
+    except ImportError:
+        return "PyYAML is not installed (pip install pyyaml; a benchmark-only dependency)"
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is None or not getattr(yaml, "__with_libyaml__", False):
+        return "PyYAML is installed without libyaml, so it has no CSafeLoader (reinstall it with libyaml)"
+    return loader
+
+
+def pyyaml_c_safe_load_seconds(root: str | Path, repeat: int = 1) -> float | str:
+    """Best-of-``repeat`` seconds to read and load every config file under ``root`` with
+    PyYAML's ``CSafeLoader``, the collector paused; or why it cannot be measured (a string)."""
+    loader = pyyaml_c_safe_loader()
+    if isinstance(loader, str):
+        return loader
+    import yaml
+
+    files = iter_yaml_files(root)
+    if not files:
+        raise FileNotFoundError(f"no config files under {root}")
+
+    def load_all_pyyaml() -> int:
+        for path in files:
+            yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+        return len(files)
+
+    return best_of(repeat, gc_paused(load_all_pyyaml))
+
+
+class Floor:
+    """The YAML floor of one run: PyYAML's CSafeLoader when available, else ruamel's C
+    safe_load; ``lines()`` says which, and why the first was skipped."""
+
+    def __init__(self, root: str | Path, repeat: int) -> None:
+        pyyaml = pyyaml_c_safe_load_seconds(root, repeat)
+        self.ruamel = ruamel_c_safe_load_seconds(root, repeat)
+        self.skipped = pyyaml if isinstance(pyyaml, str) else ""
+        self.seconds = self.ruamel if isinstance(pyyaml, str) else pyyaml
+        self.name = "ruamel C safe_load, GC paused" if self.skipped else "PyYAML CSafeLoader, GC paused"
+
+    def lines(self, fmt: Callable[[str, float, float], str]) -> list[str]:
+        """The floor lines of a report; ``fmt(step, seconds, ratio)`` formats one."""
+        out = []
+        if self.skipped:
+            out.append(f"  floor: PyYAML CSafeLoader skipped: {self.skipped}")
+            out.append(fmt("floor: ruamel C safe_load, GC paused", self.ruamel, 1.0))
+        else:
+            out.append(fmt("floor: PyYAML CSafeLoader, GC paused", self.seconds, 1.0))
+            out.append(fmt("  (ruamel C safe_load, GC paused)", self.ruamel, self.ruamel / self.seconds))
+        return out
 
 
 def rss_mib(ru_maxrss: int) -> float:

@@ -9,15 +9,17 @@ Sizes (xl is the reference; the others scale it down):
 
     size  datastreams  destinations  catalog audiences  mappings  sandboxes
     xl    200          2,000         20,000             200,000   20
-    l     50           500           5,000              50,000    20
-    m     10           100           1,000              10,000    10
+    l     50           500           5,000              50,000    5
+    m     10           100           1,000              10,000    1
     s     2            10            200                1,000     2
 
-Every destination maps 100 distinct audiences taken from its sandbox's catalog, so every sandbox
-that holds a datastream needs at least 100 catalog audiences: at size s (2 sandboxes) the
-catalog is 200 rather than 1/200 of xl, and with fewer datastreams than sandboxes only as many
-sandboxes as datastreams are used. Destinations are spread evenly over the datastreams (10 per
-datastream from m upwards, 5 at size s).
+The sandbox count grows with the size, so that from m to xl every sandbox looks alike: 10
+datastreams, 100 destinations and 1,000 catalog audiences, and per-sandbox checks (guardrails,
+catalog lookups) see the same density at every size; a per-mapping cost that grows from one size
+to the next is then the code's, not the shape's. Every destination maps 100 distinct audiences
+taken from its sandbox's catalog, so every sandbox needs at least 100 catalog audiences: size s
+keeps 2 sandboxes of 100 (its catalog is 200 rather than 1/200 of xl). Destinations are spread
+evenly over the datastreams (10 per datastream from m upwards, 5 at size s).
 
 Also importable: ``generate(out_dir, size="xl", seed=7)`` returns a :class:`Summary`.
 
@@ -44,7 +46,7 @@ XL_DATASTREAMS = 200
 XL_DESTINATIONS = 2_000
 XL_CATALOG = 20_000
 AUDIENCES_PER_DESTINATION = 100
-MAX_SANDBOXES = 20
+DATASTREAMS_PER_SANDBOX = 10  # as at xl, at every size from m up
 MAX_EDGE_PER_SANDBOX = 150
 
 # share of mappings with a start date; half of those also get an end date (so ~5% overall)
@@ -134,7 +136,7 @@ def counts_for(size: str) -> Counts:
     div = DIVISORS[size]
     datastreams = max(2, XL_DATASTREAMS // div)
     destinations = XL_DESTINATIONS // div
-    sandboxes = 2 if size == "s" else min(MAX_SANDBOXES, datastreams)
+    sandboxes = 2 if size == "s" else max(1, datastreams // DATASTREAMS_PER_SANDBOX)
     catalog = max(XL_CATALOG // div, sandboxes * AUDIENCES_PER_DESTINATION)
     return Counts(datastreams, destinations, catalog, sandboxes)
 

@@ -77,7 +77,7 @@ def test_different_seed_different_bytes(tmp_path):
 
 @pytest.mark.parametrize(
     "size, datastreams, destinations, catalog, sandboxes",
-    [("xl", 200, 2000, 20000, 20), ("l", 50, 500, 5000, 20), ("m", 10, 100, 1000, 10), ("s", 2, 10, 200, 2)],
+    [("xl", 200, 2000, 20000, 20), ("l", 50, 500, 5000, 5), ("m", 10, 100, 1000, 1), ("s", 2, 10, 200, 2)],
 )
 def test_counts_for_size(size, datastreams, destinations, catalog, sandboxes):
     c = gen.counts_for(size)
@@ -242,10 +242,27 @@ def test_cli_prints_summary(tmp_path, capsys):
     assert out.count("\n") == 1 and "14 files" in out and "seed 5" in out
 
 
+@pytest.mark.parametrize("size", ["m", "l", "xl"])
+def test_every_sandbox_has_the_same_density_from_m_up(size):
+    c = gen.counts_for(size)
+    assert c.datastreams / c.sandboxes == 10
+    assert c.destinations / c.sandboxes == 100
+    assert c.catalog_audiences / c.sandboxes == 1000
+
+
 def test_floor_helpers(tree):
     root, _ = tree
     assert floor.c_safe_yaml().Parser.__name__ == "CParser"
     assert floor.ruamel_c_safe_load_seconds(root) > 0
+    assert floor.ruamel_c_safe_load_seconds(root, paused=False) > 0
+    pyyaml = floor.pyyaml_c_safe_load_seconds(root)
+    if isinstance(pyyaml, str):  # a benchmark-only dependency: its absence is reported, not fatal
+        assert "PyYAML" in pyyaml
+    else:
+        assert pyyaml > 0
+    yaml_floor = floor.Floor(root, 1)
+    lines = yaml_floor.lines(lambda step, seconds, ratio: f"{step} {seconds} {ratio}")
+    assert yaml_floor.seconds > 0 and "floor: " in lines[0] and len(lines) == 2
     calls = []
     assert floor.best_of(3, lambda: calls.append(1)) >= 0
     assert len(calls) == 3
