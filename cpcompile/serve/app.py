@@ -48,6 +48,8 @@ from .store import MAX_MEMBERSHIPS, Profile, ProfileError, ProfileStore, StoreUn
 
 _log = logging.getLogger("cpcompile.serve")
 MAX_BODY = 64 * 1024
+# a body over the limit but under this is read and dropped before the 413, see _read_body
+MAX_DRAINED = 1024 * 1024
 BODY_TIMEOUT = 10.0
 _REQUEST_ID = re.compile(r"[A-Za-z0-9\-]{1,64}")
 _JSON = (b"content-type", b"application/json")
@@ -283,17 +285,23 @@ def _query(scope: Mapping[str, Any]) -> dict[str, str]:
     return query
 
 
+def _too_large() -> BadRequest:
+    return BadRequest(413, "payload-too-large", "Payload Too Large", f"request bodies are limited to {MAX_BODY // 1024} KB")
+
+
 async def _read_body(receive: Receive, headers: Mapping[bytes, bytes]) -> bytes:
     declared = headers.get(b"content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-        raise BadRequest(413, "payload-too-large", "Payload Too Large", f"request bodies are limited to {MAX_BODY // 1024} KB")
+    if declared is not None and not declared.isdigit():
+        raise BadRequest(400, "invalid-request", "Invalid request", "Content-Length is not a number")
+    if declared is not None and int(declared) > MAX_DRAINED:
+        raise _too_large()  # not worth reading: the connection is closed under the client
     first = await receive()
     if first["type"] != "http.request":
         raise BadRequest(400, "disconnected", "Bad Request", "the client went away")
     body: bytes = first.get("body", b"")
-    if len(body) > MAX_BODY:
-        raise BadRequest(413, "payload-too-large", "Payload Too Large", f"request bodies are limited to {MAX_BODY // 1024} KB")
     if not first.get("more_body", False):
+        if len(body) > MAX_BODY:
+            raise _too_large()
         return body  # the common case: servers hand small bodies over whole
     # a body in pieces: a timer (several microseconds to arm, so not for every request) bounds
     # a client that stops sending halfway
@@ -307,13 +315,18 @@ async def _read_body(receive: Receive, headers: Mapping[bytes, bytes]) -> bytes:
                     raise BadRequest(400, "disconnected", "Bad Request", "the client went away")
                 chunk = message.get("body", b"")
                 size += len(chunk)
-                if size > MAX_BODY:
-                    raise BadRequest(413, "payload-too-large", "Payload Too Large", f"request bodies are limited to {MAX_BODY // 1024} KB")
-                chunks.append(chunk)
+                if size > MAX_DRAINED:
+                    raise _too_large()
+                if size <= MAX_BODY:
+                    chunks.append(chunk)
                 if not message.get("more_body", False):
                     break
     except TimeoutError:
         raise BadRequest(408, "request-timeout", "Request Timeout", f"the body did not arrive within {BODY_TIMEOUT:g} s") from None
+    if size > MAX_BODY:
+        # read to its end (up to MAX_DRAINED) so that the client, which is still sending, gets
+        # the 413 instead of a connection closed under it
+        raise _too_large()
     return b"".join(chunks)
 
 
