@@ -52,6 +52,7 @@ DENIED_PAGE = "https://shop.alloy.test"
 
 DS_WEB = "11111111-2222-4333-8444-555555555555"
 DS_BARE = "22222222-3333-4444-8555-666666666666"
+DS_MEMBERS = "33333333-4444-4555-8666-777777777777"  # access: authenticated-only
 HERO_ID = "aaaaaaaa-0000-4000-8000-000000000001"
 ADS_ID = "aaaaaaaa-0000-4000-8000-000000000002"
 FIRST_TIME = "00000000-0000-4000-8000-00000000000a"
@@ -73,11 +74,29 @@ name: Bare
 sandbox: prod
 personalization_destinations: true
 """,
+    "datastreams/members.yaml": f"""\
+id: {DS_MEMBERS}
+name: Members area
+sandbox: prod
+access: authenticated-only
+personalization_destinations: true
+""",
+    "destinations/members.yaml": f"""\
+id: aaaaaaaa-0000-4000-8000-000000000003
+name: Members banner
+alias: heroAlias
+datastream: members
+audiences:
+  - id: {FIRST_TIME}
+""",
     "destinations/hero.yaml": f"""\
 id: {HERO_ID}
 name: Hero banner
 alias: heroAlias
 datastream: web
+attributes:
+  - source: person.name.firstName
+    target: firstName
 audiences:
   - id: {FIRST_TIME}
   - id: {LAPSED}
@@ -121,7 +140,8 @@ audiences:
 
 # profiles loaded with `cpcompile profiles import` before the server starts, keyed by CRMID
 PROFILES = [
-    {"namespace": "CRMID", "id": "two-aliases", "memberships": [FIRST_TIME, AD_TARGET]},
+    {"namespace": "CRMID", "id": "two-aliases", "memberships": [FIRST_TIME, AD_TARGET],
+     "attributes": {"person": {"name": {"firstName": "Ada"}}}},
     {"namespace": "CRMID", "id": "exited", "segmentMembership": {"ups": {
         FIRST_TIME: {"status": "realized"}, LAPSED: {"status": "exited"}}}},
     {"namespace": "CRMID", "id": "windows", "memberships": [WINTER_2020, EVERGREEN]},
