@@ -85,6 +85,19 @@ class ServeApp:
         self._prefix = cookie_prefix(settings.org_id) if settings.org_id else None
         self._identity_cookie = (self._prefix or "") + "identity"
         self._base = settings.edge_base_path
+        base = f"/{self._base}"
+        # route template -> (method, handler); the hinted Web SDK routes are matched in _route
+        self._exact: dict[str, tuple[str, Handler]] = {
+            f"{base}/v1/interact": ("POST", _web_interact),
+            f"{base}/v1/collect": ("POST", _collect),
+            f"{base}/v2/interact": ("POST", _server_interact),
+            f"{base}/v1/identity/acquire": ("POST", _identity_acquire),
+            "/v1/lookup": ("POST", _lookup),
+            "/livez": ("GET", _livez),
+            "/healthz": ("GET", _healthz),
+            "/readyz": ("GET", _readyz),
+            "/metrics": ("GET", _metrics),
+        }
         self._poller: asyncio.Task[None] | None = None
         self._known: tuple[str, frozenset[str]] = ("", frozenset())
         self.started_at = time.time()
@@ -158,33 +171,17 @@ class ServeApp:
         self.metrics.observe(route, answer.status, time.perf_counter() - started)
 
     def _route(self, path: str, method: str) -> tuple[str, Handler | None]:
+        exact = self._exact.get(path)
+        if exact is not None:
+            allowed, handler = exact
+            return path, _allow(method, allowed, handler)
         parts = path.strip("/").split("/")
-        if parts[0] == self._base and len(parts) in (3, 4):
-            hinted = len(parts) == 4
-            tail = parts[-2:]
-            if hinted and not _HINT.fullmatch(parts[1]):
-                return "unmatched", None
-            base = f"/{self._base}/{{hint}}/" if hinted else f"/{self._base}/"
-            if tail == ["v1", "interact"]:
-                return base + "v1/interact", _allow(method, "POST", _web_interact)
-            if tail == ["v1", "collect"]:
-                return base + "v1/collect", _allow(method, "POST", _collect)
-            if tail == ["v2", "interact"]:
-                return base + "v2/interact", _allow(method, "POST", _server_interact)
-        if parts[:2] == [self._base, "v1"] and parts[2:] == ["identity", "acquire"]:
-            return f"/{self._base}/v1/identity/acquire", _allow(method, "POST", _identity_acquire)
-        if path == "/v1/lookup":
-            return path, _allow(method, "POST", _lookup)
+        if len(parts) == 4 and parts[0] == self._base and _HINT.fullmatch(parts[1]):
+            hinted = self._exact.get(f"/{self._base}/{parts[2]}/{parts[3]}")
+            if hinted is not None:
+                return f"/{self._base}/{{hint}}/{parts[2]}/{parts[3]}", _allow(method, *hinted)
         if len(parts) == 4 and parts[:2] == ["v1", "profiles"]:
             return "/v1/profiles/{namespace}/{id}", _allow(method, "PUT", _put_profile)
-        if path == "/livez":
-            return path, _allow(method, "GET", _livez)
-        if path == "/healthz":
-            return path, _allow(method, "GET", _healthz)
-        if path == "/readyz":
-            return path, _allow(method, "GET", _readyz)
-        if path == "/metrics":
-            return path, _allow(method, "GET", _metrics)
         return "unmatched", None
 
     def _preflight(self, headers: Mapping[bytes, bytes]) -> Answer:
@@ -246,6 +243,7 @@ class ServeApp:
 
 
 Handler = Callable[[ServeApp, dict[str, Any], Mapping[bytes, bytes], bytes, Artifact], Awaitable[Answer]]
+_LOOKUP_FIELDS = frozenset({"datastream", "memberships", "attributes", "now"})
 _WANTED_HEADERS = frozenset({b"origin", b"cookie", b"authorization", b"content-length"})
 _HINT = re.compile(r"[a-z0-9]{1,16}")
 
@@ -397,8 +395,8 @@ async def _lookup(app: ServeApp, scope: dict[str, Any], headers: Mapping[bytes, 
     datastream = document.get("datastream")
     if not isinstance(datastream, str) or not datastream:
         raise invalid("'datastream' (the datastream ID) is missing")
-    unknown = set(document) - {"datastream", "memberships", "attributes", "now"}
-    if unknown:
+    if not document.keys() <= _LOOKUP_FIELDS:
+        unknown = set(document) - _LOOKUP_FIELDS
         raise invalid(f"unknown field {sorted(unknown)[0]!r}; expected datastream, memberships, attributes, now")
     app.refuse_if_stale()
     if not app.knows(artifact, datastream):
