@@ -12,7 +12,7 @@ import click
 
 from . import __version__
 from .diagnostics import Diagnostic, EXIT_CONFIG_ERRORS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, exit_code, sorted_diagnostics
-from .escape import neutralise
+from .escape import log_safe_json, neutralise
 from .render import FORMATS, count_of, render
 
 BUG_REPORTS = "the cpcompile issue tracker (see 'Reporting bugs' in the README)"
@@ -358,7 +358,9 @@ def lookup(
         )
         click.echo("\n".join(neutralise(line) for line in lines), err=True)
     result = edge_response(payload) if envelope else payload
-    click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    # attribute values come from the request file: U+2028 or a bidi control must not reach the
+    # terminal raw (log_safe_json escapes them and keeps the JSON value)
+    click.echo(log_safe_json(result), nl=False)
     ctx.exit(EXIT_OK)
 
 
@@ -529,6 +531,69 @@ def _backtick_runs(text: str) -> list[str]:
     import re
 
     return re.findall(r"`+", text)
+
+
+@cli.command("replay")
+@click.argument("base")
+@click.argument("head")
+@click.argument("requests", metavar="REQUESTS.jsonl")
+@click.option(
+    "--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("."), show_default=True,
+    help="The config root in the working tree; a git revision side reads the same folder in that commit.",
+)
+@click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json")), default="text", show_default=True)
+@click.option("--now", help="Time of the requests that carry none: 2026-12-24, 2026-12-24T18:00:00Z or Unix seconds.  [default: when the replay starts]")
+@click.option("--exit-code", is_flag=True, help="Exit 4 when some answer changes, 0 when none does.")
+@click.pass_context
+def replay(ctx: click.Context, base: str, head: str, requests: str, root: Path, fmt: str, now: str | None, exit_code: bool) -> None:
+    """Answer each recorded request of REQUESTS.jsonl (one JSON object a line, or - for standard
+    input; .gz is read through gzip) from BASE and from HEAD, sides as in `cpcompile diff`, and
+    report how many answers change, by datastream and alias, with examples. docs/replay.md.
+
+    A bad line is reported on stderr as REQUESTS.jsonl:LINE and skipped. Exit status: 0
+    replayed (with --exit-code: no answer changed), 4 (only with --exit-code) some answer
+    changed, 1 a side has config errors or the file has bad lines, 2 usage error, 3 internal error.
+    """
+    from .diff_sides import SideError
+    from .lookup_input import LookupInputError, parse_now
+    from .replay import ReplayInputError, load_sides, open_requests, replay as replay_requests
+    from .replay_render import render_report
+
+    try:
+        when = parse_now(now)
+    except LookupInputError as err:
+        raise click.BadParameter(str(err), param_hint="--now") from None
+    try:
+        stream = open_requests(requests)
+    except ReplayInputError as err:
+        raise click.BadParameter(neutralise(str(err)), param_hint="REQUESTS.jsonl") from None
+    try:
+        try:
+            sides = load_sides(base, head, root)
+        except SideError as err:
+            raise click.BadParameter(str(err), ctx, param_hint="BASE or HEAD") from None
+        broken = [side for side in (sides.base, sides.head) if side.body is None]
+        for side in broken:
+            shown = [replace(d, file=side.shown_prefix + d.file) for d in side.diagnostics]
+            click.echo(neutralise(f"cpcompile replay: {side.label} ({side.kind}) has errors; nothing replayed"), err=True)
+            click.echo(render(shown, "json" if fmt == "json" else "text", files_checked=side.files_checked, skipped=side.skipped), nl=False)
+        if broken:
+            ctx.exit(EXIT_CONFIG_ERRORS)
+        try:
+            report = replay_requests(sides, stream, requests, now=when)
+        except ReplayInputError as err:
+            raise click.BadParameter(neutralise(f"{requests}: {err}"), param_hint="REQUESTS.jsonl") from None
+    finally:
+        if requests != "-":
+            stream.close()
+    for line, message in report.errors:
+        click.echo(neutralise(f"{requests}:{line}: {message}"), err=True)
+    if report.bad_lines > len(report.errors):
+        click.echo(f"... and {report.bad_lines - len(report.errors)} more bad lines", err=True)
+    click.echo(render_report(report, fmt), nl=False)
+    if report.bad_lines:
+        ctx.exit(EXIT_CONFIG_ERRORS)
+    ctx.exit(EXIT_CHANGES if exit_code and report.changed else EXIT_OK)
 
 
 @cli.command()

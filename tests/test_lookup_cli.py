@@ -279,3 +279,13 @@ def test_audiences_by_catalog_name_with_the_config(artifact: Path, config: Path,
     path.write_text(json.dumps({"ups": {"Renters looking to buy": {"status": "realized"}}}))
     code, out, _ = lookup(str(artifact), "--datastream", "web-prod", "--config", str(config), "--membership-file", str(path))
     assert [i["alias"] for i in json.loads(out)] == ["adServerAlias", "personalizationAlias"]
+
+
+def test_attribute_values_cannot_forge_terminal_output(artifact: Path, tmp_path: Path) -> None:
+    attrs = tmp_path / "attrs.json"
+    hostile = "Ada\u2028fake line\u202ereversed\u00e9"
+    attrs.write_text(json.dumps({"person": {"name": {"firstName": hostile}}}))
+    _, out, _ = lookup(str(artifact), "--datastream", PROD, "--segments", FIRST_TIME, "--attributes-file", str(attrs), "--authenticated")
+    assert "\u2028" not in out and "\u202e" not in out and "\\u2028" in out
+    assert "\u00e9" in out  # readable text stays readable
+    assert json.loads(out)[0]["attributes"] == {"firstName": {"value": hostile}}
