@@ -725,3 +725,137 @@ def test_loading_keeps_what_the_application_froze_frozen() -> None:
     finally:
         gc.unfreeze()
 
+
+
+# --- canonical form of the audiences, checked without encoding them again ---------------------
+
+
+def _two_datastream_body() -> dict[str, Any]:
+    """Two datastreams with several audiences each: every part the fast canonical check reads."""
+    body = small_body(alias_a="Zürich ü")
+    other = "ff000000-0000-4000-8000-0000000000ff"
+    entry = json.loads(json.dumps(body["datastreams"][DS]))
+    entry["audiences"] = {
+        f"{i:02d}000000-0000-4000-8000-000000000000": {
+            "mappings": [{"destination": i % 2}] + ([{"destination": 1, "start": 5}] if i % 3 == 0 else []),
+            "namespace": "ups",
+        }
+        for i in range(12)
+    }
+    entry["audiences"]["üñí-audience"] = {"mappings": [{"destination": 0, "end": 9}], "namespace": "ups"}
+    body["datastreams"][other] = entry
+    body["datastreams"][DS]["audiences"]["3a000000-0000-4000-8000-000000000003"] = {
+        "mappings": [{"destination": 0}],
+        "namespace": "CustomerAudienceUpload",
+    }
+    return body
+
+
+_CANONICAL_BODY = canonical_json(_two_datastream_body())
+_ENTRY = b'"01000000-0000-4000-8000-000000000000":{"mappings":[{"destination":1}],"namespace":"ups"}'
+_NEXT = b'"02000000-0000-4000-8000-000000000000":{"mappings":[{"destination":0}],"namespace":"ups"}'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _CANONICAL_BODY.replace(_ENTRY + b"," + _NEXT, _NEXT + b"," + _ENTRY),
+        _CANONICAL_BODY.replace(_ENTRY, _ENTRY + b"," + _ENTRY),
+        _CANONICAL_BODY.replace(_ENTRY, _ENTRY.replace(b"01000000", b"02000000")),
+        _CANONICAL_BODY.replace(_ENTRY, _ENTRY.replace(b'"destination":1', b'"destination":-0')),
+        _CANONICAL_BODY.replace(_ENTRY, _ENTRY.replace(b'"destination":1', b'"destination": 1')),
+        _CANONICAL_BODY.replace(_ENTRY, _ENTRY.replace(b'"01', b'"\\u0030\\u0031')),
+        _CANONICAL_BODY.replace(b'"end":9', b'"end":9,"end":9'),
+        _CANONICAL_BODY.replace(b'"destination":1,"start":5', b'"start":5,"destination":1'),
+        _CANONICAL_BODY.replace(_ENTRY, _ENTRY.replace(b'"ups"', b'"up\xed\xa0\x80s"')),
+        _CANONICAL_BODY.replace(_ENTRY, _ENTRY.replace(b'"namespace":"ups"}', b'"namespace":"ups","x":{"b":1,"a":2}}')),
+    ],
+    ids=[
+        "audiences-out-of-order",
+        "audience-twice",
+        "audience-twice-in-place-of-another",
+        "minus-zero",
+        "space",
+        "escaped-id",
+        "key-twice-in-a-mapping",
+        "mapping-keys-out-of-order",
+        "encoded-surrogate",
+        "unknown-key-with-unsorted-object",
+    ],
+)
+def test_non_canonical_audiences_are_refused(body: bytes) -> None:
+    assert body != _CANONICAL_BODY
+    data = _with_body_bytes(body)
+    try:
+        json.loads(data)
+    except ValueError:  # the encoded surrogate: Python's decoder reads it only from bytes
+        pass
+    with pytest.raises(runtime.ArtifactCorrupt, match="not canonical|not valid Unicode"):
+        _load_bytes(data)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda b: b,
+        # unknown keys are ignored, and a canonical unknown key named like the audiences is not
+        # mistaken for them
+        lambda b: b.replace(b'"destinationId":', b'"audiences":{},"destinationId":', 1),
+        lambda b: b.replace(b'"destinationId":', b'"audiences":{"a":{"mappings":[{"destination":0}],"namespace":"ups"}},"destinationId":', 1),
+        lambda b: b.replace(b'"alias":"Z', b'"alias":"\\"audiences\\":{}Z', 1),
+    ],
+    ids=["as-built", "empty-audiences-key-elsewhere", "audiences-key-elsewhere", "in-a-string"],
+)
+def test_canonical_artifacts_load(change: Any) -> None:
+    body = change(_CANONICAL_BODY)
+    assert canonical_json(json.loads(body)) == body
+    artifact = _load_bytes(_with_body_bytes(body))
+    assert len(artifact.datastream_ids) == 2
+    assert artifact.lookup(DS, ["3a000000-0000-4000-8000-000000000003"])[0]["segments"] == [
+        {"id": "3a000000-0000-4000-8000-000000000003", "namespace": "CustomerAudienceUpload"}
+    ]
+
+
+def _edits() -> Any:
+    from hypothesis import strategies as st
+
+    pieces = [b" ", b",", b"{}", b"0", b"-", b'"', b"\\", b"\\u0030", b'"audiences":{}', _ENTRY, b"}", b"]"]
+    return st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=len(_CANONICAL_BODY)),
+            st.integers(min_value=0, max_value=40),
+            st.sampled_from(pieces),
+        ),
+        min_size=1,
+        max_size=3,
+    )
+
+
+def _accepted(data: bytes) -> bool:
+    from cpcompile.artifact_format.document import read_document
+
+    try:
+        read_document(data)
+    except runtime.ArtifactCorrupt:
+        return False
+    return True
+
+
+def test_the_fast_canonical_check_agrees_with_encoding_again() -> None:
+    from hypothesis import given, settings
+
+    @settings(max_examples=300, deadline=None)
+    @given(_edits())
+    def check(edits: list[tuple[int, int, bytes]]) -> None:
+        body = _CANONICAL_BODY
+        for at, cut, piece in edits:
+            at = min(at, len(body))
+            body = body[:at] + piece + body[at + cut :]
+        data = _with_body_bytes(body)
+        try:
+            canonical = canonical_json(json.loads(data)) == data
+        except (ValueError, RecursionError):
+            canonical = False
+        assert _accepted(data) == canonical
+
+    check()

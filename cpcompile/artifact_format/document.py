@@ -160,6 +160,96 @@ def canonical_document(doc: dict[str, Any]) -> bytes:
         raise ArtifactCorrupt(f"artifact holds a value JSON cannot represent: {e}") from None
 
 
+# Re-encoding the whole document costs as much as decoding it. Nearly all of an artifact's bytes
+# are the datastreams' `audiences` objects, whose canonical form is rigid: so those are checked
+# by a regular expression over the bytes (3 x faster than encoding), the order and uniqueness of
+# their keys on the decoded dicts, and only the rest (the "skeleton") is re-encoded. Anything
+# the fast path cannot prove canonical (escapes, unknown keys, another shape) gets the full
+# check, which also names the problem.
+
+_AUDIENCES_PLACEHOLDER = b'"audiences":{}'
+_AUDIENCE_ENTRY_START = b'{"mappings":['
+_audiences_pattern: Any = None
+
+
+def _audiences_regex() -> Any:
+    """``"audiences":{...}`` in canonical form: strings without escapes, quotes or control
+    characters (their canonical form is themselves), integers as ``str(int)`` writes them,
+    each audience's and each mapping's keys in sorted order, no whitespace."""
+    global _audiences_pattern
+    if _audiences_pattern is None:
+        import re
+
+        string = rb'"[^"\\\x00-\x1f]*"'
+        integer = rb"(?:0|-?[1-9][0-9]*)"
+        mapping = (
+            rb'\{"destination":' + integer
+            + rb'(?:,"end":' + integer + rb')?(?:,"start":' + integer + rb")?\}"
+        )
+        entry = (
+            string + rb':\{"mappings":\[' + mapping + rb"(?:," + mapping + rb')*\],"namespace":'
+            + string + rb"\}"
+        )
+        _audiences_pattern = re.compile(rb'"audiences":\{(?:' + entry + rb"(?:," + entry + rb")*)?\}")
+    return _audiences_pattern
+
+
+def canonical_by_parts(data: bytes, doc: dict[str, Any]) -> bool:
+    """True when ``data`` is proven to be the canonical JSON of ``doc`` (what it decoded to)
+    without encoding the audiences again; False means "not proven": do the full check.
+
+    Why it is sound: every ``"audiences":{...}`` the expression finds is replaced by
+    ``"audiences":{}``, and the result must equal the canonical encoding of the document with
+    every datastream's audiences emptied. Any other text ``"audiences":{}`` would itself have
+    been found, so the spans are exactly the datastreams' audiences, in order. Each span is
+    canonical token by token (the expression), and its entries are in sorted order with no key
+    twice: the decoded dict keeps first occurrences in file order, so its keys must be sorted and
+    as many as the span's entries (each entry has exactly one ``{"mappings":[``, which no
+    string in a span can contain). The bytes must be strict UTF-8 (the decoder lets encoded
+    surrogates through, which have no canonical encoding).
+    """
+    body = doc.get("body")
+    if type(body) is not dict:
+        return False
+    datastreams = body.get("datastreams")
+    if type(datastreams) is not dict:
+        return False
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    spans = [match.span() for match in _audiences_regex().finditer(data)]
+    if len(spans) != len(datastreams):
+        return False
+    skeleton = {}
+    for datastream_id, entry in datastreams.items():
+        if type(entry) is not dict or type(entry.get("audiences")) is not dict:
+            return False
+        skeleton[datastream_id] = {**entry, "audiences": {}}
+    try:
+        expected = canonical_json({**doc, "body": {**body, "datastreams": skeleton}})
+    except (ValueError, TypeError, RecursionError):
+        return False
+    parts = []
+    position = 0
+    for start, end in spans:
+        parts.append(data[position:start])
+        parts.append(_AUDIENCES_PLACEHOLDER)
+        position = end
+    parts.append(data[position:])
+    if b"".join(parts) != expected:
+        return False
+    for (start, end), entry in zip(spans, datastreams.values()):
+        audiences = entry["audiences"]
+        if data.count(_AUDIENCE_ENTRY_START, start, end) != len(audiences):
+            return False  # a key given twice
+        ids = list(audiences)
+        if ids != sorted(ids):
+            return False
+    return True
+
+
 def check_canonical_json(data: bytes, canonical: bytes) -> None:
     if data != canonical:
         raise ArtifactCorrupt(_not_canonical("artifact.json", data, canonical, _json_pairs))
@@ -366,7 +456,8 @@ def read_document(
     if encoding == "json":
         doc = decode_json(data)
         revision = check_header(doc)
-        check_canonical_json(data, canonical_document(doc))
+        if not canonical_by_parts(data, doc):
+            check_canonical_json(data, canonical_document(doc))
         check_revision(revision, json_body_bytes(data, doc))
     elif encoding == "msgpack":
         doc = decode_msgpack(data)
