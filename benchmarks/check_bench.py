@@ -1,0 +1,115 @@
+"""What a pre-commit run costs: ``cpcompile validate`` against ``check-jsonschema``, as processes.
+
+    python benchmarks/check_bench.py [--root .] [--repeat 7]
+
+Both run as the separate processes a pre-commit hook starts, interpreter start-up and imports
+included, on the same config (by default the example in the repository root). The floor is one
+``check-jsonschema`` run over every config file of the three catalogs (datastreams/,
+destinations/, audiences/), with the destination schema: one process is what a schema-only hook
+costs, and which schema a file is checked against barely changes the time (a hook that checks
+each kind against its own schema starts three processes; that sum is printed too). ``cpcompile
+validate ROOT`` checks the same files against their models and every cross-file rule, and
+policies/ too when present. Each figure is the best of --repeat runs (wall clock); the target
+is cpcompile <= 0.5 x the floor. ``check-jsonschema`` is a benchmark-only dependency
+(``pip install check-jsonschema``); without it the benchmark says so and exits 2.
+
+``cpcompile --help`` and ``cpcompile --version`` are timed the same way, and whether they
+import pydantic is printed (they should not need it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from _floor import iter_yaml_files  # noqa: E402
+
+TARGET = 0.5
+SCHEMAS = {
+    "datastreams": "datastream.schema.json",
+    "destinations": "destination.schema.json",
+    "audiences": "catalog.schema.json",
+}
+
+
+def _tool(name: str) -> str | None:
+    script = Path(sys.executable).with_name(name)
+    if script.exists():
+        return str(script)
+    return shutil.which(name)
+
+
+def best_of(repeat: int, cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
+    best, status = float("inf"), 0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        status = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+        best = min(best, time.perf_counter() - start)
+    return best, status
+
+
+def imports_pydantic(args: list[str], env: dict[str, str]) -> bool:
+    code = (
+        "import sys\nfrom cpcompile.cli import main\nsys.argv = ['cpcompile', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('pydantic' in sys.modules, file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    return result.stderr.strip().splitlines()[-1:] == ["True"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="cpcompile validate against check-jsonschema, as processes.")
+    p.add_argument("--root", type=Path, default=REPO, help="the config to check (default: the repository's example)")
+    p.add_argument("--repeat", type=int, default=7, help="runs per figure; the best counts (default 7)")
+    args = p.parse_args(argv)
+    checker, cpcompile = _tool("check-jsonschema"), _tool("cpcompile")
+    if checker is None:
+        print("check_bench: check-jsonschema is not installed (pip install check-jsonschema; a benchmark-only dependency)", file=sys.stderr)
+        return 2
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(x for x in (str(REPO), env.get("PYTHONPATH")) if x)
+    cli = [cpcompile] if cpcompile else [sys.executable, "-m", "cpcompile"]
+    files = [str(f) for f in iter_yaml_files(args.root)]
+    if not files:
+        print(f"check_bench: no config files under {args.root}", file=sys.stderr)
+        return 2
+    schemas = REPO / "docs" / "schemas"
+
+    floor, floor_status = best_of(args.repeat, [checker, "--schemafile", str(schemas / SCHEMAS["destinations"]), *files], env)
+    per_kind = 0.0
+    for kind, schema in SCHEMAS.items():
+        of_kind = [f for f in files if Path(f).relative_to(args.root).parts[0] == kind]
+        if of_kind:
+            per_kind += best_of(args.repeat, [checker, "--schemafile", str(schemas / schema), *of_kind], env)[0]
+    validate, status = best_of(args.repeat, [*cli, "validate", str(args.root)], env)
+    help_s = best_of(args.repeat, [*cli, "--help"], env)[0]
+    version_s = best_of(args.repeat, [*cli, "--version"], env)[0]
+
+    ratio = validate / floor
+    print(f"check benchmark: {args.root} ({len(files)} files), best of {args.repeat}, Python {sys.version.split()[0]}")
+    print(f"  {'step':<46}{'seconds':>9}{'x floor':>9}")
+    print(f"  {'floor: check-jsonschema, one process':<46}{floor:>9.3f}{1.0:>9.2f}  exit {floor_status}")
+    print(f"  {'check-jsonschema, one process per kind':<46}{per_kind:>9.3f}{per_kind / floor:>9.2f}")
+    verdict = "ok" if ratio <= TARGET else "over"
+    print(f"  {'cpcompile validate':<46}{validate:>9.3f}{ratio:>9.2f}  exit {status}; target <= {TARGET}: {verdict}")
+    for name, seconds, cli_args in (("cpcompile --help", help_s, ["--help"]), ("cpcompile --version", version_s, ["--version"])):
+        note = "imports pydantic" if imports_pydantic(cli_args, env) else "no pydantic"
+        print(f"  {name:<46}{seconds:>9.3f}{seconds / floor:>9.2f}  {note}")
+    return 0 if status == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
