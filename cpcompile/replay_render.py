@@ -13,7 +13,6 @@ from typing import Any, Callable
 
 from .escape import log_safe_json, neutralise
 from .plan_render import md, md_code
-from .render import count_of
 from .replay import KINDS, Example, Report, as_dict
 
 REPLAY_FORMATS = ("text", "markdown", "json")
@@ -34,6 +33,11 @@ Esc = Callable[[object], str]
 
 def _plain(value: object) -> str:
     return str(value)
+
+
+def count_of(n: int, word: str) -> str:
+    """``1,000 requests``, ``1 request``."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def _label(kind: str, n: int) -> str:
