@@ -493,8 +493,10 @@ EXIT_CHANGES = 4  # `diff --exit-code`: something effective changed
 )
 @click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json")), default="text", show_default=True)
 @click.option("--exit-code", is_flag=True, help="Exit 4 when something effective changed, 0 when nothing did.")
+@click.option("--replay", "replay_file", metavar="REQUESTS.jsonl",
+              help="Also replay these recorded requests through both sides (docs/replay.md); with --exit-code, a changed answer exits 4 too.")
 @click.pass_context
-def diff(ctx: click.Context, base: str, head: str, root: Path, fmt: str, exit_code: bool) -> None:
+def diff(ctx: click.Context, base: str, head: str, root: Path, fmt: str, exit_code: bool, replay_file: str | None = None) -> None:
     """What changes for visitors from BASE to HEAD: each a git revision of the repository at
     --root (read without touching the working tree), a config directory, or a built artifact
     (artifact.json, artifact.msgpack, or the build directory holding them). docs/diff.md.
@@ -523,8 +525,34 @@ def diff(ctx: click.Context, base: str, head: str, root: Path, fmt: str, exit_co
             click.echo(text, nl=False)
         ctx.exit(EXIT_CONFIG_ERRORS)
     assert plan is not None
+    if replay_file is not None:
+        _diff_with_replay(ctx, old, new, plan, replay_file, fmt, exit_code)
     click.echo(render_plan(plan, fmt, base, head), nl=False)
     ctx.exit(EXIT_CHANGES if exit_code and plan.changed else EXIT_OK)
+
+
+def _diff_with_replay(ctx: click.Context, old: Any, new: Any, plan: Any, requests: str, fmt: str, exit_code: bool) -> None:
+    """`diff --replay`: the plan with the replay of REQUESTS.jsonl after it (docs/replay.md)."""
+    from .replay import ReplayInputError, open_requests, replay as replay_requests, sides_of
+    from .replay_render import plan_with_replay
+
+    try:
+        stream = open_requests(requests)
+        try:
+            report = replay_requests(sides_of(old, new), stream, requests)
+        finally:
+            if requests != "-":
+                stream.close()
+    except ReplayInputError as err:
+        raise click.BadParameter(neutralise(str(err)), param_hint="--replay") from None
+    for line, message in report.errors:
+        click.echo(neutralise(f"{requests}:{line}: {message}"), err=True)
+    if report.bad_lines > len(report.errors):
+        click.echo(f"... and {report.bad_lines - len(report.errors)} more bad lines", err=True)
+    click.echo(plan_with_replay(plan, report, fmt, old.label, new.label), nl=False)
+    if report.bad_lines:
+        ctx.exit(EXIT_CONFIG_ERRORS)
+    ctx.exit(EXIT_CHANGES if exit_code and (plan.changed or report.changed) else EXIT_OK)
 
 
 def _backtick_runs(text: str) -> list[str]:
@@ -628,35 +656,6 @@ def explain(ctx: click.Context, kind: str, name: str, root: Path, fmt: str) -> N
         raise click.BadParameter(str(err), ctx, ctx.command.params[1]) from None
     if result.skipped:
         click.echo(f"note: {count_of(result.skipped, 'file')} with errors left out (see cpcompile validate)", err=True)
-
-
-@cli.command("site")
-@ROOT
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder to write the site to, outside the config folders; an earlier site there is replaced.")
-@click.pass_context
-def site_command(ctx: click.Context, root: Path, out: Path) -> None:
-    """Write a static HTML catalog of the config under ROOT (default: .) to OUT: datastreams,
-    aliases and audiences, a page per destination and per audience, search, and a picture of
-    each datastream (docs/site.md). On config errors they are reported, as by `validate`, and
-    nothing is written (exit 1)."""
-    from .manifest import ManifestOptionError, parse_source_date_epoch
-    from .site import SiteOutError, make_site
-
-    try:
-        epoch = parse_source_date_epoch(os.environ.get("SOURCE_DATE_EPOCH"))
-        outcome = make_site(root, out, source_date_epoch=epoch)
-    except (SiteOutError, ManifestOptionError) as err:
-        raise click.UsageError(neutralise(str(err))) from None
-    except OSError as err:
-        raise _Unwritable(f"cannot write {out}: {err.strerror or err}") from None
-    diagnostics = as_seen_from_working_directory(root, outcome.diagnostics)
-    click.echo(render(diagnostics, "text", files_checked=outcome.files_checked, skipped=outcome.skipped), nl=False)
-    if outcome.model is None:
-        ctx.exit(EXIT_CONFIG_ERRORS)
-    pages = f"{count_of(len(outcome.model.destinations), 'destination page')}, {count_of(len(outcome.model.audiences), 'audience page')}"
-    click.echo(f"wrote {out}: index.html, audiences.html, {pages}")
-    ctx.exit(EXIT_OK)
 
 
 def _load_verified(ctx: click.Context, artifact: Path, public_key: Path | None, signature: Path | None = None) -> Any:

@@ -449,10 +449,17 @@ def load_sides(base: str, head: str, root: Path) -> Sides:
     and audience names of those that are config."""
     parse = SharedParse()
     with paused_gc():
-        sides = Sides(read_side(base, root, parse), read_side(head, root, parse))
-        if sides.base.body is None or sides.head.body is None:
-            return sides
-        sides.old, sides.new = artifact_of(sides.base), artifact_of(sides.head)
+        old, new = read_side(base, root, parse), read_side(head, root, parse)
+    if old.body is None or new.body is None:
+        return Sides(old, new)
+    return sides_of(old, new)
+
+
+def sides_of(base: Side, head: Side) -> Sides:
+    """Two usable sides (as ``diff`` read them) loaded into the runtime, with their names."""
+    sides = Sides(base, head)
+    with paused_gc():
+        sides.old, sides.new = artifact_of(base), artifact_of(head)
     return with_names(sides)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
+from .diff import Plan
 from .escape import log_safe_json, neutralise
 from .plan_render import md, md_code
 from .replay import KINDS, Example, Report, as_dict
@@ -180,6 +181,22 @@ def render_markdown(report: Report) -> str:
 
 def render_json(report: Report) -> str:
     return log_safe_json(as_dict(report))
+
+
+def plan_with_replay(plan: Plan, report: Report, fmt: str, base: str, head: str) -> str:
+    """``cpcompile diff --replay``: the plan, then the replay. In markdown the replay section
+    comes after the plan, which is cut to leave it room within one comment; in json the
+    replay's document is the plan's ``replay`` field."""
+    from .plan_render import COMMENT_BUDGET, comment_length, render_markdown as plan_markdown, render_plan
+
+    if fmt == "markdown":
+        section = render_markdown(report)
+        return plan_markdown(plan, base, head, budget=COMMENT_BUDGET - comment_length(section) - 1) + "\n" + section
+    if fmt == "json":
+        document = json.loads(render_plan(plan, "json", base, head))
+        document["replay"] = as_dict(report)
+        return log_safe_json(document)
+    return render_plan(plan, "text", base, head) + "\n" + render_text(report)
 
 
 RENDERERS: dict[str, Callable[[Report], str]] = {"text": render_text, "markdown": render_markdown, "json": render_json}

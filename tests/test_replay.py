@@ -381,3 +381,52 @@ def test_a_side_with_config_errors_is_reported_as_validate_reports_it(sides: tup
     assert result.exit_code == 1
     assert "has errors; nothing replayed" in result.stderr
     assert "destinations/ads.yaml" in result.stdout
+
+
+# --- cpcompile diff --replay --------------------------------------------------------------------
+
+
+def test_diff_can_replay_the_requests_after_its_plan(sides: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    base, head = sides
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "r.jsonl", [{"datastream": "web", "memberships": [a(7)]}, {"datastream": "app", "memberships": [a(1)]}])
+    plain = run("diff", "base", "head", "--format", "markdown")
+    result = run("diff", "base", "head", "--format", "markdown", "--replay", "r.jsonl", "--exit-code")
+    assert result.exit_code == EXIT_CHANGES, result.output
+    plan, section = result.stdout.split("\n### Replay of 2 recorded requests: base → head\n")
+    assert plan == plain.stdout  # the plan as diff writes it without --replay
+    assert "**1 of 2 answers change (50&#46;0%) on 1 datastream**" in section
+    text = run("diff", "base", "head", "--replay", "r.jsonl")
+    assert text.stdout.startswith(run("diff", "base", "head").stdout + "\nreplay: base -> head, 2 requests from r.jsonl\n")
+    document = json.loads(run("diff", "base", "head", "--format", "json", "--replay", "r.jsonl").stdout)
+    assert document["format"] == "cpcompile-diff" and document["effective"]
+    assert (document["replay"]["format"], document["replay"]["changed"]) == ("cpcompile-replay", 1)
+
+
+def test_diff_replay_bad_lines_and_unreadable_files(sides: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "r.jsonl", ["{", {"datastream": "web", "memberships": [a(7)]}])
+    result = run("diff", "base", "head", "--replay", "r.jsonl", "--exit-code")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("r.jsonl:1: not JSON")
+    missing = run("diff", "base", "head", "--replay", "missing.jsonl")
+    assert missing.exit_code == 2 and "missing.jsonl: no such file" in missing.output
+
+
+def test_diff_replay_keeps_the_comment_within_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cpcompile.plan_render import COMMENT_BUDGET, comment_length
+
+    def tree(root: Path, audiences: range) -> None:
+        files = {"datastreams/web.yaml": WEB_DATASTREAM, "audiences/prod.yaml": catalog(2000)}
+        for n in range(1, 61):
+            files[f"destinations/d{n:02d}.yaml"] = _destination(n, f"alias{n}", "web", "".join(f"  - id: {a(i)}\n" for i in audiences))
+        write_tree(root, files)
+
+    tree(tmp_path / "base", range(1, 101))
+    tree(tmp_path / "head", range(101, 201))
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "r.jsonl", [{"datastream": "web", "memberships": [a(i), a(100 + i)]} for i in range(1, 100)])
+    markdown = run("diff", "base", "head", "--format", "markdown", "--replay", "r.jsonl").stdout
+    assert comment_length(markdown) <= COMMENT_BUDGET
+    assert "shows the changes of " in markdown  # the plan was cut to leave room
+    assert markdown.split("### Replay of 99 recorded requests")[1].count("\n| ") == 1 + 50 + 1  # header, 50 rows, "and N more"
