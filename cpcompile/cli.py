@@ -658,6 +658,35 @@ def explain(ctx: click.Context, kind: str, name: str, root: Path, fmt: str) -> N
         click.echo(f"note: {count_of(result.skipped, 'file')} with errors left out (see cpcompile validate)", err=True)
 
 
+@cli.command("site")
+@ROOT
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write the site to, outside the config folders; an earlier site there is replaced.")
+@click.pass_context
+def site_command(ctx: click.Context, root: Path, out: Path) -> None:
+    """Write a static HTML catalog of the config under ROOT (default: .) to OUT: datastreams,
+    aliases and audiences, a page per destination and per audience, search, and a picture of
+    each datastream (docs/site.md). On config errors they are reported, as by `validate`, and
+    nothing is written (exit 1)."""
+    from .manifest import ManifestOptionError, parse_source_date_epoch
+    from .site import SiteOutError, make_site
+
+    try:
+        epoch = parse_source_date_epoch(os.environ.get("SOURCE_DATE_EPOCH"))
+        outcome = make_site(root, out, source_date_epoch=epoch)
+    except (SiteOutError, ManifestOptionError) as err:
+        raise click.UsageError(neutralise(str(err))) from None
+    except OSError as err:
+        raise _Unwritable(f"cannot write {out}: {err.strerror or err}") from None
+    diagnostics = as_seen_from_working_directory(root, outcome.diagnostics)
+    click.echo(render(diagnostics, "text", files_checked=outcome.files_checked, skipped=outcome.skipped), nl=False)
+    if outcome.model is None:
+        ctx.exit(EXIT_CONFIG_ERRORS)
+    pages = f"{count_of(len(outcome.model.destinations), 'destination page')}, {count_of(len(outcome.model.audiences), 'audience page')}"
+    click.echo(f"wrote {out}: index.html, audiences.html, {pages}")
+    ctx.exit(EXIT_OK)
+
+
 def _load_verified(ctx: click.Context, artifact: Path, public_key: Path | None, signature: Path | None = None) -> Any:
     """The loaded artifact; one that fails verification is reported and exits 1, and a
     --public-key file that is not a public key is a usage error (exit 2)."""
