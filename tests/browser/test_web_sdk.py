@@ -29,19 +29,50 @@ always fails.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
-from web_sdk_stack import (
-    AD_TARGET, ALLOWED_PAGE, COOKIE_PREFIX, DENIED_PAGE, DS_BARE, DS_MEMBERS, DS_WEB, EDGE_HOST, EVERGREEN,
-    FIRST_TIME, HERO_ID, ADS_ID, HINT, ORG, PAGE, TOKEN, Stack,
+from web_sdk_helpers import (
+    AD_TARGET, ADS_ID, ALLOWED_PAGE, COOKIE_PREFIX, DENIED_PAGE, DS_BARE, DS_MEMBERS, DS_WEB, EDGE_HOST,
+    EVERGREEN, FIRST_TIME, HERO_ID, HINT, ORG, PAGE, TOKEN, Stack, launched_browser, load_alloy,
+    playwright_api, running_stack,
 )
 
 HINTED_ROUTE = "/ee/{hint}/v1/interact"
 PLAIN_ROUTE = "/ee/v1/interact"
 HINTED_COLLECT_ROUTE = "/ee/{hint}/v1/collect"
 ACQUIRE_ROUTE = "/ee/v1/identity/acquire"
+
+
+@pytest.fixture(scope="module")
+def alloy_js() -> bytes:
+    return load_alloy()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, alloy_js: bytes) -> Iterator[Stack]:
+    playwright_api()  # no server is started for a browser that is not there
+    with running_stack(tmp_path_factory.mktemp("browser"), alloy_js) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(stack: Stack) -> Iterator[Any]:
+    with launched_browser(playwright_api(), stack) as launched:
+        yield launched
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    """A fresh browser profile per test: no cookies, so no identity, carried over."""
+    fresh = browser.new_context(ignore_https_errors=True)
+    fresh.set_default_timeout(10_000)
+    try:
+        yield fresh
+    finally:
+        fresh.close()
+
 
 CONFIGURE = """async (config) => { await window.alloy("configure", config); }"""
 

@@ -1,4 +1,4 @@
-"""The browser tests' fixtures and helpers: the Web SDK from the npm registry, a self-signed
+"""What the browser tests run on: the Web SDK from the npm registry, a self-signed
 certificate, a compiled config, ``cpcompile serve`` (a subprocess), a page server (a thread)
 and Debian's chromium driven by Playwright.
 
@@ -191,8 +191,7 @@ def fetch_alloy_tarball(target: Path) -> None:
         os.replace(packed[0], target)
 
 
-@pytest.fixture(scope="session")
-def alloy_js() -> bytes:
+def load_alloy() -> bytes:
     """dist/alloy.js of the pinned Web SDK, from a tarball checked against its integrity hash."""
     directory = cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
@@ -347,9 +346,9 @@ class Stack:
             time.sleep(0.02)
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, playwright_api: Any, alloy_js: bytes) -> Iterator[Stack]:
-    root = tmp_path_factory.mktemp("browser")
+@contextlib.contextmanager
+def running_stack(root: Path, alloy_js: bytes) -> Iterator[Stack]:
+    """``cpcompile serve`` on a config compiled in ``root``, and the page server."""
     config = root / "config"
     for rel, text in CONFIG.items():
         (config / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -412,7 +411,6 @@ def wait_until_healthy(stack: Stack, server: subprocess.Popen[bytes]) -> None:
 
 # -- the browser --------------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
 def playwright_api() -> Any:
     """Python Playwright's sync API, once Debian's chromium is known to be there."""
     if not os.access(CHROMIUM, os.X_OK):
@@ -424,8 +422,9 @@ def playwright_api() -> Any:
     return sync_api
 
 
-@pytest.fixture(scope="module")
-def browser(playwright_api: Any, stack: Stack) -> Iterator[Any]:
+@contextlib.contextmanager
+def launched_browser(api: Any, stack: Stack) -> Iterator[Any]:
+    """Headless Debian chromium that reaches only ``stack`` (and 127.0.0.1)."""
     rules = (f"MAP {EDGE_HOST} 127.0.0.1:{stack.edge_port}, MAP *.alloy.test 127.0.0.1:{stack.page_port}, "
              "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
     args = [
@@ -433,23 +432,12 @@ def browser(playwright_api: Any, stack: Stack) -> Iterator[Any]:
         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
         "--ignore-certificate-errors", f"--host-resolver-rules={rules}",
     ]
-    with playwright_api.sync_playwright() as playwright:
+    with api.sync_playwright() as playwright:
         try:
             launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        except playwright_api.Error as err:
+        except api.Error as err:
             unavailable(f"{CHROMIUM} did not start: {err}")
         try:
             yield launched
         finally:
             launched.close()
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    """A fresh browser profile per test: no cookies, so no identity, carried over."""
-    fresh = browser.new_context(ignore_https_errors=True)
-    fresh.set_default_timeout(10_000)
-    try:
-        yield fresh
-    finally:
-        fresh.close()
