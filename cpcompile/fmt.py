@@ -31,14 +31,16 @@ from ruamel.yaml.scalarstring import ScalarString
 from ruamel.yaml.tokens import CommentToken
 
 from . import yamlsrc
-from .model import Catalog, Datastream, Destination, When
+from .model import Catalog, Datastream, Destination, Governance, When
 from .sources import MAX_FILE_BYTES, YAML_SUFFIXES, Kind
 
 KEEP_ORDER = "# cpcompile-fmt: keep-order"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _ID_KEYS = frozenset(("id", "merge_policy", "datastream"))
 _WINDOW_KEYS = frozenset(("start", "end"))
-_MODELS: dict[Kind, type[BaseModel]] = {Kind.DATASTREAM: Datastream, Kind.DESTINATION: Destination, Kind.CATALOG: Catalog}
+_MODELS: dict[Kind, type[BaseModel]] = {
+    Kind.DATASTREAM: Datastream, Kind.DESTINATION: Destination, Kind.CATALOG: Catalog, Kind.POLICY: Governance,
+}
 _WHEN: TypeAdapter[Any] = TypeAdapter(When)
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
@@ -258,13 +260,15 @@ def _append(token: CommentToken, text: str) -> None:
 
 def _last_comment(mapping: CommentedMap, key: Any, *, create: bool = False) -> Any:
     value = mapping[key]
-    if isinstance(value, CommentedMap) and value:
-        return _last_in_map(value, create=create)
-    if isinstance(value, CommentedSeq) and value and isinstance(value[-1], CommentedMap) and value[-1]:
-        return _last_in_map(value[-1], create=create)
-    if isinstance(value, CommentedSeq) and value:
+    if isinstance(value, (CommentedMap, CommentedSeq)) and value and not value.fa.flow_style():
+        if isinstance(value, CommentedMap):
+            return _last_in_map(value, create=create)
+        if isinstance(value[-1], CommentedMap) and value[-1] and not value[-1].fa.flow_style():
+            return _last_in_map(value[-1], create=create)
         slot = value.ca.items.setdefault(len(value) - 1, [None, None]) if create else value.ca.items.get(len(value) - 1)
         return _slot_token(slot, 0, create)
+    # a scalar, or a flow collection (`[C5]  # why`, `{label: C6}`): the comment after it, and the
+    # lines below, belong to its key (a comment put inside the brackets would break the file)
     slot = mapping.ca.items.setdefault(key, [None, None, None, None]) if create else mapping.ca.items.get(key)
     return _slot_token(slot, 2, create)
 
@@ -284,7 +288,7 @@ def _slot_token(slot: list[Any] | None, index: int, create: bool) -> Any:
 # Files: which ones, and their kind from the folder they are in.
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-_KINDS = {kind.value: kind for kind in (Kind.DATASTREAM, Kind.DESTINATION, Kind.CATALOG)}
+_KINDS = {kind.value: kind for kind in (Kind.DATASTREAM, Kind.DESTINATION, Kind.CATALOG, Kind.POLICY)}
 
 
 def kind_of(path: Path) -> Kind | None:
@@ -303,14 +307,14 @@ def config_files(paths: Sequence[Path]) -> tuple[list[tuple[Path, Kind]], list[s
         if path.is_dir() and not path.is_symlink():
             folders = _config_folders(path)
             if not folders:
-                refused.append(f"{path}: neither a config root (with datastreams/, destinations/ or audiences/) "
+                refused.append(f"{path}: neither a config root (with datastreams/, destinations/, audiences/ or policies/) "
                                "nor a config folder")
             for folder in folders:
                 found.extend(_below(folder))
         elif path.suffix in YAML_SUFFIXES and path.is_file() and not path.is_symlink() and kind_of(path):
             found.append((path, kind_of(path)))  # type: ignore[arg-type]
         else:
-            refused.append(f"{path}: not a config file (a .yaml file in datastreams/, destinations/ or audiences/)")
+            refused.append(f"{path}: not a config file (a .yaml file in datastreams/, destinations/, audiences/ or policies/)")
     return sorted(set(found)), refused
 
 

@@ -17,7 +17,7 @@ CASES_DIR = Path(__file__).resolve().parent / "cases"
 REPO_ROOT = CASES_DIR.parent.parent
 
 
-CONFIG_DIRS = ("datastreams", "destinations", "audiences")
+CONFIG_DIRS = ("datastreams", "destinations", "audiences", "policies")
 
 
 def example_files() -> list[Path]:

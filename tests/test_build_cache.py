@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_example, dir_state, edit, run
+from conftest import CONFIG_DIRS, copy_example, dir_state, edit, example_files, run
 
 from cpcompile import __version__, yamlsrc
 
 OUTPUTS = ("artifact.json", "artifact.msgpack", "manifest.json")
 CACHE = "cache"
+EXAMPLE_FILES = len(example_files())  # the example config's files: one cached parse each
 
 pytestmark = pytest.mark.usefixtures("cache_dir")  # each test's own default cache directory: tmp_path/cache
 
@@ -78,7 +79,7 @@ def test_unchanged_input_is_up_to_date_and_writes_nothing(tmp_path, cache_dir, g
     assert cache_after == cache_before
     if given is not None:
         assert not cache_dir.exists()
-    assert sorted(os.listdir(root)) == ["audiences", "build", "datastreams", "destinations"]
+    assert sorted(os.listdir(root)) == sorted([*CONFIG_DIRS, "build"])
 
 
 def test_up_to_date_through_the_api(tmp_path):
@@ -101,7 +102,7 @@ def test_warnings_are_reported_on_an_up_to_date_build(tmp_path):
     assert "up to date" in second.output
     assert report(second.output) == report(first.output)
     assert "destinations/home-personalization-staging.yaml:" in second.output
-    assert "0 errors, 1 warning in 7 files checked" in second.output
+    assert f"0 errors, 1 warning in {len(example_files())} files checked" in second.output
 
     as_json = run("build", root, "--format", "json")
     assert as_json.exit_code == 0
@@ -300,8 +301,8 @@ def _payload_changed_header_kept(path: Path, rng: random.Random) -> None:
         header, payload = b"", data
     if b"adServerAlias" in payload:
         payload = payload.replace(b"adServerAlias", b"adServerAlibs")
-    elif re.search(rb'"files_checked":\s*7', payload):
-        payload = re.sub(rb'("files_checked":\s*)7', rb"\g<1>8", payload)
+    elif re.search(rb'"files_checked":\s*%d\b' % EXAMPLE_FILES, payload):  # one file more, same length
+        payload = re.sub(rb'("files_checked":\s*)%d\b' % EXAMPLE_FILES, rb"\g<1>%d" % (EXAMPLE_FILES + 1), payload)
     else:
         match = re.search(rb'"name":\s*"', payload)
         assert match, f"nothing to change in {path}"
@@ -322,7 +323,7 @@ def test_corrupt_cache_is_ignored(tmp_path, corrupt):
     root = copy_example(tmp_path / "root")
     assert run("build", root).exit_code == 0
     docs = cache_files(tmp_path, "docs")
-    assert len(docs) == 7 and len(cache_files(tmp_path, "builds")) == 1
+    assert len(docs) == EXAMPLE_FILES and len(cache_files(tmp_path, "builds")) == 1
     rng = random.Random(corrupt.__name__)
     for path in cache_files(tmp_path):
         corrupt(path, rng)
@@ -374,7 +375,7 @@ def test_cached_parses_give_the_same_positions(tmp_path):
     edit(root / "destinations/home-personalization.yaml", "end: 2027-01-31", "end: 2026-11-30")
     first = run("build", root)
     assert first.exit_code == 1
-    assert len(cache_files(tmp_path, "docs")) == 7
+    assert len(cache_files(tmp_path, "docs")) == EXAMPLE_FILES
     again = run("build", root)
     assert again.output == first.output == run("build", root, "--no-cache").output
     assert "destinations/ad-server.yaml:7:13: error CP132" in again.output
@@ -412,11 +413,11 @@ def test_build_record_byte_flip_does_not_change_the_report(tmp_path):
     first = run("build", root)
     (record,) = cache_files(tmp_path, "builds")
     _payload_changed_header_kept(record, random.Random(0))
-    assert re.search(rb'"files_checked":\s*8', record.read_bytes())
+    assert re.search(rb'"files_checked":\s*%d' % (EXAMPLE_FILES + 1), record.read_bytes())
     again = run("build", root)
     assert again.exit_code == 0
     assert report(again.output) == report(first.output)
-    assert "in 7 files checked" in again.output
+    assert f"in {EXAMPLE_FILES} files checked" in again.output
 
 
 # --- what discovery finds wrong is part of the input too ------------------------------------------

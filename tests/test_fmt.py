@@ -195,3 +195,117 @@ def test_a_config_root_means_its_config_folders_only(config: Path) -> None:
     assert "tests/" not in result.stdout
     assert run("fmt", config / "tests").exit_code == 2
     assert "would reformat" in run("fmt", config / "tests" / "cases" / "destinations", "--check").stdout
+
+
+def test_the_repositorys_own_example_config_is_formatted() -> None:
+    result = run("fmt", "--check", REPO_ROOT)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+
+
+def test_a_flow_list_with_a_comment_moves_with_its_key(tmp_path: Path) -> None:
+    # the comment beside `[C5]` and the lines below it belong to the key, never inside the brackets
+    root = write_tree(tmp_path, {"audiences/prod.yaml": (
+        "sandbox: prod\naudiences:\n"
+        "  - id: a0000000-0000-4000-8000-000000000001\n    name: A\n"
+        "    labels: [C5]   # consent: on-site only\n    evaluation: batch\n"
+        "# the fields\nfields:\n  - path: homeAddress.city\n    labels: [I2]\n"
+    )})
+    result = run("fmt", root)
+    assert result.exit_code == 0, result.output
+    assert (root / "audiences" / "prod.yaml").read_text() == (
+        "sandbox: prod\naudiences:\n"
+        "  - id: a0000000-0000-4000-8000-000000000001\n    name: A\n"
+        "    evaluation: batch\n    labels: [C5]   # consent: on-site only\n"
+        "# the fields\nfields:\n  - path: homeAddress.city\n    labels: [I2]\n"
+    )
+
+
+MESSY_POLICIES = """\
+# yaml-language-server: $schema=../docs/schemas/policies.schema.json
+# The organisation's policies.
+policies:
+  - deny: {operands: [{label: custom/partner-restricted}], operator: OR}   # one label, as an OR
+    marketing_actions: [partnerSync, exportToThirdParty]
+    status: enabled
+    name: Partner-restricted data stays with us
+  # a draft, above its item
+  - status: draft
+    name: No combined health and location data on site
+    deny:
+      operands:
+        - label: RHD
+        - operands: [{label: S1}, {label: S2}]
+          operator: OR
+      operator: AND   # both
+    marketing_actions: [onsitePersonalization, onsiteAdvertising]
+    description: under legal review
+default_policies:
+  policies:
+    Restrict analytics: draft
+  status: enabled
+labels:
+  - description: Data a partner shared for our own sites only
+    name: custom/partner-restricted
+# custom actions come first
+marketing_actions:
+  - name: partnerSync
+"""
+
+CANONICAL_POLICIES = """\
+# yaml-language-server: $schema=../docs/schemas/policies.schema.json
+# The organisation's policies.
+# custom actions come first
+marketing_actions:
+  - name: partnerSync
+labels:
+  - name: custom/partner-restricted
+    description: Data a partner shared for our own sites only
+default_policies:
+  status: enabled
+  policies:
+    Restrict analytics: draft
+policies:
+  - name: Partner-restricted data stays with us
+    status: enabled
+    marketing_actions: [partnerSync, exportToThirdParty]
+    deny: {operator: OR, operands: [{label: custom/partner-restricted}]}   # one label, as an OR
+  # a draft, above its item
+  - name: No combined health and location data on site
+    description: under legal review
+    status: draft
+    marketing_actions: [onsitePersonalization, onsiteAdvertising]
+    deny:
+      operator: AND   # both
+      operands:
+        - label: RHD
+        - operator: OR
+          operands: [{label: S1}, {label: S2}]
+"""
+
+
+@pytest.fixture
+def policies_config(tmp_path: Path) -> Path:
+    root = copy_example(tmp_path / "config")
+    (root / "policies" / "governance.yaml").write_text(MESSY_POLICIES)
+    return root
+
+
+def test_policy_files_are_formatted_in_the_documented_key_order(policies_config: Path) -> None:
+    path = policies_config / "policies" / "governance.yaml"
+    assert run("fmt", "--check", policies_config).stdout == f"would reformat {path.as_posix()}\n"
+    result = run("fmt", policies_config)
+    assert result.exit_code == 0, result.output
+    assert path.read_text() == CANONICAL_POLICIES  # every comment kept, each with its entry
+    before = dir_state(path.parent)
+    assert run("fmt", path).exit_code == 0 and run("fmt", "--check", path).stdout == ""  # idempotent
+    assert dir_state(path.parent) == before
+
+
+def test_formatting_policies_changes_neither_verdicts_nor_the_artifact(policies_config: Path) -> None:
+    validated = run("validate", policies_config, "--format", "json")
+    before = _revision(policies_config)
+    assert run("fmt", policies_config / "policies").exit_code == 0
+    assert _revision(policies_config) == before
+    after = run("validate", policies_config, "--format", "json")
+    assert (after.exit_code, after.stdout) == (validated.exit_code, validated.stdout)
