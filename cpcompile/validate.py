@@ -13,7 +13,8 @@ from .project import Project
 
 # A reference into a file that failed to load is not a problem of its own: it would only repeat
 # that file's error as "unknown datastream" elsewhere. The catalog rules hold back per sandbox
-# themselves (Project.broken_catalogs).
+# themselves (Project.broken_catalogs), the governance rules when a policies/ file is broken
+# (Project.broken_policies): it may hold the declarations and default_policies they depend on.
 _DANGLING_IF_BROKEN = {"CP132": sources.Kind.DATASTREAM.value}
 
 
@@ -37,6 +38,8 @@ def validate_files(discovery: sources.Discovery, parse: Parse = parse_source) ->
     broken_folders = {d.file.split("/", 1)[0] for d in diagnostics if d.is_error}
     if any(d.is_error and d.file.startswith(f"{sources.Kind.CATALOG.value}/") for d in found):
         project.broken_catalogs.add(None)  # a catalog file that was not even read: any sandbox
+    unread_policies = {d.file for d in found if d.is_error and d.file.startswith(f"{sources.Kind.POLICY.value}/")}
+    project.broken_policies += len(unread_policies)  # policies/ files that were not even read
     diagnostics.extend(
         d for d in rules.check_all(project) if _DANGLING_IF_BROKEN.get(d.code) not in broken_folders
     )

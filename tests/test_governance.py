@@ -196,3 +196,37 @@ def test_explain_says_what_blocks_whatever_the_policies(case, expected):
     assert expected in out.splitlines()[2]
     data = json.loads(_in(CASE / case, "explain", "destination", "home", "--format", "json").stdout)
     assert data["blocked"] and data["blocked"][0].startswith(expected.removeprefix("blocked: ")[:30])
+
+
+def _declares_partner_sync(root: Path) -> Path:
+    from conftest import WEB_DATASTREAM, destination, write_tree
+
+    return write_tree(root, {
+        "datastreams/web.yaml": WEB_DATASTREAM,
+        "destinations/partner.yaml": destination(audiences=0) + "marketing_actions: [partnerSync]\n",
+    })
+
+
+@pytest.mark.parametrize("unread", ["not-utf8", "dangling-link"])
+def test_governance_rules_hold_back_when_a_policies_file_is_not_even_read(tmp_path, unread):
+    """The declarations may be in the file that was not read: no unknown-action error elsewhere."""
+    root = _declares_partner_sync(tmp_path / "config")
+    (root / "policies").mkdir()
+    policies = root / "policies" / "governance.yaml"
+    if unread == "not-utf8":
+        policies.write_bytes(b"# caf\xe9\nmarketing_actions:\n  - name: partnerSync\n")
+    else:
+        policies.symlink_to(root / "policies" / "moved.yaml")
+    result = run("validate", root, "--format", "json")
+    assert result.exit_code == 1
+    codes = [(d["code"], d["file"]) for d in json.loads(result.stdout)["diagnostics"]]
+    assert codes == [("CP105" if unread == "not-utf8" else "CP111", "policies/governance.yaml")]
+
+
+def test_the_same_declaration_read_passes(tmp_path):
+    root = _declares_partner_sync(tmp_path / "config")
+    (root / "policies").mkdir()
+    (root / "policies" / "governance.yaml").write_text("marketing_actions:\n  - name: partnerSync\n")
+    assert run("validate", root).exit_code == 0
+    (root / "policies" / "governance.yaml").write_text("labels: []\n")  # read, and no declaration
+    assert "CP182" in run("validate", root).stdout
