@@ -2,7 +2,7 @@
 answered by ``cpcompile.runtime`` from both sides, and the answers that differ are counted by
 datastream and alias, with a few examples of each kind of change (docs/replay.md).
 
-The request file is streamed: one line is read at a time, no line may be longer than
+The request file is streamed: it is read in chunks, no line may be longer than
 ``MAX_LINE_BYTES`` (a longer one is skipped without being held in memory), and what is kept
 grows with the datastreams and aliases of the config, never with the number of requests. A line
 that is not a request is a bad line: counted, its first ``SHOWN_ERRORS`` reported with their
@@ -16,6 +16,7 @@ import gzip
 import math
 import re
 import time as time_module
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -130,7 +131,7 @@ def lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
             yield number + 1, None
         elif rest and not rest.isspace():
             yield number + 1, rest
-    except (OSError, EOFError, ValueError) as err:  # a truncated or corrupt .gz, a read error
+    except (OSError, EOFError, ValueError, zlib.error) as err:  # a truncated or corrupt .gz, a read error
         raise ReplayInputError(f"cannot read on after line {number}: {err}") from None
 
 
@@ -214,6 +215,9 @@ class Datastreams:
         for i in ids:
             self._known.setdefault(i, i)
         self._named = named  # False: no side is config, so no file names are known
+        # a did-you-mean costs a search of every name; only the first bad lines are shown, so
+        # a file of a million unknown datastreams gets a hint for these only
+        self._hints = SHOWN_ERRORS
 
     def id_of(self, reference: Any, where: str) -> str:
         if type(reference) is not str or not reference:
@@ -223,7 +227,8 @@ class Datastreams:
         if found is not None:
             return found
         message = f"unknown datastream {_shown(reference)}: neither side knows it"
-        close = difflib.get_close_matches(reference, sorted(self._known), n=1, cutoff=0.6)
+        self._hints -= 1
+        close = difflib.get_close_matches(reference, sorted(self._known), n=1, cutoff=0.6) if self._hints >= 0 else None
         if close:
             message += f"; did you mean {close[0]!r}?"
         elif not self._named:

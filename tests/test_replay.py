@@ -430,3 +430,38 @@ def test_diff_replay_keeps_the_comment_within_budget(tmp_path: Path, monkeypatch
     assert comment_length(markdown) <= COMMENT_BUDGET
     assert "shows the changes of " in markdown  # the plan was cut to leave room
     assert markdown.split("### Replay of 99 recorded requests")[1].count("\n| ") == 1 + 50 + 1  # header, 50 rows, "and N more"
+
+
+def test_hostile_json_is_a_bad_line(sides: tuple[Path, Path], tmp_path: Path) -> None:
+    base, head = sides
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"\n".join([
+        b"[" * 100_000 + b"]" * 100_000,  # nested too deep
+        b'{"datastream": "web", "memberships": ["\\ud800"]}',  # a lone surrogate
+        b'{"datastream": "web", "time": 1e999}',  # beyond a double
+        b'{"datastream": "web", "memberships": ["\xff"]}',  # not UTF-8
+        b'{"datastream": "web", "memberships": {"ups": []}}',
+        b'{"datastream": "web", "memberships": {"segmentMembership": {}}}',
+        b"\x00",
+    ]))
+    result = _replay(base, head, path, "--format", "json")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert json.loads(result.stdout)["bad_lines"] == 7
+    said = [line.split(":", 2)[2].strip() for line in result.stderr.splitlines()]
+    assert said[0].startswith("not JSON") and "depth" in said[0]
+    assert said[1].startswith("not JSON") and "surrogate" in said[1]
+    assert said[4] == "memberships['ups'] is an array, not an object of audiences"
+    assert said[5] == "memberships holds another segmentMembership: give the map itself"
+    assert "\x00" not in result.stderr
+
+
+def test_a_corrupt_gzip_file_ends_the_run_with_a_usage_error(sides: tuple[Path, Path], tmp_path: Path) -> None:
+    base, head = sides
+    packed = bytearray(gzip.compress("".join(json.dumps({"datastream": "web", "memberships": [uuid("a0", i * 7919 % 100_003)]}) + "\n" for i in range(5000)).encode()))
+    for start, garbage in ((len(packed) // 2, bytes(40)), (20, b"\xff" * 40)):  # a bad checksum; bad deflate data
+        broken = tmp_path / "r.jsonl.gz"
+        broken.write_bytes(bytes(packed[:start]) + garbage + bytes(packed[start + 40:]))
+        result = run("replay", base, head, broken)
+        assert result.exit_code == 2, result.output
+        assert "cannot read on after line" in result.output
