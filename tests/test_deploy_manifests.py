@@ -6,7 +6,9 @@ the ConfigMap carries that same file, and the systemd unit passes `systemd-analy
 from __future__ import annotations
 
 import copy
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -170,6 +172,28 @@ def test_the_pods_run_as_a_user_on_a_read_only_root() -> None:
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert {"requests", "limits"} <= set(container["resources"])
+
+
+def _blocks(language: str) -> list[str]:
+    """The ```LANGUAGE blocks of docs/deploy.md from "Running replicas" on."""
+    text = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    text = text[text.index("\n## Running replicas\n"):]
+    return re.findall(rf"^```{language}\n(.*?)^```$", text, flags=re.M | re.S)
+
+
+def test_the_docs_show_the_files_as_they_are() -> None:
+    (settings,) = _blocks("toml")
+    assert tomllib.loads(settings) == tomllib.loads(SETTINGS.read_text())
+    (probes,) = _blocks("yaml")
+    assert probes in KUBERNETES.read_text()
+    (dockerfile,) = _blocks("dockerfile")
+    entrypoint = json.loads(re.search(r"^ENTRYPOINT (.*)$", dockerfile, flags=re.M).group(1))
+    command = json.loads(re.search(r"^CMD (.*)$", dockerfile, flags=re.M).group(1))
+    container = _container()
+    assert entrypoint + command == container["command"] + container["args"]
+    user = re.search(r"^USER (\d+):(\d+)$", dockerfile, flags=re.M)
+    assert user and int(user.group(1)) == _one("Deployment")["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
+    assert f"EXPOSE {_settings()['port']}\n" in dockerfile
 
 
 # -- a real replica with these settings -------------------------------------------------------
