@@ -190,7 +190,8 @@ def _audiences_regex() -> Any:
             string + rb':\{"mappings":\[' + mapping + rb"(?:," + mapping + rb')*\],"namespace":'
             + string + rb"\}"
         )
-        _audiences_pattern = re.compile(rb'"audiences":\{(?:' + entry + rb"(?:," + entry + rb")*)?\}")
+        entries = rb"(?:" + entry + rb"(?:," + entry + rb")*)?"
+        _audiences_pattern = re.compile(rb'"audiences":\{' + entries + rb"\}")
     return _audiences_pattern
 
 

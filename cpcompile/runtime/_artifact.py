@@ -14,6 +14,7 @@ import _thread
 # collections.abc re-exports Mapping from here; importing collections.abc itself would load
 # the whole collections package (~1.5 ms) on every replica for an isinstance fallback
 from _collections_abc import Mapping
+from itertools import compress
 from math import isfinite
 from time import time as _time
 
@@ -152,17 +153,17 @@ class Artifact:
             if attributes is not None:
                 slots = _segments(entry[0], found, now, len(entry[1])) if found else None
                 return _items_with_attributes(slots, entry[1], attributes)
+        destinations = entry[1]
+        slots = _segments(entry[0], found, now, len(destinations))
+        # only the destinations that got a segment: usually a few of the datastream's
         return [
             {
                 "type": "profileLookup",
-                "destinationId": destination_id,
-                "alias": alias,
-                "segments": segments,
+                "destinationId": destinations[d][0],
+                "alias": destinations[d][1],
+                "segments": slots[d],
             }
-            for (destination_id, alias, _), segments in zip(
-                entry[1], _segments(entry[0], found, now, len(entry[1]))
-            )
-            if segments
+            for d in compress(range(len(slots)), slots)  # a C-level pass: lists are true
         ]
 
     def lookup_bytes(
@@ -330,11 +331,8 @@ def _encoded(entry: DatastreamIndex, found: Iterable[str], now: float | None) ->
                 slots[destination] = [fragment]
             else:
                 fragments.append(fragment)
-    return (
-        "["
-        + ",".join([head + ",".join(f) + "]}" for head, f in zip(heads, slots) if f])
-        + "]"
-    ).encode("utf-8")
+    items = [heads[d] + ",".join(slots[d] or ()) + "]}" for d in compress(range(len(slots)), slots)]
+    return ("[" + ",".join(items) + "]").encode("utf-8")
 
 
 def _items_with_attributes(

@@ -91,7 +91,8 @@ def _datastream(entry: object, where: str, schema_version: int) -> DatastreamInd
         _corrupt(f"{where}.{_AUDIENCES}", "must be an object")
     _check_audiences(audiences, len(destinations), f"{where}.{_AUDIENCES}")
     with_attributes = tuple(i for i, d in enumerate(destinations) if d[2])
-    return audiences, destinations, with_attributes, authenticated_only, _hex_ids(audiences), [None, {}]
+    fragments: list[Any] = [None, {}]  # lookup_bytes's, filled on first use
+    return audiences, destinations, with_attributes, authenticated_only, _hex_ids(audiences), fragments
 
 
 def _hex_ids(audiences: dict[str, Any]) -> bool:
