@@ -164,11 +164,13 @@ def test_datastream_without_destinations_answers_an_empty_list(stack: Stack, con
 
 
 def test_exited_membership_is_not_returned(stack: Stack, context: Any) -> None:
+    # FIRST_TIME realized; LAPSED (heroAlias) and AD_TARGET (adAlias, its only audience) exited
     found = destinations_of(send(load(context, ALLOWED_PAGE), crm("exited")))
     assert by_alias(found) == {"heroAlias": [FIRST_TIME]}
 
 
 def test_only_mappings_with_an_open_activation_window_are_returned(stack: Stack, context: Any) -> None:
+    # the profile is in all three: WINTER_2020 (closed), EVERGREEN (open), YEAR_9000 (not yet open)
     found = destinations_of(send(load(context, ALLOWED_PAGE), crm("windows")))
     assert by_alias(found) == {"heroAlias": [EVERGREEN]}
 

@@ -59,6 +59,7 @@ FIRST_TIME = "00000000-0000-4000-8000-00000000000a"
 LAPSED = "00000000-0000-4000-8000-00000000000b"
 WINTER_2020 = "00000000-0000-4000-8000-00000000000c"  # mapped for January 2020 only: closed
 EVERGREEN = "00000000-0000-4000-8000-00000000000d"  # mapped from 2020 to 9999: open
+YEAR_9000 = "00000000-0000-4000-8000-00000000000f"  # mapped from the year 9000: not open yet
 AD_TARGET = "00000000-0000-4000-8000-0000000000e1"
 
 CONFIG = {
@@ -106,6 +107,8 @@ audiences:
   - id: {EVERGREEN}
     start: 2020-01-01
     end: 9999-12-31
+  - id: {YEAR_9000}
+    start: 9000-01-01
 """,
     "destinations/ads.yaml": f"""\
 id: {ADS_ID}
@@ -133,7 +136,7 @@ audiences:
 """
         for seg, name in [
             (FIRST_TIME, "First-time buyers"), (LAPSED, "Lapsed buyers"), (WINTER_2020, "Winter 2020"),
-            (EVERGREEN, "Evergreen"), (AD_TARGET, "Ad target"),
+            (EVERGREEN, "Evergreen"), (YEAR_9000, "Year 9000"), (AD_TARGET, "Ad target"),
         ]
     ),
 }
@@ -143,8 +146,8 @@ PROFILES = [
     {"namespace": "CRMID", "id": "two-aliases", "memberships": [FIRST_TIME, AD_TARGET],
      "attributes": {"person": {"name": {"firstName": "Ada"}}}},
     {"namespace": "CRMID", "id": "exited", "segmentMembership": {"ups": {
-        FIRST_TIME: {"status": "realized"}, LAPSED: {"status": "exited"}}}},
-    {"namespace": "CRMID", "id": "windows", "memberships": [WINTER_2020, EVERGREEN]},
+        FIRST_TIME: {"status": "realized"}, LAPSED: {"status": "exited"}, AD_TARGET: {"status": "exited"}}}},
+    {"namespace": "CRMID", "id": "windows", "memberships": [WINTER_2020, EVERGREEN, YEAR_9000]},
 ]
 
 
