@@ -60,13 +60,18 @@ def _probes() -> dict[str, dict[str, Any]]:
     return {name: container[name] for name in ("startupProbe", "readinessProbe", "livenessProbe") if name in container}
 
 
-def _validate(document: dict[str, Any]) -> None:
+def _kubernetes_validate() -> Any:
+    """The schema checker: the Kubernetes OpenAPI schemas of each release, as JSON Schema."""
     try:
         import kubernetes_validate
     except ImportError:  # pragma: no cover - the test extra installs it
         pytest.fail("kubernetes-validate is not installed (pip install kubernetes-validate)")
+    return kubernetes_validate
+
+
+def _validate(document: dict[str, Any]) -> None:
     # raises on a schema violation, and when no schema exists for the kind and apiVersion
-    kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    _kubernetes_validate().validate(document, KUBERNETES_VERSION, strict=True)
 
 
 def _required_tool(name: str, why: str) -> str:
@@ -97,12 +102,17 @@ def test_the_manifests_pass_the_pinned_kubernetes_schemas_in_strict_mode() -> No
     ],
 )
 def test_the_schema_check_refuses_what_kubernetes_would_refuse(change) -> None:
-    import kubernetes_validate
-
     deployment = copy.deepcopy(_one("Deployment"))
     change(deployment["spec"]["template"]["spec"]["containers"][0])
-    with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+    with pytest.raises(_kubernetes_validate().ValidationError):
+        _validate(deployment)
+
+
+def test_the_schema_check_refuses_an_api_version_the_release_does_not_serve() -> None:
+    deployment = copy.deepcopy(_one("Deployment"))
+    deployment["apiVersion"] = "extensions/v1beta1"  # removed in Kubernetes 1.16
+    with pytest.raises(_kubernetes_validate().SchemaNotFoundError):
+        _validate(deployment)
 
 
 # -- Kubernetes: the pieces fit together ------------------------------------------------------
@@ -336,7 +346,8 @@ def test_the_systemd_unit_is_sandboxed(unit_copy: Path) -> None:
         capture_output=True, text=True, cwd=unit_copy.parent, timeout=60,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
-    settings = {line.partition("=")[0]: line.partition("=")[2] for line in UNIT.read_text().splitlines() if "=" in line and not line.startswith("#")}
+    lines = [line.partition("=") for line in UNIT.read_text().splitlines() if "=" in line and not line.startswith("#")]
+    settings = {key: value for key, _, value in lines}
     assert settings["DynamicUser"] == "yes" and settings["NoNewPrivileges"] == "yes"
     assert settings["ProtectSystem"] == "strict" and settings["PrivateTmp"] == "yes"
     assert settings["Restart"] == "on-failure" and settings["RestartPreventExitStatus"] == "2"
