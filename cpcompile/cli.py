@@ -481,6 +481,29 @@ def new(
     ctx.exit(EXIT_OK)
 
 
+@cli.command("init")
+@click.argument("directory", required=False, default=".", type=click.Path(path_type=Path))
+@click.pass_context
+def init(ctx: click.Context, directory: Path) -> None:
+    """Create a config repository in DIRECTORY (default: here): the config folders with a small
+    valid example, specs, the editor schemas, .gitignore, the pre-commit config and the CI
+    workflows. A folder that already holds config, or any file it would write, is refused and
+    nothing is written (exit 2)."""
+    import shlex
+
+    from .init import InitError, init_repository
+
+    try:
+        written = init_repository(directory)
+    except InitError as err:
+        raise click.UsageError(neutralise(str(err))) from None
+    for relpath in written:
+        click.echo(f"wrote {neutralise((directory / relpath).as_posix())}")
+    where = "" if directory == Path(".") else f"cd {neutralise(shlex.quote(str(directory)))} && "
+    click.echo(f"next: {where}git init && cpcompile validate --strict && cpcompile build && cpcompile test", err=True)
+    ctx.exit(EXIT_OK)
+
+
 EXIT_CHANGES = 4  # `diff --exit-code`: something effective changed
 
 
