@@ -297,29 +297,29 @@ def _segments(
 def _encoded(entry: DatastreamIndex, found: Iterable[str], now: float | None) -> bytes:
     """The payload of ``_segments``'s hits as JSON, from fragments encoded once: each
     destination's item up to its segments (all of a datastream's, on its first encoded
-    answer) and each audience's segment (on its first hit). They are kept in the entry's
-    slot; two threads that encode the same fragment store equal strings."""
-    from json.encoder import encode_basestring as quote  # json.dumps's, ensure_ascii=False
-
+    answer) and each audience's segment (on its first hit), with its one destination when it
+    is mapped once without a window, the usual case, which then skips its mappings. They are
+    kept in the entry's slot; two threads that encode the same fragment store equal values."""
     audiences = entry[0]
     cache = entry[5]
     heads = cache[0]
     if heads is None:
-        heads = cache[0] = tuple(
-            '{"type":"profileLookup","destinationId":' + quote(destination_id)
-            + ',"alias":' + quote(alias) + ',"segments":['
-            for destination_id, alias, _ in entry[1]
-        )
+        heads = cache[0] = _heads(entry[1])
     segment_json = cache[1]
     slots: list[list[str] | None] = [None] * len(heads)
     for audience_id in sorted(found):
-        audience = audiences[audience_id]
-        fragment = segment_json.get(audience_id)
-        if fragment is None:
-            fragment = segment_json[audience_id] = (
-                '{"id":' + quote(audience_id) + ',"namespace":' + quote(audience["namespace"]) + "}"
-            )
-        for mapping in audience["mappings"]:
+        cached = segment_json.get(audience_id)
+        if cached is None:
+            cached = segment_json[audience_id] = _segment_json(audience_id, audiences[audience_id])
+        fragment, only = cached
+        if only is not None:
+            fragments = slots[only]
+            if fragments is None:
+                slots[only] = [fragment]
+            else:
+                fragments.append(fragment)
+            continue
+        for mapping in audiences[audience_id]["mappings"]:
             if len(mapping) != 1:  # only {"destination"} has no window
                 if now is None:
                     now = _time()
@@ -333,6 +333,27 @@ def _encoded(entry: DatastreamIndex, found: Iterable[str], now: float | None) ->
                 fragments.append(fragment)
     items = [heads[d] + ",".join(slots[d] or ()) + "]}" for d in compress(range(len(slots)), slots)]
     return ("[" + ",".join(items) + "]").encode("utf-8")
+
+
+def _heads(destinations: tuple[Destination, ...]) -> tuple[str, ...]:
+    """Each destination's payload item as JSON, up to its segments' ``[``."""
+    from json.encoder import encode_basestring as quote  # json.dumps's, ensure_ascii=False
+
+    return tuple(
+        '{"type":"profileLookup","destinationId":' + quote(destination_id)
+        + ',"alias":' + quote(alias) + ',"segments":['
+        for destination_id, alias, _ in destinations
+    )
+
+
+def _segment_json(audience_id: str, audience: dict[str, Any]) -> tuple[str, int | None]:
+    """An audience's segment as JSON, and its destination when it has exactly one mapping
+    and that has no window (else None: its mappings are looked at per request)."""
+    from json.encoder import encode_basestring as quote
+
+    mappings = audience["mappings"]
+    only = mappings[0]["destination"] if len(mappings) == 1 and len(mappings[0]) == 1 else None
+    return '{"id":' + quote(audience_id) + ',"namespace":' + quote(audience["namespace"]) + "}", only
 
 
 def _items_with_attributes(
