@@ -738,6 +738,16 @@ def _register_service_commands() -> None:
 _register_service_commands()
 
 
+def _register_adoption_commands() -> None:
+    from .importer_cli import drift, import_group
+
+    cli.add_command(import_group)
+    cli.add_command(drift)
+
+
+_register_adoption_commands()
+
+
 def main() -> None:
     cli(prog_name="cpcompile")
 

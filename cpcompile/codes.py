@@ -83,6 +83,7 @@ _ROWS = (
     Code("CP145", W, R, "mapped audience without merge policy", "its edge eligibility cannot be checked (R13)", "add merge_policy to the catalog entry"),
     Code("CP146", E, R, "no merge policy active on edge", "Adobe evaluates no audience of the sandbox on edge (R13)", "mark the edge merge policy active_on_edge: true"),
     Code("CP147", W, R, "mapped audience in no catalog", "namespace 'ups' assumed, edge eligibility not checked (R13)", "add the sandbox's catalog to audiences/"),
+    Code("CP148", W, R, "catalog export is old", "audiences change in Adobe while the repository sleeps", "re-import the catalog (cpcompile import catalog)"),
     Code("CP150", W, R, "more than 10 destinations per sandbox", "soft guardrail (R21)", "consolidate destinations"),
     Code("CP151", W, R, "more than 250 audiences per destination", "soft guardrail (R27)", "split the audiences over destinations"),
     Code("CP152", E, R, "more than 30 attributes per sandbox", "Adobe enforces it (R24)", "map fewer attributes"),

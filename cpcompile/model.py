@@ -338,6 +338,10 @@ class Catalog(_Model):
     """Audiences, merge policies, datasets and labelled fields of one sandbox (``audiences/*.yaml``)."""
 
     sandbox: Text
+    exported_at: When | None = Field(
+        None, description="When the catalog was exported from Adobe (cpcompile import catalog): a date or instant; "
+        "validate warns when it is older than the catalog age limit (CP148).", json_schema_extra=_when_schema,
+    )
     merge_policies: list[MergePolicy] = Field(default_factory=list)
     audiences: list[CatalogAudience] = Field(default_factory=list)
     datasets: list[Dataset] = Field(default_factory=list)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import os
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from functools import cached_property
 from typing import Callable, Iterable, Iterator
 
@@ -13,6 +16,7 @@ from .diagnostics import Diagnostic, Severity
 from .governance import Labels, Policies
 from .governance_rules import GOVERNANCE_RULES
 from .model import CatalogAudience, Datastream, Destination, MergePolicy, window_bounds
+from .settings import DEFAULT_CATALOG_MAX_AGE_DAYS
 from .project import Doc, Entry, Project, datastream_index, first_seen
 
 WARNING = Severity.WARNING
@@ -38,6 +42,8 @@ class CatalogItem:
 @dataclass
 class Context:
     project: Project
+    now: int | None = None  # Unix seconds for the time-dependent rules (CP148); None: freshness_now()
+    max_catalog_age_days: int = DEFAULT_CATALOG_MAX_AGE_DAYS
     datastreams: dict[str, Entry[Datastream]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -473,6 +479,40 @@ def _catalog_guardrails(ctx: Context) -> Iterator[Diagnostic]:
                 )
 
 
+def freshness_now() -> int:
+    """"Now" for CP148: SOURCE_DATE_EPOCH when it holds whole Unix seconds (a build of one commit
+    then reports the same whenever it runs), else the clock."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    return int(value) if value.isdigit() else int(time.time())
+
+
+def check_catalog_freshness(ctx: Context) -> Iterator[Diagnostic]:
+    """CP148: a catalog exported longer ago than the limit; audiences change in Adobe while the
+    repository sleeps. A catalog without exported_at is not checked."""
+    now = freshness_now() if ctx.now is None else ctx.now
+    limit = ctx.max_catalog_age_days
+    for entry in ctx.project.catalogs:
+        exported = entry.model.exported_at
+        if exported is None:
+            continue
+        start, _ = window_bounds(exported, None)
+        if start is not None and now - start > limit * 86_400:
+            yield entry.doc.diagnostic(
+                "CP148",
+                f"the catalog of sandbox '{entry.model.sandbox}' was exported at {_shown(exported)}, more than "
+                f"{limit} day{'s' if limit != 1 else ''} ago: audiences and merge policies may have changed in Adobe since",
+                ("exported_at",),
+                hint="re-import it with cpcompile import catalog (docs/import.md), or check it with cpcompile drift",
+                severity=WARNING,
+            )
+
+
+def _shown(when: date | datetime) -> str:
+    if isinstance(when, datetime):
+        return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.isoformat()
+
+
 RULES: tuple[Callable[[Context], Iterator[Diagnostic]], ...] = (
     check_duplicate_ids,
     check_duplicate_datastream_names,
@@ -489,9 +529,12 @@ RULES: tuple[Callable[[Context], Iterator[Diagnostic]], ...] = (
     check_merge_policy_settings,
     check_audience_ttl,
     check_guardrails,
+    check_catalog_freshness,
 )
 
 
-def check_all(project: Project) -> list[Diagnostic]:
-    ctx = Context(project)
+def check_all(
+    project: Project, *, now: int | None = None, max_catalog_age_days: int = DEFAULT_CATALOG_MAX_AGE_DAYS
+) -> list[Diagnostic]:
+    ctx = Context(project, now, max_catalog_age_days)
     return [diagnostic for rule in (*RULES, *GOVERNANCE_RULES) for diagnostic in rule(ctx)]

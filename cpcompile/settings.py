@@ -15,7 +15,7 @@ import dataclasses
 import difflib
 from typing import Literal, Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from . import yamlsrc
 from .codes import CODES
@@ -25,6 +25,8 @@ from .project import Doc
 from .sources import SourceFile
 
 Level = Literal["off", "warning", "error"]
+# CP148: a catalog exported longer ago than this many days is a warning
+DEFAULT_CATALOG_MAX_AGE_DAYS = 30
 
 
 class Settings(BaseModel):
@@ -33,6 +35,10 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     diagnostics: dict[str, Level] = Field(
         default_factory=dict, description="Diagnostic code -> off | warning | error (warnings only)."
+    )
+    catalog_max_age_days: StrictInt = Field(
+        DEFAULT_CATALOG_MAX_AGE_DAYS, ge=1, le=36_500,
+        description="A catalog whose exported_at is older than this many days is a warning (CP148).",
     )
 
 
@@ -58,6 +64,17 @@ def load_settings(source: SourceFile | None) -> tuple[dict[str, Level], list[Dia
         else:
             problems.append(problem)
     return adjust, problems
+
+
+def catalog_max_age_days(source: SourceFile | None) -> int:
+    """The catalog age limit of CP148 that ``source`` sets; the default when it sets none or
+    cannot be read (``load_settings`` reports why)."""
+    if source is None:
+        return DEFAULT_CATALOG_MAX_AGE_DAYS
+    try:
+        return Settings.model_validate(yamlsrc.parse(source.text)).catalog_max_age_days
+    except (yamlsrc.YamlProblem, ValidationError):
+        return DEFAULT_CATALOG_MAX_AGE_DAYS
 
 
 def _problem(doc: Doc, code: str, level: Level) -> Diagnostic | None:
