@@ -30,6 +30,7 @@ from markupsafe import Markup
 
 from . import __version__
 from .diagnostics import Diagnostic
+from .gcpause import paused_gc
 from .governance import Labels, Policies, describe, evaluate_destination
 from .model import Datastream, Destination
 from .project import Entry, Project, datastream_index
@@ -473,6 +474,8 @@ def make_site(root: Path, out: Path, *, source_date_epoch: int | None = None) ->
     result = validate_tree(root)
     if any(d.is_error for d in result.diagnostics):
         return SiteOutcome(result.diagnostics, result.files_checked, result.skipped, None)
-    model = site_model(result.project, result.files_checked)
-    write_site(render_pages(model, source_date_epoch=source_date_epoch), out)
+    with paused_gc():  # many objects, all kept to the end: a collection would only rescan them
+        model = site_model(result.project, result.files_checked)
+        pages = render_pages(model, source_date_epoch=source_date_epoch)
+    write_site(pages, out)
     return SiteOutcome(result.diagnostics, result.files_checked, result.skipped, model)

@@ -9,6 +9,7 @@ are styled by the page's own style sheet, which its Content-Security-Policy allo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from markupsafe import Markup, escape
 
@@ -69,13 +70,18 @@ def render_svg(graph: Graph, caption: str) -> Markup:
     )
 
 
+@lru_cache(maxsize=65536)
+def _texts(kind: str, label: str, title: str, href: str | None) -> tuple[str, str, str, str | None]:
+    """The node's texts escaped, once per node however many pictures it is drawn in."""
+    return escape(kind), escape(_short(label)), escape(title or label), None if href is None else escape(href)
+
+
 def _box(node: Node, x: int, y: int) -> str:
-    title = node.title or node.label
+    kind, label, title, href = _texts(node.kind, node.label, node.title, node.href)
     inner = (
-        f'<rect class="node {escape(node.kind)}" x="{x}" y="{y}" width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="4"/>'
-        f'<text x="{x + 8}" y="{y + NODE_HEIGHT // 2 + 5}">{escape(_short(node.label))}</text>'
-        f"<title>{escape(title)}</title>"
+        f'<rect class="node {kind}" x="{x}" y="{y}" width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="4"/>'
+        f'<text x="{x + 8}" y="{y + NODE_HEIGHT // 2 + 5}">{label}</text><title>{title}</title>'
     )
-    if node.href is None:
+    if href is None:
         return f"<g>{inner}</g>"
-    return f'<a href="{escape(node.href)}">{inner}</a>'
+    return f'<a href="{href}">{inner}</a>'
