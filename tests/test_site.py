@@ -397,7 +397,8 @@ def test_browser_searches_an_audience_and_follows_it_to_a_destination(tmp_path: 
     search = page.locator("#q")
     search.wait_for(state="visible")
     page.wait_for_function("!document.getElementById('q').disabled")
-    search.fill("holiday rentals")
+    search.click()
+    search.press_sequentially("holiday rentals", delay=20)  # typed, key by key
     result = page.locator("#results a", has_text="Holiday rentals browsers")
     result.wait_for()
     assert page.locator("#search-status").inner_text() == "1 found."
