@@ -64,7 +64,7 @@ def render_svg(graph: Graph, caption: str) -> Markup:
         mid = (x1 + x2) // 2
         paths.append(f'<path class="edge" d="M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}"/>')
     return Markup(
-        f'<svg class="graph" xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+        f'<svg class="graph" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}"><title>{escape(caption)}</title>'
         + "".join(paths) + "".join(boxes) + "</svg>"
     )

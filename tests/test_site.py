@@ -182,7 +182,8 @@ sandbox: {json.dumps("prod" + SCRIPT)}
 edge_segmentation: true
 personalization_destinations: true
 """,
-    "destinations/evil.yaml": f"""\
+    # file names are shown too: a hostile one is text as well
+    'destinations/"><svg onload=alert(6)>.yaml': f"""\
 id: 22222222-2222-4222-8222-222222222222
 name: {json.dumps(URL)}
 description: {json.dumps(SEPARATORS)}
@@ -247,6 +248,7 @@ def test_hostile_names_are_text_everywhere(hostile_site: Path) -> None:
     assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in destination
     assert "&#34;&gt;&lt;img src=x onerror=alert(4)&gt;" in destination
     assert "&lt;svg onload=alert(5)&gt;" in destination
+    assert "<code>destinations/&#34;&gt;&lt;svg onload=alert(6)&gt;.yaml</code>" in destination
     audience = pages["audiences/33333333-3333-4333-8333-333333333333.html"]
     assert "&lt;style&gt;*{display:none}&lt;/style&gt;" in audience
 
