@@ -106,10 +106,11 @@ def tls_server(tmp_path: Path, artifact: Path) -> Iterator[tuple[str, Path, ssl.
     cert, key = self_signed_certificate(tmp_path)
     port = free_port()
     env = {**os.environ, "CPCOMPILE_API_TOKENS": TOKEN}
+    log = open(tmp_path / "serve.log", "wb")  # a file, not a pipe nobody reads, which could fill and block the server
     process = subprocess.Popen(
         [sys.executable, "-m", "cpcompile", "serve", str(artifact), "--port", str(port), "--org-id", ORG,
          "--certfile", str(cert), "--keyfile", str(key), "--profiles", str(tmp_path / "p.db"), "--poll-interval", "0.2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     context = ssl.create_default_context(cafile=str(cert))
     base = f"https://127.0.0.1:{port}"
@@ -121,14 +122,13 @@ def tls_server(tmp_path: Path, artifact: Path) -> Iterator[tuple[str, Path, ssl.
                 break
             except (urllib.error.URLError, ConnectionError):
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(process.stdout.read().decode() if process.stdout else "no output")
+                    raise AssertionError((tmp_path / "serve.log").read_text())
                 time.sleep(0.1)
         yield base, artifact, context
     finally:
         process.terminate()
         process.wait(10)
-        if process.stdout is not None:
-            process.stdout.close()
+        log.close()
 
 
 def call(base: str, context: ssl.SSLContext, path: str, body: object = None, method: str = "POST",

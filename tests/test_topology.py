@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -65,6 +66,9 @@ class Replica:
             [sys.executable, "-m", "cpcompile", "serve", pointer_url, "--port", str(self.port), "--org-id", ORG,
              "--profiles", redis_url, "--public-key", str(public_key), "--poll-interval", str(POLL)],
             env={**os.environ, "CPCOMPILE_API_TOKENS": TOKEN}, stdout=self.log, stderr=subprocess.STDOUT,
+            # its own process group: `kill` takes the server's worker processes with it, as a
+            # container or a systemd unit being killed would
+            start_new_session=True,
         )
 
     def wait_ready(self) -> None:
@@ -95,13 +99,21 @@ class Replica:
         aliases = [d["alias"] for h in payload["handle"] if h["type"] == "activation:pull" for d in h["payload"]] if payload else None
         return status, headers, aliases
 
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # whatever of the group is left
+        except ProcessLookupError:
+            pass
         self.log.close()
 
 
@@ -123,15 +135,19 @@ def topology(tmp_path_factory) -> Iterator[dict]:
     threading.Thread(target=static.serve_forever, daemon=True).start()
     pointer_url = f"http://127.0.0.1:{static.server_address[1]}/current.json"
     redis = RedisServer(tmp).start()
-    replicas = [Replica(f"r{i}", pointer_url, redis.url, tmp / "cpcompile.pub", tmp / f"r{i}.log") for i in range(3)]
-    for replica in replicas:
-        replica.wait_ready()
-    yield {"tmp": tmp, "config": config, "site": site, "redis": redis, "replicas": replicas}
-    for replica in replicas:
-        replica.stop()
-    redis.stop()
-    static.shutdown()
-    static.server_close()
+    replicas: list[Replica] = []
+    try:
+        for i in range(3):
+            replicas.append(Replica(f"r{i}", pointer_url, redis.url, tmp / "cpcompile.pub", tmp / f"r{i}.log"))
+        for replica in replicas:
+            replica.wait_ready()
+        yield {"tmp": tmp, "config": config, "site": site, "redis": redis, "replicas": replicas}
+    finally:
+        for replica in replicas:
+            replica.stop()
+        redis.stop()
+        static.shutdown()
+        static.server_close()
 
 
 
@@ -253,7 +269,7 @@ def test_a_replica_killed_under_load_leaves_the_others_answering(topology) -> No
     for t in threads:
         t.start()
     time.sleep(0.3)
-    replicas[0].process.kill()
+    replicas[0].kill()
     time.sleep(1.0)
     stop.set()
     for t in threads:
