@@ -297,3 +297,40 @@ def test_cookie_codec_round_trips_and_rejects_junk() -> None:
     assert encode_identity_cookie(ECID).startswith("CiY")
     for junk in ["", "!!!", "CiY", "A" * 600, encode_identity_cookie("1234"), "CgA"]:
         assert decode_identity_cookie(junk) is None
+
+
+def test_a_primary_identity_wins_over_the_device_cookie(client: Client) -> None:
+    # a visitor who browsed anonymously (ECID cookie set) and then signed in: Adobe's Edge uses
+    # the identity the page marks primary, so the person's memberships count
+    put_profile(client, "CRMID", "ada", {"memberships": [AUD_2]})
+    put_profile(client, "ECID", ECID, {"memberships": [AUD_1]})
+    cookie = f"{IDENTITY_COOKIE}={encode_identity_cookie(ECID)}"
+    signed_in = client.post("/ee/v1/interact", {"events": [web_event({"CRMID": [{"id": "ada", "primary": True}]})]},
+                            query=f"configId={DS}", headers={"Cookie": cookie})
+    assert [[s["id"] for s in d["segments"]] for d in signed_in.destinations()] == [[AUD_2]]
+    assert signed_in.handle("identity:result")[0]["payload"][0]["id"] == ECID  # the device keeps its ECID
+    anonymous = client.post("/ee/v1/interact", {"events": [web_event()]}, query=f"configId={DS}", headers={"Cookie": cookie})
+    assert {d["alias"] for d in anonymous.destinations()} == {"adServerAlias", "personalizationAlias"}
+
+
+@pytest.mark.parametrize(
+    ("consent", "general"),
+    [
+        ([{"standard": "Adobe", "version": "2.0", "value": {"collect": {"val": "y"}}}], "in"),
+        ([{"standard": "Adobe", "version": "2.0", "value": {"collect": {"val": "n"}}}], "out"),
+        ([{"standard": "Adobe", "version": "1.0", "value": {"general": "out"}}], "out"),
+    ],
+)
+def test_set_consent_asks_the_sdk_to_store_its_consent_cookie(client: Client, consent: list, general: str) -> None:
+    for path in ("/ee/v1/privacy/set-consent", "/ee/or2/v1/privacy/set-consent"):
+        r = client.post(path, {"consent": consent, "identityMap": {}}, query=f"configId={DS}&requestId=c1")
+        assert r.status == 200, r.body
+        stored = {e["key"]: e for h in r.handle("state:store") for e in h["payload"]}
+        assert stored["kndctr_ABC123_AdobeOrg_consent"]["value"] == f"general={general}"
+        assert r.json()["requestId"] == "c1"
+
+
+def test_set_consent_refuses_what_it_cannot_read(client: Client) -> None:
+    for consent in ([], [{"standard": "IAB TCF", "version": "2.0", "value": "CO..."}], "y"):
+        r = client.post("/ee/v1/privacy/set-consent", {"consent": consent}, query=f"configId={DS}")
+        assert r.status == 400 and "consent" in r.json()["detail"]

@@ -22,6 +22,8 @@ from cpcompile.runtime._response import random_uuid
 
 from .edge import (
     BadRequest,
+    consent_choice,
+    consent_handle,
     identity_handles,
     invalid,
     parse_interact,
@@ -92,6 +94,7 @@ class ServeApp:
             f"{base}/v1/collect": ("POST", _collect),
             f"{base}/v2/interact": ("POST", _server_interact),
             f"{base}/v1/identity/acquire": ("POST", _identity_acquire),
+            f"{base}/v1/privacy/set-consent": ("POST", _set_consent),
             "/v1/lookup": ("POST", _lookup),
             "/livez": ("GET", _livez),
             "/healthz": ("GET", _healthz),
@@ -176,10 +179,11 @@ class ServeApp:
             allowed, handler = exact
             return path, _allow(method, allowed, handler)
         parts = path.strip("/").split("/")
-        if len(parts) == 4 and parts[0] == self._base and _HINT.fullmatch(parts[1]):
-            hinted = self._exact.get(f"/{self._base}/{parts[2]}/{parts[3]}")
+        if len(parts) in (4, 5) and parts[0] == self._base and _HINT.fullmatch(parts[1]):
+            rest = "/".join(parts[2:])
+            hinted = self._exact.get(f"/{self._base}/{rest}")
             if hinted is not None:
-                return f"/{self._base}/{{hint}}/{parts[2]}/{parts[3]}", _allow(method, *hinted)
+                return f"/{self._base}/{{hint}}/{rest}", _allow(method, *hinted)
         if len(parts) == 4 and parts[:2] == ["v1", "profiles"]:
             return "/v1/profiles/{namespace}/{id}", _allow(method, "PUT", _put_profile)
         return "unmatched", None
@@ -336,12 +340,11 @@ async def _web_interact(app: ServeApp, scope: dict[str, Any], headers: Mapping[b
         raise _unknown_datastream(request.datastream_id)
     if app._prefix is None:
         raise BadRequest(422, "no-org-id", "Configuration Error", "the service has no org_id setting, so it cannot name the Web SDK's identity cookie")
-    ecid = app.visitor_ecid(headers, request.meta)
-    visitor = Identity(ECID_NAMESPACE, ecid) if ecid else request.primary
-    if ecid is None:
-        ecid = ecid_in(request.identity_maps) or mint_ecid()
-        if visitor is None:
-            visitor = Identity(ECID_NAMESPACE, ecid)
+    # the device's ECID: from the SDK's identity cookie, else one the page sent, else a new one
+    ecid = app.visitor_ecid(headers, request.meta) or ecid_in(request.identity_maps) or mint_ecid()
+    # the profile: the identity the page marks primary (a signed-in person) when there is one,
+    # as Adobe's Edge uses it; else the device's ECID
+    visitor = request.primary or Identity(ECID_NAMESPACE, ecid)
     extra: list[tuple[bytes, bytes]] = []
     profile = await app.profile_of(visitor, extra)
     payload = artifact.lookup(request.datastream_id, profile.memberships if profile else ())
@@ -385,6 +388,22 @@ async def _identity_acquire(app: ServeApp, scope: dict[str, Any], headers: Mappi
     ecid = app.visitor_ecid(headers, meta if isinstance(meta, dict) else {}) or mint_ecid()
     request_id = _query(scope).get("requestId") or _new_request_id()
     return json_answer({"requestId": request_id, "handle": identity_handles(app.settings.org_id or "", ecid, app.settings.location_hint)})
+
+
+async def _set_consent(app: ServeApp, scope: dict[str, Any], headers: Mapping[bytes, bytes], body: bytes, artifact: Artifact) -> Answer:
+    """``setConsent``: the SDK reads the consent it set from the cookie this asks it to store."""
+    if app._prefix is None:
+        raise BadRequest(422, "no-org-id", "Configuration Error", "the service has no org_id setting, so it cannot name the Web SDK's cookies")
+    document = parse_json_body(body)
+    if not isinstance(document, dict):
+        raise invalid("the body must be a JSON object with 'consent'")
+    general = consent_choice(document.get("consent"))
+    meta = document.get("meta")
+    ecid = app.visitor_ecid(headers, meta if isinstance(meta, dict) else {}) or mint_ecid()
+    handles = identity_handles(app.settings.org_id or "", ecid, app.settings.location_hint)
+    handles.append(consent_handle(app.settings.org_id or "", general))
+    request_id = _query(scope).get("requestId") or _new_request_id()
+    return json_answer({"requestId": request_id, "handle": handles})
 
 
 async def _lookup(app: ServeApp, scope: dict[str, Any], headers: Mapping[bytes, bytes], body: bytes, artifact: Artifact) -> Answer:

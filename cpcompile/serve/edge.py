@@ -124,6 +124,40 @@ def identity_handles(org_id: str, ecid: str, location_hint: str) -> list[dict[st
     ]
 
 
+CONSENT_MAX_AGE = 15_552_000  # 180 days
+
+
+def consent_choice(consent: object) -> str:
+    """"in" or "out" from a ``setConsent`` request's ``consent`` list (Adobe 1.0 ``general``,
+    or Adobe 2.0 ``collect.val``); other standards (IAB TCF) are refused, not guessed."""
+    if not isinstance(consent, list) or not consent:
+        raise invalid("'consent' must be a non-empty list of {standard, version, value}")
+    for item in consent[:8]:
+        if not isinstance(item, dict) or item.get("standard") != "Adobe":
+            continue
+        value = item.get("value")
+        if item.get("version") == "1.0" and isinstance(value, dict) and value.get("general") in ("in", "out"):
+            return str(value["general"])
+        if item.get("version") == "2.0" and isinstance(value, dict):
+            collect = value.get("collect")
+            choice = collect.get("val") if isinstance(collect, dict) else None
+            if choice in ("y", "n"):
+                return "in" if choice == "y" else "out"
+    raise invalid(
+        "no consent this service understands: give the Adobe 1.0 standard ({\"general\": \"in\"|\"out\"}) "
+        "or Adobe 2.0 ({\"collect\": {\"val\": \"y\"|\"n\"}})"
+    )
+
+
+def consent_handle(org_id: str, general: str) -> dict[str, Any]:
+    """The ``state:store`` of the consent cookie the Web SDK reads after ``setConsent``."""
+    return {
+        "type": "state:store",
+        "payload": [{"key": cookie_prefix(org_id) + "consent", "value": f"general={general}",
+                     "maxAge": CONSENT_MAX_AGE, "attrs": {"SameSite": "None"}}],
+    }
+
+
 def problem(error: BadRequest, request_id: str | None) -> dict[str, Any]:
     """An RFC 7807 problem document, the shape the Edge Network answers errors in."""
     document: dict[str, Any] = {

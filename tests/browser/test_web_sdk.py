@@ -198,8 +198,6 @@ def test_identity_cookie_is_kept_across_page_loads(stack: Stack, context: Any, s
     assert by_alias(destinations_of(send(second))) == {"heroAlias": [FIRST_TIME]}
 
 
-@pytest.mark.xfail(strict=True, reason="the identity cookie's ECID is taken over the primary identity "
-                   "that the page marks in xdm.identityMap")
 def test_visitor_who_signs_in_is_looked_up_by_the_primary_identity(stack: Stack, context: Any) -> None:
     # an anonymous first event gives the browser an ECID cookie; after signing in, the page marks
     # its CRMID primary, which Adobe's profile lookup then uses (the ECID is only the default)
@@ -229,8 +227,6 @@ def test_event_sent_while_the_page_unloads_goes_to_collect(stack: Stack, context
     assert stack.requests_since(collected_before, HINTED_COLLECT_ROUTE, 204) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="POST /ee/v1/privacy/set-consent is not served: setConsent "
-                   "rejects with a 404 and leaves the SDK's consent pending, so later events never go")
 @pytest.mark.parametrize(("given", "then"), [("y", "sent"), ("n", "declined")])
 def test_consent_given_or_refused(stack: Stack, context: Any, given: str, then: str) -> None:
     page = load(context, ALLOWED_PAGE)
