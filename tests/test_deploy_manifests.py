@@ -221,12 +221,12 @@ def published(tmp_path_factory) -> dict[str, Path]:
     return {"tmp": tmp, "pointer": tmp / "site" / "current.json", "public_key": tmp / "cpcompile.pub"}
 
 
-def _local(published: dict[str, Path], settings_file: Path, *extra: object) -> list[object]:
+def _local(published: dict[str, Path], settings_file: Path, *extra: object, public_key: Path | None = None) -> list[object]:
     """`serve` ARGS with the settings file as it is, only the artifact, the store and the key
     made local to this machine."""
     return [
-        "serve", "--settings", settings_file, published["pointer"],
-        "--profiles", published["tmp"] / "profiles.sqlite3", "--public-key", published["public_key"], *extra,
+        "serve", "--settings", settings_file, published["pointer"], "--profiles", published["tmp"] / "profiles.sqlite3",
+        "--public-key", public_key or published["public_key"], *extra,
     ]
 
 
@@ -241,11 +241,11 @@ def test_serve_check_accepts_the_configmaps_settings(published, tmp_path: Path) 
 def test_the_placeholders_stop_the_start_until_they_are_replaced(published, tmp_path: Path) -> None:
     placeholder_key = tmp_path / "cpcompile.pub"
     placeholder_key.write_text(_one("ConfigMap")["data"]["cpcompile.pub"])
-    args = _local(published, SETTINGS, "--check")
-    key = run(*args[:-3], "--public-key", placeholder_key, "--check", env={"CPCOMPILE_API_TOKENS": TOKEN})
+    key = run(*_local(published, SETTINGS, "--check", public_key=placeholder_key), env={"CPCOMPILE_API_TOKENS": TOKEN})
     assert key.exit_code == 2, key.output
     assert "not a cpcompile public key" in key.output
-    tokens = run(*args, env={"CPCOMPILE_API_TOKENS": _one("Secret")["stringData"]["CPCOMPILE_API_TOKENS"]})
+    placeholder_tokens = _one("Secret")["stringData"]["CPCOMPILE_API_TOKENS"]
+    tokens = run(*_local(published, SETTINGS, "--check"), env={"CPCOMPILE_API_TOKENS": placeholder_tokens})
     assert tokens.exit_code == 2, tokens.output
     assert "API tokens" in tokens.output
 
