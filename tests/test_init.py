@@ -4,6 +4,7 @@ already holds config."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -108,11 +109,16 @@ def test_no_existing_file_is_replaced(tmp_path: Path) -> None:
 
 def test_a_folder_without_config_gets_one(tmp_path: Path) -> None:
     target = tmp_path / "existing"
-    target.mkdir()
+    (target / ".github" / "workflows").mkdir(parents=True)
+    (target / ".github" / "workflows" / "site.yml").write_text("name: site\n")
     (target / "README.md").write_text("our site\n")
-    result = run("init", target)
+    with contextlib.chdir(target):
+        result = run("init")  # DIR defaults to the working directory
     assert result.exit_code == 0, result.output
+    assert "wrote .github/workflows/cpcompile.yml" in result.stdout
+    assert "next: git init && " in result.stderr
     assert (target / "README.md").read_text() == "our site\n"
+    assert (target / ".github" / "workflows" / "site.yml").read_text() == "name: site\n"
     assert run("validate", target, "--strict").exit_code == 0
 
 
