@@ -86,6 +86,7 @@ def serve(ctx: click.Context, /, artifact: str | None, settings_file: Path | Non
         return
     from .serve.run import run
 
+    del source  # each worker loads its own; the supervisor need not hold this copy while it waits
     run(settings)
 
 

@@ -94,3 +94,25 @@ def test_redis_down_gives_degraded_answers_at_once_then_recovers(redis: RedisSer
     assert "x-cpcompile-degraded" not in r.headers
     assert client.get("/readyz").status == 200
     client.close()
+
+
+def test_an_error_redis_answers_fails_that_call_only(redis: RedisServer, tmp_path: Path) -> None:
+    client = make_client(tmp_path, profiles=redis.url)
+    assert client.request("PUT", f"/v1/profiles/ECID/{ECID}", {"memberships": [AUD_1]}, headers=bearer()).status == 204
+    redis.command("CONFIG", "SET", "maxmemory", "1")  # every write now fails with OOM
+    refused = client.request("PUT", "/v1/profiles/ECID/99999999999999999999999999999999999999", {"memberships": [AUD_1]}, headers=bearer())
+    assert refused.status == 503
+    assert "9999" not in refused.json()["detail"]  # the key (a visitor's ID) stays in the log
+    # reads go on: Redis answered, it is not down
+    r = interact(client)
+    assert r.destinations() and "x-cpcompile-degraded" not in r.headers
+    assert client.get("/readyz").status == 200
+    client.close()
+
+
+def test_the_store_url_can_come_from_the_environment(redis: RedisServer, tmp_path: Path, runner, monkeypatch) -> None:
+    (tmp_path / "p.jsonl").write_text(json.dumps({"namespace": "ECID", "id": ECID, "memberships": [AUD_1]}) + "\n")
+    monkeypatch.setenv("CPCOMPILE_PROFILES", redis.url)
+    result = runner.invoke(cli, ["profiles", "import", str(tmp_path / "p.jsonl")])
+    assert result.exit_code == 0 and "127.0.0.1" in result.output
+    assert redis.command("DBSIZE") == b":1\r\n"

@@ -456,7 +456,9 @@ async def _put_profile(app: ServeApp, scope: dict[str, Any], headers: Mapping[by
     try:
         await app.store.put(identity, profile)
     except StoreUnavailable as err:
-        raise BadRequest(503, "store-unavailable", "Service Unavailable", str(err)) from None
+        # the store's own message can name the key, i.e. the visitor: it goes to the log only
+        _log.warning("cpcompile serve: a profile write failed: %s", err)
+        raise BadRequest(503, "store-unavailable", "Service Unavailable", "the profile store did not take the write; try again") from None
     return Answer(204)
 
 

@@ -48,6 +48,9 @@ class RedisProfileStore:
         self.ttl = None if ttl is None else int(ttl)
         self.retry_after = retry_after
         self._errors = (redis.RedisError, OSError, asyncio.TimeoutError)
+        # only these say Redis is unreachable; an error Redis answers with (out of memory, a
+        # wrong type) fails that one call and leaves the store up
+        self._unreachable = (redis.ConnectionError, redis.TimeoutError, OSError, asyncio.TimeoutError)
         try:
             self._client: Any = redis.Redis.from_url(
                 url,
@@ -70,7 +73,8 @@ class RedisProfileStore:
             async with asyncio.timeout(self.timeout * 4):
                 return await operation()
         except self._errors as err:
-            self._down_until = time.monotonic() + self.retry_after
+            if isinstance(err, self._unreachable):
+                self._down_until = time.monotonic() + self.retry_after
             raise StoreUnavailable(f"Redis at {self._where()}: {type(err).__name__}: {err}") from None
 
     def _where(self) -> str:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 TOKENS_ENV = "CPCOMPILE_API_TOKENS"
+# a Redis URL with a password is a secret: it can come from the environment, not the file
+PROFILES_ENV = "CPCOMPILE_PROFILES"
 _ORG_ID = re.compile(r"[A-Za-z0-9]{1,64}@AdobeOrg")
 _HINT = re.compile(r"[a-z0-9]{1,16}")
 _BASE_PATH = re.compile(r"[A-Za-z0-9_\-]{1,32}")
@@ -71,6 +73,9 @@ def load_settings(path: Path | None) -> ServeSettings:
             raise SettingsError(f"{path}: not valid TOML ({err})") from None
         table = document.get("serve", document)
         settings = _from_table(table, str(path))
+    profiles = os.environ.get(PROFILES_ENV)
+    if profiles:
+        settings = replace(settings, profiles=profiles)
     tokens = os.environ.get(TOKENS_ENV)
     if tokens:
         settings = replace(settings, api_tokens=settings.api_tokens + tuple(t for t in tokens.split(",") if t))
