@@ -18,6 +18,7 @@ from typing import Any, Iterable, Sequence
 from pydantic import TypeAdapter, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.emitter import Emitter
 from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.representer import RoundTripRepresenter
@@ -340,9 +341,36 @@ _Representer.add_representer(
 )
 
 
+# Characters that must never reach a config file raw: controls, line separators and bidi
+# controls (a name could make a line read differently than it is). Values holding one are
+# written double-quoted with every non-ASCII character escaped.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def _represent_str(self: RoundTripRepresenter, data: str) -> Any:
+    if _UNSAFE.search(data):
+        return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+    return RoundTripRepresenter.represent_str(self, data)
+
+
+_Representer.add_representer(str, _represent_str)
+
+
+class _Emitter(Emitter):
+    def write_double_quoted(self, text: Any, split: Any = True) -> None:
+        if not _UNSAFE.search(text):
+            return super().write_double_quoted(text, split)
+        allow, self.allow_unicode = self.allow_unicode, False
+        try:
+            return super().write_double_quoted(text, split)
+        finally:
+            self.allow_unicode = allow
+
+
 def _yaml() -> YAML:
     y = YAML(typ="rt")
     y.Representer = _Representer
+    y.Emitter = _Emitter
     y.preserve_quotes = True
     y.width = 4096
     y.indent(mapping=2, sequence=4, offset=2)
@@ -369,9 +397,11 @@ def _dump(data: CommentedMap, kind: Kind) -> str:
     _yaml().dump(data, out)
     text = out.getvalue()
     try:
-        return format_text(text, kind)
+        formatted = format_text(text, kind)
     except (NotFormatted, yamlsrc.YamlProblem):
         return text
+    # the formatter writes what it reads back with its own emitter: keep the escapes if it would not
+    return text if _UNSAFE.search(formatted.replace("\n", "")) else formatted
 
 
 def _flow(values: list[Any]) -> CommentedSeq:

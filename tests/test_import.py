@@ -240,3 +240,24 @@ def test_the_catalog_age_limit_comes_from_the_settings(tmp_path: Path) -> None:
     result = run("validate", tmp_path, env={"SOURCE_DATE_EPOCH": str(EXPORTED + 8 * DAY)})
 
     assert "CP148" in result.stdout
+
+
+def test_names_with_control_and_bidi_characters_are_written_escaped_and_read_back_the_same(tmp_path: Path) -> None:
+    names = ["A\nB\x1b[2J", "# not a comment", "Café", "yes", "\u2028line\u202e é", "'quoted\"", "*star: x"]
+    segments = {"segments": [{"id": f"a0000000-0000-4000-8000-00000000000{i}", "name": name, "updateEpoch": 1}
+                             for i, name in enumerate(names, 1)]}
+    policies = {"children": [{"id": "3e000000-0000-4000-8000-000000000001", "name": "Edge\u202e", "isActiveOnEdge": True}]}
+    export = write_tree(tmp_path / "export", {"prod/segments.json": json.dumps(segments),
+                                               "prod/merge-policies.json": json.dumps(policies)})
+    root = tmp_path / "config"
+    root.mkdir()
+
+    result = run("import", "catalog", "--sandbox", "prod", "--segments", export / "prod" / "segments.json",
+                 "--merge-policies", export / "prod" / "merge-policies.json", "--root", root, "--exported-at", "2026-11-20")
+
+    assert result.exit_code == 0, result.output
+    text = (root / "audiences" / "prod.yaml").read_text()
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f\u2028\u202e]", text)
+    assert run("validate", root, "--strict", env={"SOURCE_DATE_EPOCH": str(EXPORTED)}).exit_code == 0
+    drift = json.loads(run("drift", export, root, "--format", "json").stdout)
+    assert drift["effective"] == [] and drift["cosmetic"] == []  # every name read back exactly
