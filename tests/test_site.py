@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Iterator
@@ -165,6 +167,29 @@ def test_audience_in_no_catalog_gets_a_page_that_says_so(tmp_path: Path) -> None
     assert "is in no catalog" in page
     assert "../destinations/9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a.html" in Page(page).links
     assert list(broken_links(out)) == []
+
+
+def test_a_larger_tree_is_drawn_in_summary_and_keeps_every_link(tmp_path: Path) -> None:
+    """The generated m tree: 10 datastreams of 10 destinations with 100 audiences each, with
+    governance data: pictures of a datastream count the audiences per destination, pictures of
+    a destination stop at 40 boxes, the index names 8 audiences per destination."""
+    root = tmp_path / "tree"
+    subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks/generate.py"), str(root), "--size", "m", "--governance"],
+        check=True, stdout=subprocess.DEVNULL,
+    )
+    out = tmp_path / "site"
+    result = make_site(root, out)
+    assert "100 destination pages, 1000 audience pages" in result.output
+    assert list(broken_links(out)) == []
+    index = (out / "index.html").read_text()
+    assert index.count('class="node more"') == 100  # one box per destination: "N audiences"
+    assert re.search(r'<a class="more" href="destinations/[0-9a-f-]+\.html">and [0-9]+ more</a>', index)
+    destination = next((out / "destinations").iterdir()).read_text()
+    assert destination.count('class="node audience"') == 40
+    assert re.search(r">and [0-9]+ more audiences</text>", destination)
+    assert "<th>labels</th>" in destination  # governance data is there: labels and policies shown
+    assert "Data usage policies on its marketing actions" in destination
 
 
 # --- hostile names ----------------------------------------------------------------------------
