@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CASES_DIR = REPO_ROOT / "tests" / "cases"
-CONFIG_DIRS = ("datastreams", "destinations", "audiences")
+CONFIG_DIRS = ("datastreams", "destinations", "audiences", "policies")
 SETTINGS_FILE = "cpcompile.yaml"
 
 
