@@ -147,7 +147,7 @@ def test_audience_page_says_where_it_is_used(tmp_path: Path) -> None:
     make_site(REPO_ROOT, out)
     page = (out / "audiences/499eb3e7-3d50-47d3-ad30-a5ad99e8ab77.html").read_text()
     for text in ("<h1>Renters looking to buy</h1>", "<dd>prod</dd>", "<code>ups</code>", "streaming",
-                 "Default time-based (active on edge)", "active on edge"):
+                 "Default time-based (active on edge)", "active on edge", "timestamp ordered"):
         assert text in page, text
     links = Page(page).links
     # mapped by the ad server and the personalization engine, both on the production datastream
