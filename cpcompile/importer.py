@@ -2,8 +2,8 @@
 
 ``read_catalog`` and ``read_destinations`` turn the API listings (``importer_json``) into our
 config format as plain data; ``catalog_text`` and ``destination_text`` write it as YAML, either
-new or over an existing file, whose own comments and keys the import does not own are kept
-(ruamel's round trip, then ``fmt``'s canonical layout).
+new (in the layout ``cpcompile fmt`` writes) or over an existing file, whose own comments and
+keys the import does not own are kept (ruamel's round trip).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from ruamel.yaml.tokens import CommentToken
 from . import yamlsrc
 from .importer_json import ExportError, Item, listing
 from .model import Label, When
-from .sources import Kind
 
 UPLOAD_NAMESPACE = "CustomerAudienceUpload"
 PROFILE_SCHEMA = "_xdm.context.profile"
@@ -390,18 +389,33 @@ def _load(text: str) -> CommentedMap:
     return data
 
 
-def _dump(data: CommentedMap, kind: Kind) -> str:
-    from .fmt import NotFormatted, format_text
-
+def _dump(data: CommentedMap) -> str:
+    """The file's text. Keys are put where docs/config.md lists them and lists sorted by id as
+    they are built, so a new file is what ``cpcompile fmt`` writes; an existing file keeps its
+    own layout (the round trip through ``fmt`` costs seconds on a large catalog)."""
     out = io.StringIO()
     _yaml().dump(data, out)
-    text = out.getvalue()
-    try:
-        formatted = format_text(text, kind)
-    except (NotFormatted, yamlsrc.YamlProblem):
-        return text
-    # the formatter writes what it reads back with its own emitter: keep the escapes if it would not
-    return text if _UNSAFE.search(formatted.replace("\n", "")) else formatted
+    return out.getvalue()
+
+
+# Where a key goes when it is added: the keys of every config model in one order that agrees
+# with each model's (docs/config.md); unknown keys stay last.
+_KEY_ORDER = (
+    "sandbox", "exported_at", "id", "source", "target", "name", "description", "namespace", "alias", "datastream",
+    "marketing_actions", "merge_policy", "evaluation", "ttl_days", "labels", "active_on_edge", "attribute_merge",
+    "dataset_order", "identity_graph", "start", "end", "merge_policies", "attributes", "audiences", "datasets", "fields",
+)
+_RANK = {key: rank for rank, key in enumerate(_KEY_ORDER)}
+
+
+def _put(mapping: CommentedMap, key: str, value: Any) -> None:
+    """Set ``key``; a new key goes where the config's key order puts it."""
+    if key in mapping:
+        mapping[key] = value
+        return
+    rank = _RANK.get(key, len(_RANK))
+    position = next((i for i, k in enumerate(mapping) if _RANK.get(k, len(_RANK)) > rank), len(mapping))
+    mapping.insert(position, key, value)
 
 
 def _flow(values: list[Any]) -> CommentedSeq:
@@ -416,7 +430,7 @@ def _value(key: str, value: Any) -> Any:
 
 def _set(mapping: CommentedMap, key: str, value: Any) -> None:
     if key not in mapping or mapping[key] != value:
-        mapping[key] = _value(key, value)
+        _put(mapping, key, _value(key, value))
 
 
 def _delete(mapping: CommentedMap, key: str) -> None:
@@ -483,7 +497,8 @@ def _merge_list(
     only when the new item has them. Returns (added, removed, changed)."""
     seq = parent.get(key)
     if not isinstance(seq, CommentedSeq):
-        parent[key] = seq = CommentedSeq()
+        seq = CommentedSeq()
+        _put(parent, key, seq)
     wanted = {item["id"]: item for item in items}
     added = removed = changed = 0
     for i in reversed(range(len(seq))):
@@ -570,8 +585,8 @@ def catalog_text(export: CatalogExport, exported_at: str, existing: str | None) 
         )
     else:
         data = _load(existing)
-    data["sandbox"] = export.sandbox
-    data["exported_at"] = _Plain(exported_at)
+    _put(data, "sandbox", export.sandbox)
+    _put(data, "exported_at", _Plain(exported_at))
     policies = _merge_list(data, "merge_policies", export.merge_policies, POLICY_KEYS)
     audiences = _merge_list(data, "audiences", export.audiences, (*AUDIENCE_KEYS, "labels"), keep=("labels",))
     names = export.policy_names()
@@ -584,7 +599,7 @@ def catalog_text(export: CatalogExport, exported_at: str, existing: str | None) 
         f"{_count(len(export.audiences), 'audience')} (+{audiences[0]} -{audiences[1]} ~{audiences[2]}), "
         f"{_count(len(export.merge_policies), 'merge policy', 'merge policies')} (+{policies[0]} -{policies[1]} ~{policies[2]})"
     )
-    return Written(_dump(data, Kind.CATALOG), summary)
+    return Written(_dump(data), summary)
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:
@@ -635,7 +650,7 @@ def destination_text(export: DestinationExport, existing: str | None) -> Written
     if d.get("attributes") and isinstance(data.get("attributes"), CommentedSeq):
         _merge_attributes(data, d["attributes"])
     elif d.get("attributes"):
-        data["attributes"] = CommentedSeq([_new_map(a) for a in d["attributes"]])
+        _put(data, "attributes", CommentedSeq([_new_map(a) for a in d["attributes"]]))
     elif "attributes" in data:
         _delete(data, "attributes")
     mapped = _merge_list(data, "audiences", d["audiences"], MAPPING_KEYS)
@@ -646,7 +661,7 @@ def destination_text(export: DestinationExport, existing: str | None) -> Written
     summary = f"{_count(len(d['audiences']), 'audience')} (+{mapped[0]} -{mapped[1]} ~{mapped[2]})"
     if placeholders:
         summary += "; to fill in: " + ", ".join(placeholders)
-    return Written(_dump(data, Kind.DESTINATION), summary)
+    return Written(_dump(data), summary)
 
 
 def _merge_attributes(data: CommentedMap, attributes: list[dict[str, str]]) -> None:

@@ -116,6 +116,8 @@ def test_reimport_keeps_hand_comments_and_hand_keys(tmp_path: Path) -> None:
                         "  # Winter only\n  - id: a0000000-0000-4000-8000-000000000005\n", 1)
     text = text.replace("    ttl_days: 30\n    labels: [C5]\n", "    ttl_days: 30\n    labels: [C5]\n    datasets: [crm]\n", 1)
     text += "datasets:\n  - name: crm  # by hand\n    labels: [I1]\n"
+    text = text.replace("exported_at: 2026-11-01\n", "", 1)
+    text = text.replace("    merge_policy: 3e000000-0000-4000-8000-000000000002  # Dataset precedence (CRM first)\n", "", 1)
     path.write_text(text)
     changed = json.loads((PROD / "segments.json").read_text())
     changed["segments"][1]["name"] = "Renters ready to buy"
@@ -127,7 +129,7 @@ def test_reimport_keeps_hand_comments_and_hand_keys(tmp_path: Path) -> None:
                  "--segments", PROD / "segments-2.json", *POLICIES, "--root", tmp_path, "--exported-at", "2026-11-20")
 
     assert result.exit_code == 0, result.output
-    assert "4 audiences (+0 -1 ~1)" in result.stdout
+    assert "4 audiences (+0 -1 ~2)" in result.stdout
     after = path.read_text()
     assert re.search(r"\n    name: Renters ready to buy +# the spring campaign\n", after)
     for kept in ("# Reviewed with marketing, November\n",
@@ -135,6 +137,7 @@ def test_reimport_keeps_hand_comments_and_hand_keys(tmp_path: Path) -> None:
                  "  - name: crm  # by hand\n", "    labels: [C7]\n", "exported_at: 2026-11-20\n"):
         assert kept in after
     assert "First-time buyers" not in after
+    assert run("fmt", "--check", tmp_path).exit_code == 0  # keys put back where the config's key order has them
     assert run("validate", tmp_path, "--strict", env={"SOURCE_DATE_EPOCH": str(EXPORTED)}).exit_code == 0
 
 
