@@ -94,8 +94,13 @@ def _check_steps() -> dict[str, dict[str, Any]]:
     return {step["name"]: step for step in steps if "run" in step and "cpcompile " in step["run"] and "install" not in step["run"]}
 
 
+def _with_specs(repo: Path) -> Path:
+    shutil.copytree(REPO_ROOT / "specs", repo / "specs")
+    return repo
+
+
 def test_check_job_passes_the_example_config(tmp_path: Path, workflow_env: dict[str, str]) -> None:
-    repo = copy_example(tmp_path / "repo")
+    repo = _with_specs(copy_example(tmp_path / "repo"))
     for name, step in _check_steps().items():
         result = _run_step(step, repo, workflow_env)
         assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
@@ -117,6 +122,23 @@ def test_check_job_annotates_and_fails_a_broken_config(tmp_path: Path, workflow_
     assert {r["ruleId"] for r in results} == {"CP132"}
     assert _run_step(steps["Build"], repo, workflow_env).returncode == 1
     assert not (repo / "build" / "artifact.json").exists()
+
+
+def test_check_job_fails_a_broken_spec_and_an_unformatted_file(tmp_path: Path, workflow_env: dict[str, str]) -> None:
+    repo = _with_specs(copy_example(tmp_path / "repo"))
+    spec = repo / "specs" / "ad-server.yaml"
+    spec.write_text(spec.read_text().replace("adServerAlias", "adServerAlais", 1))
+    steps = _check_steps()
+    specs = _run_step(steps["Specs (expected answers, on the diff)"], repo, workflow_env)
+    assert specs.returncode == 1
+    assert "::error file=specs/ad-server.yaml,line=" in specs.stdout
+    datastream = repo / "datastreams" / "web-prod.yaml"
+    lines = datastream.read_text().splitlines(keepends=True)
+    datastream.write_text("".join([lines[0], *reversed(lines[1:])]))  # same content, keys out of order
+    formatting = _run_step(steps["Formatting"], repo, workflow_env)
+    assert formatting.returncode == 1
+    assert "datastreams/web-prod.yaml" in formatting.stdout + formatting.stderr
+    assert "1 file would be reformatted" in formatting.stdout + formatting.stderr
 
 
 def _git(repo: Path, *args: str) -> None:
