@@ -103,7 +103,10 @@ def compare(project: Project, platform: Mapping[str, SandboxExport]) -> Report:
     found: list[Drift] = []
     for sandbox, export in sorted(platform.items()):
         catalogs = [e.model for e in project.catalogs if e.model.sandbox == sandbox]
-        destinations = [e.model for e in project.destinations if sandbox_of.get(e.model.id) == sandbox]
+        destinations = [
+            e.model.model_copy(update={"datastream": datastreams[e.model.datastream].model.id})
+            for e in project.destinations if sandbox_of.get(e.model.id) == sandbox
+        ]  # a datastream named by file or by id is compared by id
         found.extend(_catalog_drift(sandbox, catalogs, export.catalog))
         found.extend(_mapping_drift(sandbox, destinations, export, catalogs))
     found.sort(key=Drift.sort_key)

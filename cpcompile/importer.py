@@ -18,6 +18,8 @@ from typing import Any, Iterable, Sequence
 from pydantic import TypeAdapter, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.compat import ordereddict
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.emitter import Emitter
 from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.nodes import ScalarNode
@@ -335,6 +337,14 @@ class _Representer(RoundTripRepresenter):
     pass
 
 
+class _Constructor(RoundTripConstructor):
+    pass
+
+
+# dates and instants are read as their text, so that a value the import sets again compares equal
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", lambda self, node: _Plain(self.construct_scalar(node)))
+
+
 _Representer.add_representer(
     _Plain, lambda self, data: self.represent_scalar(self.dumper.resolver.resolve(ScalarNode, str(data), (True, False)), str(data))
 )
@@ -369,6 +379,7 @@ class _Emitter(Emitter):
 def _yaml() -> YAML:
     y = YAML(typ="rt")
     y.Representer = _Representer
+    y.Constructor = _Constructor
     y.Emitter = _Emitter
     y.preserve_quotes = True
     y.width = 4096
@@ -411,7 +422,7 @@ _RANK = {key: rank for rank, key in enumerate(_KEY_ORDER)}
 def _put(mapping: CommentedMap, key: str, value: Any) -> None:
     """Set ``key``; a new key goes where the config's key order puts it."""
     if key in mapping:
-        mapping[key] = value
+        ordereddict.__setitem__(mapping, key, value)  # not mapping[key] = ...: that keeps the old value's quotes
         return
     rank = _RANK.get(key, len(_RANK))
     position = next((i for i, k in enumerate(mapping) if _RANK.get(k, len(_RANK)) > rank), len(mapping))
@@ -612,11 +623,14 @@ def _one_line(text: str) -> str:
     return neutralise(text)
 
 
-def destination_text(export: DestinationExport, existing: str | None) -> Written:
+def destination_text(export: DestinationExport, existing: str | None, datastreams: dict[str, str] | None = None) -> Written:
     """A destination file: new, with placeholders for what the export does not carry, or
     ``existing`` updated (alias, datastream and marketing actions are kept unless the export
     has them)."""
-    d = export.destination
+    d = dict(export.destination)
+    names = datastreams or {}  # datastream id -> its file name, as destinations name them
+    if "datastream" in d:
+        d["datastream"] = names.get(d["datastream"], d["datastream"])
     placeholders = []
     if existing is None:
         data = CommentedMap()
@@ -640,9 +654,13 @@ def destination_text(export: DestinationExport, existing: str | None) -> Written
         _eol(data, "marketing_actions", "# not in the export: copy them from the destination's connection")
     else:
         data = _load(existing)
+        same = {ident: name for ident, name in names.items() if data.get("datastream") in (ident, name)}
+        if same and d.get("datastream") in (*same, *same.values()):
+            d.pop("datastream")  # the file names the same datastream, by id or by file name: keep its way
         for key in ("name", "alias", "datastream"):
             if key in d:
                 _set(data, key, d[key])
+                _drop_todo(data, key)
         if "description" in d:
             _set(data, "description", d["description"])
         else:
@@ -662,6 +680,15 @@ def destination_text(export: DestinationExport, existing: str | None) -> Written
     if placeholders:
         summary += "; to fill in: " + ", ".join(placeholders)
     return Written(_dump(data), summary)
+
+
+def _drop_todo(mapping: CommentedMap, key: str) -> None:
+    """The import's TODO comment beside a placeholder goes once the key has a value."""
+    slot = mapping.ca.items.get(key)
+    token = slot[2] if slot and len(slot) > 2 else None
+    if token is not None and mapping.get(key) and token.value.lstrip().startswith("# TODO:"):
+        rest = token.value.split("\n", 1)[1] if "\n" in token.value else ""
+        token.value = "\n" + rest
 
 
 def _merge_attributes(data: CommentedMap, attributes: list[dict[str, str]]) -> None:

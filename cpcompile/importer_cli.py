@@ -154,7 +154,8 @@ def import_destinations(ctx: click.Context, flow_files: tuple[Path, ...], root: 
         _fail(ctx, "import destinations", str(err))
         return
     folder = root / "destinations"
-    known = _destination_files(folder)
+    known = _files_by_id(folder)
+    datastreams = {ident: path.stem for ident, path in _files_by_id(root / "datastreams").items()}
     taken = {p.resolve() for p in known.values()}
     planned = []
     for export in exports:
@@ -169,15 +170,15 @@ def import_destinations(ctx: click.Context, flow_files: tuple[Path, ...], root: 
         planned.append((export, path, _read_existing(ctx, "import destinations", root, path)))
     folder.mkdir(parents=True, exist_ok=True)
     for export, path, existing in planned:
-        written = destination_text(export, existing)
+        written = destination_text(export, existing, datastreams)
         write_atomic(path, written.text.encode("utf-8"))
         click.echo(neutralise(f"wrote {_shown(root, path)}: {written.summary}"))
     ctx.exit(EXIT_OK)
 
 
-def _destination_files(folder: Path) -> dict[str, Path]:
-    """The destination files under ``folder`` by the id they declare (files that cannot be
-    read are skipped here; writing over them is refused later)."""
+def _files_by_id(folder: Path) -> dict[str, Path]:
+    """The config files under ``folder`` by the id they declare, in lower case (files that
+    cannot be read are skipped here; writing over one is refused later)."""
     from . import yamlsrc
     from .fmt import read_text
 

@@ -101,7 +101,9 @@ def mappings_differ(listings: dict[str, Any]) -> None:
     selectors.append({"type": "PLATFORM_SEGMENT", "value": {"id": A3, "schedule": {"startDate": "2026-11-01"}}})
     _selectors(home, "profileSelectors")[0]["value"]["path"] = "person.name.lastName"
     _selectors(home, "profileSelectors").append({"type": "JSON_PATH", "value": {"path": "homeAddress.city"}})
-    home["inheritedAttributes"]["targetConnections"][0]["params"]["integrationAlias"] = "heroBanner"
+    params = home["inheritedAttributes"]["targetConnections"][0]["params"]
+    params["integrationAlias"] = "heroBanner"
+    params["datastreamId"] = "d5000000-0000-4000-8000-000000000009"
 
 
 def cosmetic_only(listings: dict[str, Any]) -> None:
@@ -148,6 +150,13 @@ def test_markdown_and_json_escape_what_came_from_the_export(config: Path, tmp_pa
     assert "<b>" not in markdown.stdout and "`campaign`" not in markdown.stdout
     names = {d["name"] for d in json.loads(as_json.stdout)["cosmetic"]}
     assert "Spring `campaign` @team" in names  # json keeps the value, escaped only as JSON
+
+
+def test_a_datastream_named_by_file_is_the_same_as_its_id_on_the_platform(imported: Path) -> None:
+    home = (imported / "destinations" / "home-page-personalization.yaml").read_text()
+
+    assert "\ndatastream: web\n" in home  # import names a known datastream by its file
+    assert json.loads(run("drift", EXPORT, imported, "--format", "json").stdout)["effective"] == []
 
 
 def test_without_exit_code_drift_exits_0(config: Path, tmp_path: Path) -> None:

@@ -186,6 +186,10 @@ def test_destination_file_from_a_flow(tmp_path: Path, snapshot) -> None:
 
     assert (tmp_path / "destinations" / "home-page-personalization.yaml").read_text() == snapshot(name="mapped")
     assert (tmp_path / "destinations" / "ad-server.yaml").read_text() == snapshot(name="placeholders")
+    before = {p.name: p.read_text() for p in (tmp_path / "destinations").iterdir()}
+    again = run("import", "destinations", PROD / "flows.json", "--root", tmp_path)
+    assert again.stdout.count("(+0 -0 ~0)") == 2, again.stdout  # the same listing changes nothing
+    assert {p.name: p.read_text() for p in (tmp_path / "destinations").iterdir()} == before
 
 
 def test_reimport_of_destinations_updates_the_file_with_that_id(tmp_path: Path) -> None:
@@ -210,6 +214,21 @@ def test_reimport_of_destinations_updates_the_file_with_that_id(tmp_path: Path) 
     after = path.read_text()
     for kept in ("# Owned by the ads team\n", "alias: adServer  #", "datastream: web  #", "[onsiteAdvertising]", "end: 2026-06-30\n"):
         assert kept in after
+
+
+def test_reimport_fills_placeholders_the_listing_now_carries(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"datastreams/web.yaml": DATASTREAM})
+    run("import", "destinations", PROD / "flows.json", "--root", tmp_path)
+    flows = json.loads((PROD / "flows.json").read_text())
+    flows["items"][1]["inheritedAttributes"] = {"targetConnections": [
+        {"params": {"integrationAlias": "adServer", "datastreamId": "d5000000-0000-4000-8000-000000000001"}}]}
+    (tmp_path / "flows.json").write_text(json.dumps(flows))
+
+    assert run("import", "destinations", tmp_path / "flows.json", "--root", tmp_path).exit_code == 0
+
+    text = (tmp_path / "destinations" / "ad-server.yaml").read_text()
+    assert "alias: adServer\ndatastream: web\n" in text and "TODO" not in text
+    assert run("validate", tmp_path).exit_code == 0  # warnings only: the sandbox has no catalog here
 
 
 def test_catalog_older_than_the_limit_is_a_warning(tmp_path: Path) -> None:
