@@ -70,6 +70,19 @@ def test_reload_only_when_changed(artifact_path: Path) -> None:
     assert holder.reload_if_changed() is False
 
 
+def test_encoded_answers_come_from_the_current_artifact(artifact_path: Path) -> None:
+    import json
+
+    holder = runtime.ArtifactHolder(artifact_path)
+    assert json.loads(holder.lookup_bytes(DS, [AUD_1], now=0)) == holder.lookup(DS, [AUD_1], now=0)
+    assert b'"gen-0000-a"' in holder.lookup_bytes(DS, [AUD_1], now=0)
+    write_atomically(artifact_path, document_bytes(_generation(1)))
+    assert holder.reload_if_changed() is True
+    encoded = holder.lookup_bytes(DS, [AUD_1], now=0)
+    assert json.loads(encoded)[0]["alias"] == "gen-0001-a"
+    assert holder.lookup_bytes("unknown", [AUD_1]) == b"[]"
+
+
 def test_same_size_and_mtime_is_still_a_change(artifact_path: Path) -> None:
     holder = runtime.ArtifactHolder(artifact_path)
     stat = artifact_path.stat()

@@ -74,6 +74,10 @@ class ArtifactHolder:
         """``self.current.lookup(...)``, for callers that do not keep the artifact."""
         return self.current.lookup(datastream_id, memberships, **options)
 
+    def lookup_bytes(self, datastream_id: str, memberships: Any, **options: Any) -> bytes:
+        """``self.current.lookup_bytes(...)``, for callers that do not keep the artifact."""
+        return self.current.lookup_bytes(datastream_id, memberships, **options)
+
     def reload_if_changed(self) -> bool:
         """Reload if the file (or its signature) changed; ``True`` if a new artifact is current.
 
