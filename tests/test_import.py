@@ -283,3 +283,15 @@ def test_names_with_control_and_bidi_characters_are_written_escaped_and_read_bac
     assert run("validate", root, "--strict", env={"SOURCE_DATE_EPOCH": str(EXPORTED)}).exit_code == 0
     drift = json.loads(run("drift", export, root, "--format", "json").stdout)
     assert drift["effective"] == [] and drift["cosmetic"] == []  # every name read back exactly
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--sandbox", "../prod", "--exported-at", "now"), "a sandbox name is letters, digits"),
+    (("--sandbox", "prod", "--exported-at", "2026-11-20 08:00"), "separates the date and the time with a space"),
+])
+def test_usage_errors(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    result = run("import", "catalog", *SEGMENTS, *POLICIES, "--root", tmp_path, *args)
+
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert not (tmp_path / "audiences").exists()
