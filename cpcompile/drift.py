@@ -23,6 +23,7 @@ FORMAT = "cpcompile-drift"
 VERSION = 1
 EFFECTIVE_KINDS = (
     "audience_deleted", "audience_not_on_edge", "destination_only_in_config", "destination_only_on_platform",
+    "destination_disabled",
     "mapping_only_in_config", "mapping_only_on_platform", "window_changed", "alias_changed", "datastream_changed",
     "attribute_only_in_config", "attribute_only_on_platform", "attribute_changed",
     "merge_policy_only_in_config", "merge_policy_only_on_platform", "merge_policy_changed",
@@ -183,6 +184,7 @@ def _mapping_drift(
         return out  # no dataflows exported: destinations are not compared
     ours = {d.id: d for d in destinations}
     theirs = {e.destination["id"]: e.destination for e in export.destinations}
+    states = {e.destination["id"]: e.state for e in export.destinations}
     for ident in sorted(set(ours) | set(theirs)):
         mine, exported = ours.get(ident), theirs.get(ident)
         if exported is None:
@@ -191,6 +193,9 @@ def _mapping_drift(
             out.append(Drift("destination_only_on_platform", sandbox, destination=ident, name=exported["name"],
                              platform={"audiences": [a["id"] for a in exported["audiences"]]}))
         else:
+            if states[ident] == "disabled":
+                out.append(Drift("destination_disabled", sandbox, destination=ident, field="state", config="enabled",
+                                 platform="disabled", name=mine.name))
             out.extend(_destination_drift(sandbox, mine, exported))
     return out
 
@@ -271,6 +276,7 @@ def describe(d: Drift, esc: Esc, code: Esc) -> str:
         "destination_only_in_config": lambda: f"destination {code(d.destination or '')}{named} is in the config only",
         "destination_only_on_platform": lambda: f"destination {code(d.destination or '')}{named} is on the platform only "
         f"({_count(len(d.platform['audiences']), 'audience')})",
+        "destination_disabled": lambda: f"destination {code(d.destination or '')}{named} is disabled (paused) on the platform",
         "mapping_only_in_config": lambda: f"{audience} is mapped in the config only",
         "mapping_only_on_platform": lambda: f"{audience} is mapped on the platform only",
         "window_changed": lambda: f"{audience}: window {esc(_window_text(d.config))} in the config, "

@@ -209,6 +209,7 @@ class DestinationExport:
     destination: dict[str, Any]  # our format; alias / datastream absent when the export lacks them
     audience_names: dict[str, str]
     flow: str  # where it is in the export, for messages
+    state: str | None = None  # the dataflow's state: enabled, disabled
 
 
 def read_destinations(flow_files: Sequence[Path]) -> list[DestinationExport]:
@@ -271,7 +272,8 @@ def _destination(item: Item) -> DestinationExport:
     if attributes:
         destination["attributes"] = [attributes[k] for k in sorted(attributes)]
     destination["audiences"] = [audiences[k] for k in sorted(audiences)]
-    return DestinationExport(destination, names, f"{item.file}: {item.path}")
+    state = item.value.get("state")
+    return DestinationExport(destination, names, f"{item.file}: {item.path}", state if isinstance(state, str) else None)
 
 
 def _connection_params(item: Item) -> dict[str, Any]:

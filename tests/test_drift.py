@@ -91,6 +91,7 @@ def destination_only_on_platform(listings: dict[str, Any]) -> None:
 
 def destination_only_in_config(listings: dict[str, Any]) -> None:
     listings["flows.json"]["items"] = [_flow(listings, 1)]
+    _flow(listings, 1)["state"] = "disabled"
 
 
 def mappings_differ(listings: dict[str, Any]) -> None:
