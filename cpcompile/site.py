@@ -360,6 +360,28 @@ def _sha256(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
+class _Cells:
+    """The table cells of an audience (on destination pages) and of a destination (on audience
+    pages), each rendered once however many pages show it: most of a large site's rows."""
+
+    def __init__(self, macros: Any) -> None:
+        self._macros = macros
+        self._audiences: dict[str, Markup] = {}
+        self._destinations: dict[str, Markup] = {}
+
+    def audience(self, view: AudienceView) -> Markup:
+        found = self._audiences.get(view.id)
+        if found is None:
+            found = self._audiences[view.id] = Markup(self._macros.audience(view))
+        return found
+
+    def destination(self, view: DestinationView) -> Markup:
+        found = self._destinations.get(view.id)
+        if found is None:
+            found = self._destinations[view.id] = Markup(self._macros.destination(view))
+        return found
+
+
 def render_pages(model: SiteModel, *, source_date_epoch: int | None = None) -> dict[str, bytes]:
     """Every file of the site by its relative path."""
     import jinja2
@@ -391,6 +413,7 @@ def render_pages(model: SiteModel, *, source_date_epoch: int | None = None) -> d
         search=script_json(search_entries(model)), script=Markup(script), search_limit=SEARCH_LIMIT,
     )
     put("audiences.html", env.get_template("audiences.html.j2"), "", model=model)
+    common["cells"] = _Cells(env.get_template("cells.html.j2").make_module(common))
     destination = env.get_template("destination.html.j2")
     for dest in model.destinations:
         put(dest.url, destination, "../", dest=dest)
