@@ -98,24 +98,26 @@ class _ArtifactServer(http.server.BaseHTTPRequestHandler):
     log: list[tuple[str, str | None, int]] = []
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        # each answer is logged before it is sent: the client may look at the log as soon as
+        # it has the answer
         data = self.files.get(self.path)
         if data is None:
+            self.log.append((self.path, None, 404))
             self.send_response(404)
             self.end_headers()
-            self.log.append((self.path, None, 404))
             return
         etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
         if self.headers.get("If-None-Match") == etag:
+            self.log.append((self.path, etag, 304))
             self.send_response(304)
             self.end_headers()
-            self.log.append((self.path, etag, 304))
             return
+        self.log.append((self.path, etag, 200))
         self.send_response(200)
         self.send_header("ETag", etag)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        self.log.append((self.path, etag, 200))
 
     def log_message(self, *args: object) -> None:
         pass

@@ -27,9 +27,9 @@ from .edge import (
     identity_handles,
     invalid,
     parse_interact,
+    envelope,
     parse_json_body,
     problem,
-    pull_handles,
 )
 from .identity import (
     ECID_NAMESPACE,
@@ -347,10 +347,9 @@ async def _web_interact(app: ServeApp, scope: dict[str, Any], headers: Mapping[b
     visitor = request.primary or Identity(ECID_NAMESPACE, ecid)
     extra: list[tuple[bytes, bytes]] = []
     profile = await app.profile_of(visitor, extra)
-    payload = artifact.lookup(request.datastream_id, profile.memberships if profile else ())
-    handles = pull_handles(payload, request.event_count)
-    handles += identity_handles(app.settings.org_id or "", ecid, app.settings.location_hint)
-    answer = json_answer({"requestId": request.request_id or _new_request_id(), "handle": handles})
+    payload = artifact.lookup_bytes(request.datastream_id, profile.memberships if profile else ())
+    identity = identity_handles(app.settings.org_id or "", ecid, app.settings.location_hint)
+    answer = Answer(200, envelope(request.request_id or _new_request_id(), payload, request.event_count, identity), [_JSON])
     answer.headers += extra
     return answer
 
@@ -365,13 +364,13 @@ async def _server_interact(app: ServeApp, scope: dict[str, Any], headers: Mappin
         raise invalid("mark exactly one identity in event.xdm.identityMap as primary (Adobe evaluates only such requests)")
     extra: list[tuple[bytes, bytes]] = []
     profile = await app.profile_of(request.primary, extra)
-    payload = artifact.lookup(
+    payload = artifact.lookup_bytes(
         request.datastream_id,
         profile.memberships if profile else (),
         attributes=profile.attributes if profile and authenticated else None,
         authenticated=authenticated,
     )
-    answer = json_answer({"requestId": request.request_id or _new_request_id(), "handle": pull_handles(payload, request.event_count)})
+    answer = Answer(200, envelope(request.request_id or _new_request_id(), payload, request.event_count), [_JSON])
     answer.headers += extra
     return answer
 
@@ -433,13 +432,13 @@ async def _lookup(app: ServeApp, scope: dict[str, Any], headers: Mapping[bytes, 
     if now is not None and (isinstance(now, bool) or not isinstance(now, (int, float))):
         raise invalid("'now' must be Unix seconds")
     try:
-        payload = artifact.lookup(
+        payload = artifact.lookup_bytes(
             datastream, memberships, now=now,
             attributes=attributes, authenticated=authenticated,
         )
     except (TypeError, ValueError, OverflowError) as err:
         raise invalid(str(err)) from None
-    return json_answer(payload)
+    return Answer(200, payload, [_JSON])
 
 
 async def _put_profile(app: ServeApp, scope: dict[str, Any], headers: Mapping[bytes, bytes], body: bytes, artifact: Artifact) -> Answer:

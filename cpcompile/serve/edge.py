@@ -100,9 +100,15 @@ def parse_interact(query: Mapping[str, str], body: bytes, *, server_api: bool) -
     )
 
 
-def pull_handles(payload: list[dict[str, Any]], event_count: int) -> list[dict[str, Any]]:
-    """One ``activation:pull`` handle per event, each with its ``eventIndex``."""
-    return [{"type": "activation:pull", "eventIndex": index, "payload": payload} for index in range(event_count)]
+def envelope(request_id: str, payload: bytes, event_count: int, more: list[dict[str, Any]] | None = None) -> bytes:
+    """The response body: one ``activation:pull`` handle per event (each with its
+    ``eventIndex``) around ``payload``, the encoded answer (``Artifact.lookup_bytes``), then the
+    ``more`` handles. Spliced as bytes: the answer is encoded once, however many events."""
+    pulls = b",".join(
+        b'{"type":"activation:pull","eventIndex":%d,"payload":%b}' % (index, payload) for index in range(event_count)
+    )
+    rest = b"," + orjson.dumps(more)[1:-1] if more else b""
+    return b'{"requestId":' + orjson.dumps(request_id) + b',"handle":[' + pulls + rest + b"]}"
 
 
 def identity_handles(org_id: str, ecid: str, location_hint: str) -> list[dict[str, Any]]:
