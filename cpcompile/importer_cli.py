@@ -198,9 +198,19 @@ def _files_by_id(folder: Path) -> dict[str, Path]:
     return out
 
 
+def _config_root(ctx: click.Context, param: click.Parameter, root: Path) -> Path:
+    from .sources import CONFIG_KINDS
+
+    if not any((root / kind.value).is_dir() for kind in CONFIG_KINDS):
+        folders = ", ".join(f"{kind.value}/" for kind in CONFIG_KINDS)
+        raise click.BadParameter(f"{root} holds none of {folders}; pass the config root", ctx, param)
+    return root
+
+
 @click.command("drift")
 @click.argument("export_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("root", required=False, default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("root", required=False, default=".", callback=_config_root,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json")), default="text", show_default=True)
 @click.option("--exit-code", is_flag=True, help="Exit 4 when the platform differs in an effective way, 0 when it does not.")
 @click.pass_context

@@ -204,3 +204,10 @@ def test_an_export_without_listings_is_a_usage_error(config: Path, tmp_path: Pat
 
     assert result.exit_code == 2
     assert "no sandbox folder with listings" in result.stderr
+
+
+def test_a_root_without_config_folders_is_a_usage_error(tmp_path: Path) -> None:
+    result = run("drift", EXPORT, tmp_path)
+
+    assert result.exit_code == 2
+    assert "holds none of datastreams/" in result.stderr
