@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,9 @@ def build(
     # discovery's own findings (a stray or unreadable file) are inputs too: they change the report
     found = [f"{d.file}:{d.code}:{d.message}" for d in discovery.diagnostics]
     options = [f"sign={key}", f"source={provenance.as_dict()}", f"epoch={built_at}", *found]
+    if built_at is None:
+        # a catalog's freshness warning (CP148) depends on today: a cached report lives a day
+        options.append(f"day={int(time.time()) // 86400}")
     digest = input_digest(inputs(discovery), options)
     if cache is not None:
         reused = _reuse(cache, digest, out_dir)

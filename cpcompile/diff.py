@@ -333,8 +333,9 @@ def _other_fields(old: Any, new: Any, covered: set[str]) -> list[tuple[str, Any,
 def _other_config(base: Project, head: Project, effective: list[Change]) -> None:
     """A catalog's merge policies, datasets and field labels, and the policies/ files: what Adobe
     evaluates and enforces. Named by file (``config_changed``), not described further."""
-    old: dict[str, Any] = {e.doc.relpath: _unordered(e.model.model_dump(mode="json", exclude={"audiences"})) for e in base.catalogs}
-    new: dict[str, Any] = {e.doc.relpath: _unordered(e.model.model_dump(mode="json", exclude={"audiences"})) for e in head.catalogs}
+    # exported_at says when the catalog was imported, which changes no answer
+    old: dict[str, Any] = {e.doc.relpath: _unordered(e.model.model_dump(mode="json", exclude={"audiences", "exported_at"})) for e in base.catalogs}
+    new: dict[str, Any] = {e.doc.relpath: _unordered(e.model.model_dump(mode="json", exclude={"audiences", "exported_at"})) for e in head.catalogs}
     old_by_sandbox = {e.model.sandbox: e.doc.relpath for e in base.catalogs}
     for e in head.catalogs:  # a catalog file renamed is compared with the one of its sandbox
         was = old_by_sandbox.get(e.model.sandbox)

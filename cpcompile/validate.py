@@ -40,8 +40,10 @@ def validate_files(discovery: sources.Discovery, parse: Parse = parse_source) ->
         project.broken_catalogs.add(None)  # a catalog file that was not even read: any sandbox
     unread_policies = {d.file for d in found if d.is_error and d.file.startswith(f"{sources.Kind.POLICY.value}/")}
     project.broken_policies += len(unread_policies)  # policies/ files that were not even read
+    max_age = settings.catalog_max_age_days(discovery.settings)
     diagnostics.extend(
-        d for d in rules.check_all(project) if _DANGLING_IF_BROKEN.get(d.code) not in broken_folders
+        d for d in rules.check_all(project, max_catalog_age_days=max_age)
+        if _DANGLING_IF_BROKEN.get(d.code) not in broken_folders
     )
     # Settings apply last, to everything gathered; their own problems are errors nobody may adjust.
     adjust, settings_problems = settings.load_settings(discovery.settings)

@@ -764,3 +764,20 @@ def test_default_cache_directory(tmp_path, environ, expected):
     result = run("build", root, env=env)
     assert result.exit_code == 0, result.output
     assert (tmp_path / expected.lstrip("/") / "key").is_file()
+
+
+def test_a_cached_report_does_not_outlive_the_day(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the catalog freshness warning (CP148) depends on today: a build the next month must not
+    # take yesterday's report from the cache
+    import time as clock
+
+    root = copy_example(tmp_path / "config")
+    edit(root / "audiences" / "prod.yaml", "sandbox: prod\n", "sandbox: prod\nexported_at: 2026-11-01T00:00:00Z\n")
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    exported = 1793491200  # 2026-11-01
+    monkeypatch.setattr(clock, "time", lambda: float(exported + 86400))
+    first = run("build", root, "--out", tmp_path / "out")
+    assert first.exit_code == 0 and "CP148" not in first.output
+    monkeypatch.setattr(clock, "time", lambda: float(exported + 40 * 86400))
+    later = run("build", root, "--out", tmp_path / "out")
+    assert later.exit_code == 0 and "CP148" in later.output, later.output

@@ -295,3 +295,13 @@ def test_the_same_tree_twice_changes_nothing(tmp_path: Path) -> None:
     result = run("diff", root, root, "--exit-code")
     assert result.exit_code == 0
     assert "No effective changes" in result.stdout and "No cosmetic changes." in result.stdout
+
+
+def test_a_new_export_stamp_on_a_catalog_is_no_effective_change(tmp_path: Path) -> None:
+    base = copy_example(tmp_path / "base")
+    head = copy_example(tmp_path / "head")
+    edit(base / "audiences" / "prod.yaml", "sandbox: prod\n", "sandbox: prod\nexported_at: 2026-11-01T00:00:00Z\n")
+    edit(head / "audiences" / "prod.yaml", "sandbox: prod\n", "sandbox: prod\nexported_at: 2026-11-28T00:00:00Z\n")
+    result = run("diff", base, head, "--exit-code", env={"SOURCE_DATE_EPOCH": "1796083200"})
+    assert result.exit_code == 0, result.output
+    assert "No effective changes" in result.stdout

@@ -254,7 +254,6 @@ def test_the_catalog_age_limit_setting_is_accepted(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.xfail(strict=True, reason="validate does not hand the settings' catalog_max_age_days to the rules yet")
 def test_the_catalog_age_limit_comes_from_the_settings(tmp_path: Path) -> None:
     import_catalog(tmp_path, "--exported-at", "2026-11-20")
     write_tree(tmp_path, {"cpcompile.yaml": "catalog_max_age_days: 7\n"})
