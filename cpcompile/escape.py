@@ -17,6 +17,9 @@ _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u
 # What json leaves raw with ensure_ascii=False (it escapes C0 itself, and its own indentation
 # newlines must stay).
 _UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# What YAML's printable set lets an emitter write raw although it reads as something else:
+# bidi controls (C0, C1 and the line separators it escapes itself in double quotes).
+BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 

@@ -27,10 +27,11 @@ from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.representer import RoundTripRepresenter
-from ruamel.yaml.scalarstring import ScalarString
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString
 from ruamel.yaml.tokens import CommentToken
 
 from . import yamlsrc
+from .escape import BIDI
 from .model import Catalog, Datastream, Destination, Governance, When
 from .sources import MAX_FILE_BYTES, YAML_SUFFIXES, Kind
 
@@ -100,12 +101,17 @@ def format_text(text: str, kind: Kind) -> str:
         return text
     sort_audiences = KEEP_ORDER not in text
     _canonical(data, _MODELS[kind], sort_audiences=sort_audiences, top=True)
+    _double_quote_bidi(data)
     out = io.StringIO()
     try:
         y.dump(data, out)
     except YAMLError as err:
         raise NotFormatted(f"the formatter cannot write it ({err})") from None
-    formatted = out.getvalue().rstrip("\n") + "\n"  # one newline at the end, whatever moved there
+    # YAML counts bidi controls as printable, so the emitter writes them raw even in double
+    # quotes, where a reviewer then sees the text reordered: written as escapes instead (every
+    # value holding one is double-quoted above; elsewhere the meaning check below refuses it)
+    formatted = BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", out.getvalue())
+    formatted = formatted.rstrip("\n") + "\n"  # one newline at the end, whatever moved there
     try:
         after = yamlsrc.parse(formatted)
     except yamlsrc.YamlProblem as problem:
@@ -113,6 +119,21 @@ def format_text(text: str, kind: Kind) -> str:
     if _meaning(before, sort_audiences) != _meaning(after, sort_audiences):
         raise NotFormatted("formatting would change the file's data")
     return formatted
+
+
+def _double_quote_bidi(node: Any) -> None:
+    if isinstance(node, CommentedMap):
+        for key, value in node.items():
+            if isinstance(value, str) and BIDI.search(value):
+                node[key] = DoubleQuotedScalarString(value)
+            else:
+                _double_quote_bidi(value)
+    elif isinstance(node, CommentedSeq):
+        for index, value in enumerate(node):
+            if isinstance(value, str) and BIDI.search(value):
+                node[index] = DoubleQuotedScalarString(value)
+            else:
+                _double_quote_bidi(value)
 
 
 def _meaning(value: Any, sort_audiences: bool, key: Any = None) -> Any:

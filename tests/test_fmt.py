@@ -309,3 +309,18 @@ def test_formatting_policies_changes_neither_verdicts_nor_the_artifact(policies_
     assert _revision(policies_config) == before
     after = run("validate", policies_config, "--format", "json")
     assert (after.exit_code, after.stdout) == (validated.exit_code, validated.stdout)
+
+
+@pytest.mark.parametrize("written", ['"Summer \\u202esale"', "Summer \u202esale", "'Summer \u202esale'"])
+def test_bidi_controls_are_written_as_escapes(tmp_path: Path, written: str) -> None:
+    # a bidi control makes a reviewer read text in another order than the file says
+    root = copy_example(tmp_path / "config")
+    path = root / "datastreams" / "web-prod.yaml"
+    text = path.read_text().replace("name: Web (production)", f"name: {written}")
+    path.write_text(text)
+    result = run("fmt", path)
+    assert result.exit_code == 0, result.output
+    formatted = path.read_text()
+    assert "\u202e" not in formatted
+    assert 'name: "Summer \\u202esale"' in formatted
+    assert run("fmt", "--check", path).exit_code == 0
