@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -465,3 +468,27 @@ def test_a_corrupt_gzip_file_ends_the_run_with_a_usage_error(sides: tuple[Path, 
         result = run("replay", base, head, broken)
         assert result.exit_code == 2, result.output
         assert "cannot read on after line" in result.output
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_git_revision_sides(sides: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two commits of a repository whose config is in config/: the working tree (a third
+    version) is neither read nor touched."""
+    base, head = sides
+    repo = tmp_path / "repo"
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    for n, side in enumerate((base, head)):
+        shutil.rmtree(repo / "config", ignore_errors=True)
+        shutil.copytree(side, repo / "config")
+        for args in ([["init", "-q", "-b", "main"]] if n == 0 else []) + [["add", "-A", "."], ["commit", "-q", "-m", side.name]]:
+            subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
+    (repo / "config" / "destinations" / "ads.yaml").unlink()  # uncommitted: HEAD still has adServer
+    _write(tmp_path / "r.jsonl", [{"datastream": "web", "memberships": [a(7)]}])
+    monkeypatch.chdir(repo)
+    result = run("replay", "HEAD~1", "HEAD", tmp_path / "r.jsonl", "--root", "config", "--exit-code", "--format", "json")
+    assert result.exit_code == EXIT_CHANGES, result.output
+    document = json.loads(result.stdout)
+    assert (document["base"], document["head"], document["kinds"]) == ("HEAD~1", "HEAD", {"destination_added": 1})
+    assert not (repo / "config" / "destinations" / "ads.yaml").exists()
