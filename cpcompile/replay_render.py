@@ -123,7 +123,8 @@ def render_text(report: Report) -> str:
         headline(report),
     ]
     if report.bad_lines:
-        out.append(bad_line_note(report) + " Each is listed on stderr as FILE:LINE.")
+        listed = "It is" if report.bad_lines == 1 else "Each is" if len(report.errors) == report.bad_lines else f"The first {len(report.errors)} are"
+        out.append(f"{bad_line_note(report)} {listed} listed on stderr as FILE:LINE.")
     changed = [(ds, c) for ds, c in sorted(report.datastreams.items()) if c.changed]
     if changed:
         out += ["", "by datastream and alias:"]

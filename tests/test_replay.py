@@ -343,7 +343,7 @@ def test_only_the_first_errors_are_listed(sides: tuple[Path, Path], tmp_path: Pa
     assert result.exit_code == 1
     assert len(result.stderr.splitlines()) == 21
     assert result.stderr.splitlines()[-1] == "... and 980 more bad lines"
-    assert "1,000 bad lines skipped" in result.stdout
+    assert "1,000 bad lines skipped (not counted above). The first 20 are listed on stderr as FILE:LINE." in result.stdout
 
 
 def test_input_reaches_output_escaped(sides: tuple[Path, Path], tmp_path: Path) -> None:
