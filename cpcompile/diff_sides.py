@@ -23,7 +23,7 @@ from .compiler import compile_body
 from .diff import Plan, make_plan
 from .diagnostics import Diagnostic, Severity
 from .gcpause import paused_gc
-from .load import parse_source
+from .load import Loaded, parse_source
 from .manifest import _SAFE_CONFIG, _git_env
 from .project import Project
 from .sources import CONFIG_KINDS, SETTINGS_FILE, SourceFile
@@ -57,6 +57,8 @@ class SharedParse:
 
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str], dict[str, Any]] = {}
+        # and each distinct file is checked against its model once (load.load_project)
+        self.loaded: Loaded = {}
 
     def __call__(self, source: SourceFile) -> dict[str, Any]:
         key = (source.sha256, source.relpath)  # the same bytes parse alike; the name only adds safety
@@ -109,7 +111,7 @@ def _config_side(
 ) -> Side:
     discovery = sources.discover(root)
     discovery.diagnostics.extend(refused)
-    result = validate_files(discovery, parse)
+    result = validate_files(discovery, parse, parse.loaded)
     if any(d.is_error for d in result.diagnostics):
         return Side(label, kind, None, None, tuple(result.diagnostics), result.files_checked, result.skipped, shown_prefix)
     return Side(label, kind, compile_body(result.project), result.project, (), result.files_checked, 0, shown_prefix)

@@ -26,17 +26,34 @@ _TYPE_HINTS = {
 _QUOTED = re.compile(r"'([^']*)'")
 
 Parse = Callable[[SourceFile], dict[str, Any]]
+# what loading one file gave (its entry, or the sandbox of a file that failed, and its
+# diagnostics), by (kind, sha256, path): the same file loads alike on both sides of a diff
+Loaded = dict[tuple[str, str, str], tuple["Entry[Any] | str | None", list[Diagnostic]]]
 
 
 def parse_source(source: SourceFile) -> dict[str, Any]:
     return yamlsrc.parse(source.text)
 
 
-def load_project(files: Sequence[SourceFile], parse: Parse = parse_source) -> tuple[Project, list[Diagnostic]]:
+def load_project(
+    files: Sequence[SourceFile], parse: Parse = parse_source, loaded: Loaded | None = None
+) -> tuple[Project, list[Diagnostic]]:
+    """The project of ``files``; with ``loaded``, a file seen before (same kind, path and
+    content) is not parsed or checked again: entries are immutable, so both sides of a diff
+    can hold the same one."""
     project = Project()
     diagnostics: list[Diagnostic] = []
     for source in files:
-        entry = load_entry(source, diagnostics, parse)
+        if loaded is None:
+            entry = load_entry(source, diagnostics, parse)
+        else:
+            key = (source.kind.value, source.sha256, source.relpath)
+            seen = loaded.get(key)
+            if seen is None:
+                own: list[Diagnostic] = []
+                seen = loaded[key] = (load_entry(source, own, parse), own)
+            entry = seen[0]
+            diagnostics.extend(seen[1])
         if isinstance(entry, Entry):
             FILE_KINDS[source.kind].entries(project).append(entry)
         elif source.kind is Kind.CATALOG:

@@ -8,7 +8,7 @@ from pathlib import Path
 from . import rules, settings, sources
 from .diagnostics import Diagnostic, exit_code, sorted_diagnostics
 from .gcpause import paused_gc
-from .load import Parse, load_project, parse_source
+from .load import Loaded, Parse, load_project, parse_source
 from .project import Project
 
 # A reference into a file that failed to load is not a problem of its own: it would only repeat
@@ -29,10 +29,13 @@ class ValidationResult:
         return exit_code(self.diagnostics, strict=strict)
 
 
-def validate_files(discovery: sources.Discovery, parse: Parse = parse_source) -> ValidationResult:
-    """Validate the files ``discovery`` found, with its own findings (stray or unreadable files)."""
+def validate_files(
+    discovery: sources.Discovery, parse: Parse = parse_source, loaded: Loaded | None = None
+) -> ValidationResult:
+    """Validate the files ``discovery`` found, with its own findings (stray or unreadable files);
+    ``loaded`` shares the loading of files with another validation (``load.load_project``)."""
     found = discovery.diagnostics
-    project, diagnostics = load_project(discovery.files, parse)
+    project, diagnostics = load_project(discovery.files, parse, loaded)
     diagnostics = [*found, *diagnostics]
     skipped = len({d.file for d in diagnostics if d.is_error})
     broken_folders = {d.file.split("/", 1)[0] for d in diagnostics if d.is_error}
