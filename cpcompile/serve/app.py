@@ -280,7 +280,15 @@ def _query(scope: Mapping[str, Any]) -> dict[str, str]:
     raw: bytes = scope.get("query_string") or b""
     if len(raw) > 4096:
         raise invalid("the query string is longer than 4096 bytes")
-    query = dict(parse_qsl(raw.decode("latin-1")))
+    text = raw.decode("latin-1")
+    if "%" in text or "+" in text:
+        query = dict(parse_qsl(text))
+    else:  # the Web SDK's configId and requestId need no decoding: split, as parse_qsl would
+        query = {}
+        for pair in text.split("&"):
+            name, sep, value = pair.partition("=")
+            if sep and value:
+                query[name] = value
     request_id = query.get("requestId")
     if request_id is not None and not _REQUEST_ID.fullmatch(request_id):
         del query["requestId"]

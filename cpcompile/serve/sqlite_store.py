@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Iterable
+
+import orjson
 
 from .identity import Identity
 from .store import Profile, StoreUnavailable
@@ -47,7 +48,7 @@ class SqliteProfileStore:
             raise StoreUnavailable(f"the profile store failed: {err}") from err
         if row is None:
             return None
-        document = json.loads(row[0])
+        document = orjson.loads(row[0])
         return Profile(document["segmentMembership"], document.get("attributes"))
 
     async def put(self, identity: Identity, profile: Profile) -> None:
