@@ -98,7 +98,8 @@ def bearer(token: str = TOKEN) -> dict[str, str]:
 
 
 def self_signed_certificate(directory: Path, names: tuple[str, ...] = ("localhost",)) -> tuple[Path, Path]:
-    """A throw-away certificate for 127.0.0.1 and ``names`` (PEM cert and key files)."""
+    """A throw-away certificate for 127.0.0.1 and ``names`` (PEM cert and key files), the
+    first name its subject; it is its own CA, so a client can trust it as one."""
     import datetime
     import ipaddress
 
@@ -116,6 +117,7 @@ def self_signed_certificate(directory: Path, names: tuple[str, ...] = ("localhos
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"

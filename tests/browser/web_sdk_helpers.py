@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime
 import hashlib
 import http.server
 import io
-import ipaddress
 import json
 import os
 import re
@@ -34,6 +32,8 @@ from pathlib import Path
 from typing import Any, Iterator, NoReturn
 
 import pytest
+
+from serve_helpers import self_signed_certificate
 
 # alloy 2.33.x never returns results.destinations (fixed upstream only in 2.34.1), and 2.31.x
 # and older ship no standalone build: 2.32.0 is the version to test with.
@@ -218,29 +218,7 @@ def load_alloy() -> bytes:
 
 def write_certificate(directory: Path) -> tuple[Path, Path]:
     """A throw-away certificate for *.alloy.test and 127.0.0.1 (PEM cert and key files)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, EDGE_HOST)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    names = [x509.DNSName("*.alloy.test"), x509.DNSName("alloy.test"),
-             x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    certfile, keyfile = directory / "cert.pem", directory / "key.pem"
-    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return certfile, keyfile
+    return self_signed_certificate(directory, (EDGE_HOST, "*.alloy.test", "alloy.test"))
 
 
 def cpcompile(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
