@@ -38,7 +38,8 @@ from .sources import MAX_FILE_BYTES, YAML_SUFFIXES, Kind
 KEEP_ORDER = "# cpcompile-fmt: keep-order"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _ID_KEYS = frozenset(("id", "merge_policy", "datastream"))
-_WINDOW_KEYS = frozenset(("start", "end"))
+# instants, written in UTC with seconds and Z: windows, and when a catalog was exported
+_WHEN_KEYS = frozenset(("start", "end", "exported_at"))
 _MODELS: dict[Kind, type[BaseModel]] = {
     Kind.DATASTREAM: Datastream, Kind.DESTINATION: Destination, Kind.CATALOG: Catalog, Kind.POLICY: Governance,
 }
@@ -148,7 +149,7 @@ def _meaning(value: Any, sort_audiences: bool, key: Any = None) -> Any:
         return items
     if key in _ID_KEYS and isinstance(value, str) and _UUID.fullmatch(value):
         value = value.lower()
-    elif key in _WINDOW_KEYS and isinstance(value, str):
+    elif key in _WHEN_KEYS and isinstance(value, str):
         value = str(_when(value))
     if isinstance(value, float):
         return ("float", repr(value))  # NaN is not equal to itself
@@ -160,7 +161,7 @@ def _canonical(mapping: CommentedMap, model: type[BaseModel] | None, *, sort_aud
         value = mapping[key]
         if key in _ID_KEYS and isinstance(value, str) and _UUID.fullmatch(value) and value != value.lower():
             mapping[key] = _same_style(value, value.lower())
-        elif key in _WINDOW_KEYS and isinstance(value, str):
+        elif key in _WHEN_KEYS and isinstance(value, str):
             # not mapping[key] = ...: that would keep the old value's quotes
             ordereddict.__setitem__(mapping, key, _when(value))
         inner = _inner_model(model, key)

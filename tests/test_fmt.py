@@ -324,3 +324,11 @@ def test_bidi_controls_are_written_as_escapes(tmp_path: Path, written: str) -> N
     assert "\u202e" not in formatted
     assert 'name: "Summer \\u202esale"' in formatted
     assert run("fmt", "--check", path).exit_code == 0
+
+
+def test_the_export_stamp_of_a_catalog_is_written_in_utc(tmp_path: Path) -> None:
+    root = copy_example(tmp_path / "config")
+    path = root / "audiences" / "prod.yaml"
+    path.write_text(path.read_text().replace("sandbox: prod\n", "sandbox: prod\nexported_at: 2026-11-28T09:30:00+01:00\n", 1))
+    assert run("fmt", path).exit_code == 0
+    assert "exported_at: 2026-11-28T08:30:00Z\n" in path.read_text()
