@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import traceback
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,6 +27,8 @@ class _Cli(click.Group):
             raise
         except Exception as err:  # noqa: BLE001 - this is the last line of defence
             if os.environ.get("CPCOMPILE_DEBUG"):
+                import traceback  # only here: it costs every command ~10 ms to import
+
                 traceback.print_exc()
             click.echo(
                 f"cpcompile: internal error ({type(err).__name__}: {err}). Sorry, this is a bug in "

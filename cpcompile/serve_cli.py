@@ -6,7 +6,6 @@ starts, so a mistake is one clear line and an exit code, never a traceback in a 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any, Iterator
@@ -65,6 +64,8 @@ def serve(ctx: click.Context, /, artifact: str | None, settings_file: Path | Non
     settings = _settings(settings_file, artifact=artifact, **options)
     try:
         source = open_source(settings)
+        import asyncio  # here, not at the top: every cpcompile command imports this module
+
         asyncio.run(_check_store(settings))
     except (SettingsError, StoreUnavailable, ValueError) as err:
         if isinstance(err, ArtifactError):
@@ -148,6 +149,8 @@ def import_profiles(ctx: click.Context, file: Path, settings_file: Path | None, 
         return total
 
     try:
+        import asyncio
+
         total = asyncio.run(write())
     except StoreUnavailable as err:
         click.echo(f"cpcompile profiles import: {neutralise(str(err))}", err=True)

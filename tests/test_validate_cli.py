@@ -683,3 +683,20 @@ def test_a_root_without_config_folders_is_a_usage_error(runner, tmp_path, comman
     assert result.exit_code == 2
     assert "holds none of datastreams/, destinations/, audiences/" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["serve", "--help"]])
+def test_quick_commands_import_nothing_heavy(args: list[str]) -> None:
+    # every pre-commit run and every CI step pays for what the command line imports first
+    import subprocess
+    import sys
+
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = ['cpcompile', *{args!r}]\n"
+        "try:\n    runpy.run_module('cpcompile', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('pydantic', 'asyncio', 'traceback', 'granian', 'orjson', 'ruamel.yaml') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert "HEAVY []" in done.stderr, done.stderr
