@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import click
 
 from . import __version__
 from .diagnostics import Diagnostic, EXIT_CONFIG_ERRORS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, exit_code, sorted_diagnostics
 from .escape import log_safe_json, neutralise
+from .shown_paths import as_seen_from_working_directory
 from .render import FORMATS, count_of, render
 
 BUG_REPORTS = "the cpcompile issue tracker (see 'Reporting bugs' in the README)"
@@ -52,20 +53,6 @@ def _config_root(ctx: click.Context, param: click.Parameter, root: Path) -> Path
             f"{root} holds none of {folders}; run in the config repository or pass its path", ctx, param
         )
     return root
-
-
-def as_seen_from_working_directory(root: Path, diagnostics: Sequence[Diagnostic]) -> Sequence[Diagnostic]:
-    """Diagnostics name files relative to ROOT; when ROOT lies inside the working directory
-    (a config in a subfolder of the repository, run from its top level as CI and pre-commit
-    do) they are named from there instead, so annotations land on the pull request's diff."""
-    try:
-        inside = root.resolve().relative_to(Path.cwd().resolve())
-    except (ValueError, OSError):  # ROOT elsewhere, or no working directory left
-        return diagnostics
-    if inside == Path("."):
-        return diagnostics
-    prefix = inside.as_posix() + "/"
-    return [replace(d, file=prefix + d.file) for d in diagnostics]
 
 
 ROOT = click.argument(

@@ -222,7 +222,7 @@ def drift(ctx: click.Context, export_dir: Path, root: Path, fmt: str, exit_code:
     Exit status: 0 compared (with --exit-code: no effective drift), 4 (only with --exit-code)
     effective drift, 1 config errors or an unreadable export file, 2 usage error, 3 internal error.
     """
-    from .cli import as_seen_from_working_directory
+    from .shown_paths import as_seen_from_working_directory
     from .drift import compare, read_export, render
     from .importer_json import ExportError
     from .render import render as render_diagnostics
