@@ -122,13 +122,16 @@ def import_profiles(ctx: click.Context, file: Path, settings_file: Path | None, 
     from .serve.store import StoreUnavailable
 
     settings = _settings(settings_file, profiles=store)
-    errors = [error for error in _check_lines(file)]
-    if errors:
-        for error in errors[:MAX_REPORTED]:
-            click.echo(error, err=True)
-        if len(errors) > MAX_REPORTED:
-            click.echo(f"... and {len(errors) - MAX_REPORTED} more", err=True)
-        click.echo(f"{file}: {len(errors)} bad line(s); nothing imported", err=True)
+    bad = 0  # counted, and only the first few kept: a file of bad lines may be any size
+    for number, parsed in _parsed_lines(file):
+        if isinstance(parsed, str):
+            bad += 1
+            if bad <= MAX_REPORTED:
+                click.echo(f"{file}:{number}: {neutralise(parsed)}", err=True)
+    if bad:
+        if bad > MAX_REPORTED:
+            click.echo(f"... and {bad - MAX_REPORTED} more", err=True)
+        click.echo(f"{file}: {bad} bad line(s); nothing imported", err=True)
         ctx.exit(EXIT_CONFIG_ERRORS)
 
     async def write() -> int:
@@ -137,8 +140,10 @@ def import_profiles(ctx: click.Context, file: Path, settings_file: Path | None, 
         total = 0
         try:
             batch: list[Any] = []
-            for _, item in _profiles(file):
-                batch.append(item)
+            for number, parsed in _parsed_lines(file):
+                if isinstance(parsed, str):  # the file changed since it was checked
+                    raise click.ClickException(f"{file}:{number}: {neutralise(parsed)} (the file changed while it was imported)")
+                batch.append(parsed)
                 if len(batch) == BATCH:
                     total += await target.put_many(batch)
                     batch = []
@@ -176,39 +181,25 @@ def _lines(file: Path) -> Iterator[tuple[int, bytes | None]]:
                 yield number, line
 
 
-def _profiles(file: Path) -> Iterator[tuple[int, Any]]:
-    from .serve.identity import valid_identity
-    from .serve.store import profile_from_json
-
-    for number, line in _lines(file):
-        if line is None:
-            raise ValueError(f"line {number} is longer than {MAX_LINE} bytes")
-        document = json.loads(line)
-        if not isinstance(document, dict):
-            raise ValueError("a line must be a JSON object")
-        identity = valid_identity(document.pop("namespace", None), document.pop("id", None))
-        yield number, (identity, profile_from_json(document))
-
-
-def _check_lines(file: Path) -> Iterator[str]:
+def _parsed_lines(file: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, (identity, profile)) for each profile line, or (line number, what is
+    wrong with it)."""
     from .serve.identity import IdentityError, valid_identity
     from .serve.store import ProfileError, profile_from_json
 
     for number, line in _lines(file):
-        where = f"{file}:{number}"
         if line is None:
-            yield f"{where}: the line is longer than {MAX_LINE // 1024} KB"
+            yield number, f"the line is longer than {MAX_LINE // 1024} KB"
             continue
         try:
             document = json.loads(line)
         except (ValueError, RecursionError):
-            yield f"{where}: not a JSON object (one profile per line)"
-            continue
+            document = None
         if not isinstance(document, dict):
-            yield f"{where}: not a JSON object (one profile per line)"
+            yield number, "not a JSON object (one profile per line)"
             continue
         try:
-            valid_identity(document.pop("namespace", None), document.pop("id", None))
-            profile_from_json(document)
+            identity = valid_identity(document.pop("namespace", None), document.pop("id", None))
+            yield number, (identity, profile_from_json(document))
         except (IdentityError, ProfileError) as err:
-            yield f"{where}: {neutralise(str(err))}"
+            yield number, str(err)

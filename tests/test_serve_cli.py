@@ -180,3 +180,12 @@ def test_artifact_swaps_under_load_give_no_errors(tls_server) -> None:
         w.join()
     assert statuses and set(statuses) == {200}
     assert len(revisions) >= 3  # the server followed the swaps
+
+
+def test_profiles_import_reports_the_first_bad_lines_and_counts_the_rest(runner, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("[1]\n" * 30)
+    result = runner.invoke(cli, ["profiles", "import", str(bad), "--profiles", str(tmp_path / "p.db")])
+    assert result.exit_code == 1
+    assert result.output.count("not a JSON object") == 20
+    assert "... and 10 more" in result.output and "30 bad line(s); nothing imported" in result.output
