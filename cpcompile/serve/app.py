@@ -84,8 +84,7 @@ class ServeApp:
         self.metrics = Metrics()
         self._origins = frozenset(settings.allowed_origins)
         self._tokens = [t.encode() for t in settings.api_tokens]
-        self._prefix = cookie_prefix(settings.org_id) if settings.org_id else None
-        self._identity_cookie = (self._prefix or "") + "identity"
+        self._identity_cookie = cookie_prefix(settings.org_id or "") + "identity"
         self._base = settings.edge_base_path
         base = f"/{self._base}"
         # route template -> (method, handler); the hinted Web SDK routes are matched in _route
@@ -145,7 +144,7 @@ class ServeApp:
         artifact = self.source.current
         try:
             if handler is None:
-                answer = route_error(route, method)
+                answer = _not_found()
             elif method == "OPTIONS":
                 answer = self._preflight(headers)
             else:
@@ -236,6 +235,14 @@ class ServeApp:
             degraded.append((b"x-cpcompile-degraded", b"profile-store"))
             return None
 
+    def web_sdk_org(self) -> str:
+        """The org the Web SDK is configured with, which names its cookies; without one, its
+        routes cannot answer."""
+        if self.settings.org_id is None:
+            raise BadRequest(422, "no-org-id", "Configuration Error",
+                             "the service has no org_id setting, so it cannot name the Web SDK's cookies")
+        return self.settings.org_id
+
     def visitor_ecid(self, headers: Mapping[bytes, bytes], meta: Mapping[str, Any]) -> str | None:
         cookie = headers.get(b"cookie")
         value = None
@@ -264,23 +271,27 @@ def _method_not_allowed(allowed: str) -> Handler:
     return refuse
 
 
-def route_error(route: str, method: str) -> Answer:
+def _not_found() -> Answer:
     return problem_answer(BadRequest(404, "not-found", "Not Found", "no such route; see docs/serve.md for the routes"))
 
 
 def _request_id(scope: Mapping[str, Any]) -> str | None:
+    """The request's own ID, for an error report (whatever else is wrong with its query)."""
     raw = scope.get("query_string") or b""
     if b"requestId=" not in raw:
         return None
-    value = dict(parse_qsl(raw.decode("latin-1"))).get("requestId")
-    return value if value and _REQUEST_ID.fullmatch(value) else None
+    return _parse_query(raw.decode("latin-1")).get("requestId")
 
 
 def _query(scope: Mapping[str, Any]) -> dict[str, str]:
     raw: bytes = scope.get("query_string") or b""
     if len(raw) > 4096:
         raise invalid("the query string is longer than 4096 bytes")
-    text = raw.decode("latin-1")
+    return _parse_query(raw.decode("latin-1"))
+
+
+def _parse_query(text: str) -> dict[str, str]:
+    """The query's parameters; a requestId that is not a plain ID is left out (it is echoed)."""
     if "%" in text or "+" in text:
         query = dict(parse_qsl(text))
     else:  # the Web SDK's configId and requestId need no decoding: split, as parse_qsl would
@@ -348,8 +359,7 @@ async def _web_interact(app: ServeApp, scope: dict[str, Any], headers: Mapping[b
     app.refuse_if_stale()
     if not app.knows(artifact, request.datastream_id):
         raise _unknown_datastream(request.datastream_id)
-    if app._prefix is None:
-        raise BadRequest(422, "no-org-id", "Configuration Error", "the service has no org_id setting, so it cannot name the Web SDK's identity cookie")
+    org_id = app.web_sdk_org()
     # the device's ECID: from the SDK's identity cookie, else one the page sent, else a new one
     ecid = app.visitor_ecid(headers, request.meta) or ecid_in(request.identity_maps) or mint_ecid()
     # the profile: the identity the page marks primary (a signed-in person) when there is one,
@@ -358,7 +368,7 @@ async def _web_interact(app: ServeApp, scope: dict[str, Any], headers: Mapping[b
     extra: list[tuple[bytes, bytes]] = []
     profile = await app.profile_of(visitor, extra)
     payload = artifact.lookup_bytes(request.datastream_id, profile.memberships if profile else ())
-    identity = identity_handles(app.settings.org_id or "", ecid, app.settings.location_hint)
+    identity = identity_handles(org_id, ecid, app.settings.location_hint)
     answer = Answer(200, envelope(request.request_id or _new_request_id(), payload, request.event_count, identity), [_JSON])
     answer.headers += extra
     return answer
@@ -392,25 +402,23 @@ async def _collect(app: ServeApp, scope: dict[str, Any], headers: Mapping[bytes,
 async def _identity_acquire(app: ServeApp, scope: dict[str, Any], headers: Mapping[bytes, bytes], body: bytes, artifact: Artifact) -> Answer:
     document = parse_json_body(body) if body else {}
     meta = document.get("meta") if isinstance(document, dict) else None
-    if app._prefix is None:
-        raise BadRequest(422, "no-org-id", "Configuration Error", "the service has no org_id setting, so it cannot name the Web SDK's identity cookie")
+    org_id = app.web_sdk_org()
     ecid = app.visitor_ecid(headers, meta if isinstance(meta, dict) else {}) or mint_ecid()
     request_id = _query(scope).get("requestId") or _new_request_id()
-    return json_answer({"requestId": request_id, "handle": identity_handles(app.settings.org_id or "", ecid, app.settings.location_hint)})
+    return json_answer({"requestId": request_id, "handle": identity_handles(org_id, ecid, app.settings.location_hint)})
 
 
 async def _set_consent(app: ServeApp, scope: dict[str, Any], headers: Mapping[bytes, bytes], body: bytes, artifact: Artifact) -> Answer:
     """``setConsent``: the SDK reads the consent it set from the cookie this asks it to store."""
-    if app._prefix is None:
-        raise BadRequest(422, "no-org-id", "Configuration Error", "the service has no org_id setting, so it cannot name the Web SDK's cookies")
+    org_id = app.web_sdk_org()
     document = parse_json_body(body)
     if not isinstance(document, dict):
         raise invalid("the body must be a JSON object with 'consent'")
     general = consent_choice(document.get("consent"))
     meta = document.get("meta")
     ecid = app.visitor_ecid(headers, meta if isinstance(meta, dict) else {}) or mint_ecid()
-    handles = identity_handles(app.settings.org_id or "", ecid, app.settings.location_hint)
-    handles.append(consent_handle(app.settings.org_id or "", general))
+    handles = identity_handles(org_id, ecid, app.settings.location_hint)
+    handles.append(consent_handle(org_id, general))
     request_id = _query(scope).get("requestId") or _new_request_id()
     return json_answer({"requestId": request_id, "handle": handles})
 
