@@ -98,7 +98,7 @@ def _from_table(table: object, source: str) -> ServeSettings:
                 raise SettingsError(f"{source}: {key} must be a list of strings")
             value = tuple(value)
         values[name] = value
-    return _typed(ServeSettings(**values), source)
+    return ServeSettings(**values)  # typed and checked by check(), which every path runs
 
 
 def _typed(settings: ServeSettings, source: str) -> ServeSettings:

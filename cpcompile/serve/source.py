@@ -86,15 +86,15 @@ class HttpFetcher:
         headers = {"Accept": "application/json, application/msgpack"}
         if isinstance(previous_tag, str):
             headers["If-None-Match"] = previous_tag
-        status, etag, data = self._get(self.location, headers, MAX_ARTIFACT_BYTES)
+        status, etag, data = self.get(self.location, headers, MAX_ARTIFACT_BYTES)
         if status == 304:
             return None
         signature = None
         if want_signature:
-            _, _, signature = self._get(signature_location(self.location), {}, MAX_SIGNATURE_BYTES)
+            _, _, signature = self.get(signature_location(self.location), {}, MAX_SIGNATURE_BYTES)
         return Fetched(data, signature, encoding_of(self.location), etag)
 
-    def _get(self, url: str, headers: dict[str, str], limit: int) -> tuple[int, str | None, bytes]:
+    def get(self, url: str, headers: dict[str, str], limit: int) -> tuple[int, str | None, bytes]:
         request = urllib.request.Request(url, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - scheme checked in make_fetcher
@@ -125,7 +125,7 @@ class PointerFetcher:
         etag, revision = previous_tag if isinstance(previous_tag, tuple) else (None, None)
         if self._http is not None:
             headers = {"If-None-Match": etag} if isinstance(etag, str) else {}
-            status, new_etag, data = self._http._get(self.location, headers, 64 * 1024)
+            status, new_etag, data = self._http.get(self.location, headers, 64 * 1024)
             if status == 304:
                 return None
         else:
@@ -146,7 +146,7 @@ class PointerFetcher:
     def _file(self, pointer: Any, kind: str) -> bytes:
         where = pointer.location(kind, self.location)
         limit = MAX_SIGNATURE_BYTES if kind == "signature" else MAX_ARTIFACT_BYTES
-        data = self._http._get(where, {}, limit)[2] if self._http is not None else _read_bounded(where, limit)
+        data = self._http.get(where, {}, limit)[2] if self._http is not None else _read_bounded(where, limit)
         pointer.check(kind, data)
         return data
 
