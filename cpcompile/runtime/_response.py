@@ -21,10 +21,7 @@ def edge_response(
         raise TypeError(
             f"payload must be a list (what lookup returns), got {type(payload).__name__}"
         )
-    if request_id is None:
-        request_id = random_uuid()
-    elif not isinstance(request_id, str):
-        raise TypeError(f"request_id must be a str, got {type(request_id).__name__}")
+    request_id = _request_id(request_id)
     return {
         "requestId": request_id,
         "handle": [{"type": "activation:pull", "eventIndex": 0, "payload": payload}],
@@ -38,10 +35,7 @@ def edge_response_bytes(payload: bytes, *, request_id: str | None = None) -> byt
         raise TypeError(
             f"payload must be bytes (what lookup_bytes returns), got {type(payload).__name__}"
         )
-    if request_id is None:
-        request_id = random_uuid()
-    elif not isinstance(request_id, str):
-        raise TypeError(f"request_id must be a str, got {type(request_id).__name__}")
+    request_id = _request_id(request_id)
     from json.encoder import encode_basestring as quote  # json.dumps's, ensure_ascii=False
 
     try:
@@ -55,6 +49,15 @@ def edge_response_bytes(payload: bytes, *, request_id: str | None = None) -> byt
         + b',"handle":[{"type":"activation:pull","eventIndex":0,"payload":'
         + bytes(payload) + b"}]}"
     )
+
+
+def _request_id(request_id: object) -> str:
+    """The given request ID, or a new one when none is given."""
+    if request_id is None:
+        return random_uuid()
+    if not isinstance(request_id, str):
+        raise TypeError(f"request_id must be a str, got {type(request_id).__name__}")
+    return request_id
 
 
 def random_uuid() -> str:
