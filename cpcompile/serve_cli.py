@@ -67,14 +67,11 @@ def serve(ctx: click.Context, /, artifact: str | None, settings_file: Path | Non
         import asyncio  # here, not at the top: every cpcompile command imports this module
 
         asyncio.run(_check_store(settings))
-    except (SettingsError, StoreUnavailable, ValueError) as err:
-        if isinstance(err, ArtifactError):
-            click.echo(f"cpcompile serve: {settings.artifact}: rejected: {neutralise(str(err))}", err=True)
-            ctx.exit(EXIT_CONFIG_ERRORS)
-        raise click.UsageError(str(err)) from None
-    except (FetchError, ArtifactError, OSError) as err:
+    except (FetchError, ArtifactError, OSError) as err:  # the artifact: not there, or not to be trusted
         click.echo(f"cpcompile serve: {settings.artifact}: rejected: {neutralise(str(err))}", err=True)
         ctx.exit(EXIT_CONFIG_ERRORS)
+    except (SettingsError, StoreUnavailable, ValueError) as err:  # a setting (a key file, a URL scheme, a store)
+        raise click.UsageError(str(err)) from None
     scheme = "https" if settings.certfile else "http"
     click.echo(
         f"cpcompile serve: {source.current.revision} from {settings.artifact}; "

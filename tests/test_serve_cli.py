@@ -189,3 +189,12 @@ def test_profiles_import_reports_the_first_bad_lines_and_counts_the_rest(runner,
     assert result.exit_code == 1
     assert result.output.count("not a JSON object") == 20
     assert "... and 10 more" in result.output and "30 bad line(s); nothing imported" in result.output
+
+
+def test_a_bad_source_or_key_is_a_usage_error(runner, artifact: Path, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["serve", "ftp://example.com/artifact.json", "--check"])
+    assert result.exit_code == 2 and "only file paths and http(s) URLs" in result.output
+    key = tmp_path / "not-a.pub"
+    key.write_text("hello\n")
+    result = runner.invoke(cli, ["serve", str(artifact), "--check", "--public-key", str(key), "--profiles", str(tmp_path / "p.db")])
+    assert result.exit_code == 2, result.output
