@@ -309,7 +309,6 @@ def lookup(
 ) -> None:
     """Answer one profile request from ARTIFACT and print the JSON, as a page would get it in
     `results.destinations` (or, with --envelope, as the Edge Network sends it)."""
-    import json
 
     from .lookup_input import LookupInputError, config_names, read_attributes, read_memberships, parse_now, unknown_datastream_note
     from .runtime import edge_response

@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from functools import cached_property
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 from .compiler import DEFAULT_NAMESPACE
 from .diagnostics import Diagnostic, Severity

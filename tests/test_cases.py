@@ -26,7 +26,7 @@ from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 from cpcompile.cli import cli
 from cpcompile.codes import CODES
 
-from conftest import CASES_DIR, GENERATED_CASES, REPO_ROOT, catalog, uuid, write_tree
+from conftest import CASES_DIR, GENERATED_CASES, REPO_ROOT, catalog, write_tree
 
 CODE_IN_NAME = re.compile(r"cp\d{3}(?=-)")
 # CP110 (a file over 4 MiB), CP111 (a symbolic link out of the repository) and CP116 (a FIFO,

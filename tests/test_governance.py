@@ -13,7 +13,6 @@ import pytest
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from cpcompile import yamlsrc
-from cpcompile.cli import cli
 from cpcompile.codes import CODES, Stage
 from conftest import CASES_DIR, REPO_ROOT, run
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import sqlite3
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from cpcompile.serve.identity import decode_identity_cookie, encode_identity_cookie, mint_ecid
 
 from runtime_helpers import AUD_1, AUD_2, DEST_A, DEST_B, DS, small_body
-from serve_helpers import IDENTITY_COOKIE, TOKEN, Client, bearer, make_client
+from serve_helpers import IDENTITY_COOKIE, Client, bearer, make_client
 
 ECID = "12345678901234567890123456789012345678"
 

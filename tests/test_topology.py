@@ -20,7 +20,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import copy_example, edit, run
+from conftest import copy_example, run
 from redis_server import RedisServer
 from serve_helpers import TOKEN, free_port
 
