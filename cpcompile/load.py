@@ -72,7 +72,7 @@ def load_entry(
     except yamlsrc.YamlProblem as problem:
         diagnostics.append(yaml_diagnostic(source, problem))
         return None
-    doc = Doc(source, data)
+    doc = Doc(source)
     model_cls = FILE_KINDS[source.kind].model
     try:
         return Entry(model_cls.model_validate(data), doc)

@@ -18,10 +18,11 @@ M = TypeVar("M", bound=BaseModel)
 
 @dataclass
 class Doc:
-    """One parsed file: its plain data and, on demand, positions of its keys and values."""
+    """One parsed file and, on demand, positions of its keys and values. The parsed data is not
+    kept: the model holds what the rules need, and at scale the plain dicts and lists would
+    double the memory of a run."""
 
     source: SourceFile
-    data: dict[str, Any]
     positions: yamlsrc.Positions = field(init=False)
 
     def __post_init__(self) -> None:

@@ -50,7 +50,7 @@ def load_settings(source: SourceFile | None) -> tuple[dict[str, Level], list[Dia
         data = yamlsrc.parse(source.text)
     except yamlsrc.YamlProblem as err:
         return {}, [yaml_diagnostic(source, err)]
-    doc = Doc(source, data)
+    doc = Doc(source)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as err:

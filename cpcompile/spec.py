@@ -81,7 +81,7 @@ def load_specs(root: Path) -> LoadedSpecs:
         except yamlsrc.YamlProblem as problem:
             loaded.diagnostics.append(yaml_diagnostic(source, problem))
             continue
-        doc = Doc(source, data)
+        doc = Doc(source)
         try:
             loaded.files.append((doc, SpecFile.model_validate(data)))
         except ValidationError as err:
