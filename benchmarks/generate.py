@@ -47,14 +47,15 @@ XL_DESTINATIONS = 2_000
 XL_CATALOG = 20_000
 AUDIENCES_PER_DESTINATION = 100
 DATASTREAMS_PER_SANDBOX = 10  # as at xl, at every size from m up
-MAX_EDGE_PER_SANDBOX = 150
+MAX_EDGE_PER_SANDBOX = 150  # Adobe's guardrail (CP153)
+MAX_STREAMING_PER_SANDBOX = 500  # edge included; Adobe's guardrail (CP154)
 
 # share of mappings with a start date; half of those also get an end date (so ~5% overall)
 START_SHARE = 0.10
 END_SHARE_OF_STARTED = 0.5
 UPLOAD_NAMESPACE_SHARE = 0.05
 EDGE_SHARE = 0.10  # then capped at MAX_EDGE_PER_SANDBOX per sandbox
-STREAMING_SHARE = 0.60  # the rest is batch
+STREAMING_SHARE = 0.35  # then capped with edge at MAX_STREAMING_PER_SANDBOX; the rest is batch
 ATTRIBUTES_EVERY = 10
 
 START_DATES = [f"2026-{m:02d}-01" for m in range(1, 13)]
@@ -265,14 +266,16 @@ def generate(
             "    active_on_edge: false\n"
             "audiences:\n"
         ]
-        edge = 0
+        edge = streaming = 0  # streaming counts edge too, as the guardrail does
         for a in sb_audiences[s]:
             r = rand()
-            if r < EDGE_SHARE and edge < MAX_EDGE_PER_SANDBOX:
+            if r < EDGE_SHARE and edge < MAX_EDGE_PER_SANDBOX and streaming < MAX_STREAMING_PER_SANDBOX:
                 evaluation = "edge"
                 edge += 1
-            elif r < EDGE_SHARE + STREAMING_SHARE:
+                streaming += 1
+            elif r < EDGE_SHARE + STREAMING_SHARE and streaming < MAX_STREAMING_PER_SANDBOX:
                 evaluation = "streaming"
+                streaming += 1
             else:
                 evaluation = "batch"
             namespace = "CustomerAudienceUpload" if rand() < UPLOAD_NAMESPACE_SHARE else "ups"

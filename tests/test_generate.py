@@ -266,3 +266,18 @@ def test_floor_helpers(tree):
     calls = []
     assert floor.best_of(3, lambda: calls.append(1)) >= 0
     assert len(calls) == 3
+
+
+def test_size_m_tree_warns_only_of_the_destination_guardrail(tmp_path):
+    """From m up a sandbox holds 100 destinations (CP150, documented); every other guardrail,
+    the catalog's included, holds, so the benchmarks do not measure warnings a real tree lacks."""
+    from cpcompile.validate import validate_tree
+
+    gen.generate(tmp_path, size="m", seed=7)
+    codes = Counter(d.code for d in validate_tree(tmp_path).diagnostics)
+    assert set(codes) == {"CP150"}, codes
+    evaluations = Counter(
+        a["evaluation"] for a in YAML(typ="safe", pure=False).load((tmp_path / "audiences" / "sb-00.yaml").read_text())["audiences"]
+    )
+    assert evaluations["edge"] <= 150 and evaluations["edge"] + evaluations["streaming"] <= 500
+    assert evaluations["batch"] > 0 and evaluations["streaming"] > 0
