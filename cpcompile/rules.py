@@ -207,6 +207,8 @@ def check_alias_unique_per_datastream(ctx: Context) -> Iterator[Diagnostic]:
 def check_windows(ctx: Context) -> Iterator[Diagnostic]:
     for entry in ctx.project.destinations:
         for i, mapping in enumerate(entry.model.audiences):
+            if mapping.start is None or mapping.end is None:
+                continue
             start, end = window_bounds(mapping.start, mapping.end)
             if start is not None and end is not None and end <= start:
                 yield entry.doc.diagnostic(
@@ -217,6 +219,9 @@ def check_windows(ctx: Context) -> Iterator[Diagnostic]:
 
 def check_duplicate_audiences(ctx: Context) -> Iterator[Diagnostic]:
     for entry in ctx.project.destinations:
+        audiences = entry.model.audiences
+        if len({m.id for m in audiences}) == len(audiences):
+            continue
         yield from first_seen(
             ((m.id, entry.doc, ("audiences", i, "id")) for i, m in enumerate(entry.model.audiences)),
             "CP135", "audience", "map each audience once per destination; merge the two entries",
@@ -237,10 +242,14 @@ def check_catalog_audiences(ctx: Context) -> Iterator[Diagnostic]:
     (CP141, CP145, CP146). Nothing is said of a sandbox whose catalog has a file that failed to
     load: the answer could be in that file."""
     unevaluated: dict[str, list[tuple[Doc, tuple[str | int, ...]]]] = defaultdict(list)
+    quiet = _quiet_audiences(ctx)
     for entry in ctx.project.destinations:
         datastream = ctx.datastream_of(entry)
         sandbox = datastream.model.sandbox if datastream else None
         for j, mapping in enumerate(entry.model.audiences):
+            home = quiet.get(mapping.id)
+            if home is not None and (home == sandbox or sandbox is None):
+                continue
             path = ("audiences", j, "id")
             found = ctx.audiences.get(mapping.id)
             if found is None:
@@ -272,6 +281,24 @@ def check_catalog_audiences(ctx: Context) -> Iterator[Diagnostic]:
             else:
                 yield from _check_merge_policy(ctx, entry.doc, path, audience, item)
     yield from _no_edge_policy(ctx, unevaluated)
+
+
+def _quiet_audiences(ctx: Context) -> dict[str, str]:
+    """Catalog audiences (by id, with their sandbox) that ``check_catalog_audiences`` has nothing
+    to say about when mapped on a datastream of their own sandbox: nearly every mapping of a
+    healthy config, decided once per audience instead of once per mapping."""
+    quiet: dict[str, str] = {}
+    for audience_id, (audience, item) in ctx.audiences.items():
+        sandbox = item.sandbox
+        if not ctx.project.catalog_is_complete(sandbox):
+            quiet[audience_id] = sandbox
+        elif sandbox in ctx.without_edge_policy or audience.merge_policy is None:
+            continue
+        else:
+            policy = ctx.merge_policies.get((sandbox, audience.merge_policy))
+            if policy is None or policy.active_on_edge:
+                quiet[audience_id] = sandbox
+    return quiet
 
 
 def _at(doc: Doc, path: tuple[str | int, ...]) -> str:

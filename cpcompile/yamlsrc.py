@@ -128,10 +128,12 @@ def parse(text: str) -> dict[str, Any]:
             root.start_mark.column,
             "see docs/config.md for the shape of each file",
         )
-    # aliases need an anchor; the non-specific tag is a '!'
-    seen = _Guard(text) if "&" in text or "!" in text else None
     with paused_gc():
-        return _build_mapping(root, seen)
+        # aliases need an anchor, and every tag (the non-specific one too) a '!': without either,
+        # every node carries one of our resolver's tags and no node is shared
+        if "&" in text or "!" in text:
+            return _build_mapping(root, _Guard(text))
+        return _plain_mapping(root)
 
 
 def _compose(text: str) -> Node | None:
@@ -328,6 +330,40 @@ class _Guard:
         return self.text[start : start + 1] in ("!", "&") and _NON_SPECIFIC.match(self.text, start) is not None
 
 
+def _plain_mapping(node: MappingNode) -> dict[str, Any]:
+    """``_build_mapping`` for a text without anchors or tags, where the common keys and scalars
+    need none of its checks; anything unusual still goes through ``_key`` and ``_plain``. Most
+    of a large config's parse time is here, once per node."""
+    out: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value
+        if key_node.__class__ is not ScalarNode or (
+            key_node.ctag is _PLAIN_TAG and (key in _CORE_CONSTANTS or key[0] in _NUMBER_START or key == "<<")
+        ):
+            key = _key(key_node, None)  # refuses it, or finds it a plain string after all
+        if key in out:
+            mark = key_node.start_mark
+            raise YamlProblem(
+                "CP106", f"duplicate key '{key}'", mark.line, mark.column,
+                "YAML keeps only one of them; remove or rename one",
+            )
+        out[key] = _plain_node(value_node)
+    return out
+
+
+def _plain_node(node: Node) -> Any:
+    if node.__class__ is ScalarNode:
+        value = node.value
+        if node.ctag is _QUOTED_TAG:
+            return value
+        if value in _CORE_CONSTANTS:
+            return _CORE_CONSTANTS[value]
+        return _plain(value, node) if value[0] in _NUMBER_START else value
+    if node.__class__ is MappingNode:
+        return _plain_mapping(node)
+    return [_plain_node(item) for item in node.value]
+
+
 def _build_mapping(node: MappingNode, seen: _Guard | None) -> dict[str, Any]:
     if node.ctag is not _MAP_TAG and node.tag != _MAP:
         raise _tag_problem(node)
@@ -413,6 +449,9 @@ def _plain(value: str, node: Node) -> Any:
     if value in _CORE_CONSTANTS:
         return _CORE_CONSTANTS[value]
     if value[0] in _NUMBER_START:
+        dash = value.find("-", 1)
+        if dash > 0 and value[dash - 1] not in "eE":
+            return value  # a number has a '-' only first or in its exponent: a date, a UUID
         if _CORE_INT.fullmatch(value):
             _check_digits(value, node)
             return _int(value)
