@@ -15,14 +15,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import (
     DocumentEndEvent, MappingEndEvent, MappingStartEvent, SequenceEndEvent, SequenceStartEvent, StreamEndEvent,
 )
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
-from ruamel.yaml.resolver import BaseResolver
 from ruamel.yaml.tag import Tag
 
 from .gcpause import paused_gc
@@ -73,32 +71,44 @@ class YamlProblem(Exception):
         self.code, self.message, self.line, self.col, self.hint = code, message, line, col, hint
 
 
-class _PlainResolver(BaseResolver):
-    """Leaves plain scalars unresolved: ``_scalar`` applies YAML 1.2 itself. ruamel's own
-    resolver runs in Python for every scalar the C parser reports and costs more than the
-    parse itself."""
+def _c_parser() -> type:
+    from ruamel.yaml import main
 
-    def __init__(self, version: Any = None, loadumper: Any = None, loader: Any = None) -> None:
-        super().__init__(loadumper=loadumper or loader)
+    parser: type | None = getattr(main, "CParser", None)  # None without ruamel.yaml.clib
+    if parser is None:
+        raise RuntimeError(
+            "ruamel.yaml's C extension is missing, so YAML would be parsed in pure Python, "
+            "several times slower; install it with: pip install 'ruamel.yaml[oldlibyaml]'"
+        )
+    return parser
+
+
+class _Composer(_c_parser()):  # type: ignore[misc]
+    """ruamel's C parser and composer (libyaml), alone: no constructor, and a resolver that
+    leaves plain scalars unresolved, since ``_scalar`` applies YAML 1.2 itself. ruamel's own
+    resolver runs in Python for every scalar and costs more than the parse, and ``YAML.compose``
+    builds a loader class for every document."""
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Tag:
         if kind is ScalarNode:
             return _PLAIN_TAG if implicit[0] else _QUOTED_TAG
         return _SEQ_TAG if kind is SequenceNode else _MAP_TAG
 
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass  # no path resolvers
 
-def _c_yaml() -> YAML:
-    yaml = YAML(typ="safe", pure=False)
-    yaml.Resolver = _PlainResolver
-    if yaml.Parser.__name__ != "CParser":
-        raise RuntimeError(
-            "ruamel.yaml's C extension is missing, so YAML would be parsed in pure Python, "
-            "several times slower; install it with: pip install 'ruamel.yaml[oldlibyaml]'"
-        )
-    return yaml
+    def ascend_resolver(self) -> None:
+        pass
 
 
-_YAML = _c_yaml()
+def _compose_text(text: str) -> Node | None:
+    """The first document of ``text`` as a node tree (raises ruamel's errors)."""
+    composer = _Composer(text)
+    try:
+        root: Node | None = composer.get_single_node()
+        return root
+    finally:
+        composer.dispose()
 
 
 # libyaml (YAML 1.1) ends a line at each of these; git, diff views and YAML 1.2 do not (or, for a
@@ -138,8 +148,7 @@ def parse(text: str) -> dict[str, Any]:
 
 def _compose(text: str) -> Node | None:
     try:
-        root: Node | None = _YAML.compose(text)
-        return root
+        return _compose_text(text)
     except ReaderError as err:
         # libyaml's reader counts UTF-8 bytes, not characters
         index = len(text.encode("utf-8")[: err.position].decode("utf-8", errors="ignore"))
@@ -281,7 +290,7 @@ def _check_nesting(text: str) -> None:
     indent = max(map(len, _INDENT.findall(text)), default=0)
     if text.count("[") + text.count("{") + 2 * indent + 2 <= MAX_DEPTH:
         return
-    parser = _YAML.Parser(text)  # the C parser: _c_yaml refuses any other
+    parser = _Composer(text)  # the C parser: _c_parser refuses any other
     depth = 0
     try:
         while True:
@@ -535,7 +544,7 @@ class Positions:
         if not self._composed:
             self._composed = True
             try:
-                self._root = _YAML.compose(self.text)
+                self._root = _compose_text(self.text)
             except YAMLError:
                 self._root = None
         return self._root

@@ -529,13 +529,13 @@ def test_locate_repeated_name_falls_back_to_the_value():
 
 
 def test_the_c_parser_is_used():
-    assert yamlsrc._YAML.Parser.__name__ == "CParser"
+    assert yamlsrc._Composer.__mro__[1].__name__ == "CParser"
 
 
 def test_loader_fails_loudly_without_the_c_parser(monkeypatch):
     monkeypatch.setattr("ruamel.yaml.main.CParser", None)
     with pytest.raises(RuntimeError, match=r"ruamel\.yaml\[oldlibyaml\]"):
-        yamlsrc._c_yaml()
+        yamlsrc._c_parser()
 
 
 @pytest.mark.parametrize(("text", "position"), [("[", (0, 1)), ("a: 1\nb: [x", (1, 5)), ("a: [\n", (1, 0))])
