@@ -351,11 +351,7 @@ def _plain_mapping(node: MappingNode) -> dict[str, Any]:
         ):
             key = _key(key_node, None)  # refuses it, or finds it a plain string after all
         if key in out:
-            mark = key_node.start_mark
-            raise YamlProblem(
-                "CP106", f"duplicate key '{key}'", mark.line, mark.column,
-                "YAML keeps only one of them; remove or rename one",
-            )
+            raise _duplicate_key(key, key_node)
         out[key] = _plain_node(value_node)
     return out
 
@@ -380,13 +376,16 @@ def _build_mapping(node: MappingNode, seen: _Guard | None) -> dict[str, Any]:
     for key_node, value_node in node.value:
         key = _key(key_node, seen)
         if key in out:
-            mark = key_node.start_mark
-            raise YamlProblem(
-                "CP106", f"duplicate key '{key}'", mark.line, mark.column,
-                "YAML keeps only one of them; remove or rename one",
-            )
+            raise _duplicate_key(key, key_node)
         out[key] = _build(value_node, seen, key_node.end_mark.index)
     return out
+
+
+def _duplicate_key(key: str, node: Node) -> YamlProblem:
+    mark = node.start_mark
+    return YamlProblem(
+        "CP106", f"duplicate key '{key}'", mark.line, mark.column, "YAML keeps only one of them; remove or rename one"
+    )
 
 
 def _build(node: Node, seen: _Guard | None, after: int) -> Any:
