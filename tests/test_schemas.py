@@ -11,7 +11,7 @@ import pytest
 from cpcompile import yamlsrc
 from cpcompile.cli import cli
 from cpcompile.schemas import CONFIG_SCHEMAS, SCHEMA_DIALECT, published_schemas
-from conftest import CASES_DIR, REPO_ROOT
+from conftest import CASES_DIR, REPO_ROOT, WEB_DATASTREAM, destination, run, write_tree
 
 COMMITTED = REPO_ROOT / "docs" / "schemas"
 NAMES = sorted(published_schemas())
@@ -123,10 +123,11 @@ def test_editors_see_schema_errors_too(case):
 
 
 def _fields(model) -> set[str]:
-    out = set(model.model_fields)
-    for info in model.model_fields.values():
+    fields = getattr(model, "__pydantic_fields__", None) or model.model_fields  # a model or a pydantic dataclass
+    out = set(fields)
+    for info in fields.values():
         for arg in [info.annotation, *getattr(info.annotation, "__args__", ())]:
-            if isinstance(arg, type) and hasattr(arg, "model_fields"):
+            if isinstance(arg, type) and hasattr(arg, "__pydantic_fields__"):
                 out |= _fields(arg)
     return out
 
@@ -204,3 +205,20 @@ def test_spec_files_have_an_editor_schema_that_matches_the_loader(tmp_path):
 
         result = CliRunner().invoke(cli, ["test", str(root)])
         assert result.exit_code == 1 and "specs/bad.yaml:" in result.output, result.output
+
+
+def test_audience_entries_are_checked_and_reported_like_every_other_entry(tmp_path, monkeypatch):
+    # audience entries are a slotted dataclass, not a model (there is one per audience and
+    # destination): their problems still read as a model's do, with the same hints
+    audiences = "audiences:\n  - just-a-string\n  - id: 0B8388A2-7a4d-4d99-8e25-62abd0255db5\n    stat: 2026-12-01\n  - {}\n"
+    root = write_tree(tmp_path, {"datastreams/web.yaml": WEB_DATASTREAM, "destinations/home.yaml": destination(audiences=0) + audiences})
+    monkeypatch.chdir(root)
+    result = run("validate", ".")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[:5] == [
+        "destinations/home.yaml:6:5: error CP121 audiences[0]: Input should be a valid dictionary or instance of AudienceMapping",
+        "destinations/home.yaml:8:5: error CP122 unknown key 'audiences[1].stat'",
+        "    hint: did you mean 'start'?",
+        "destinations/home.yaml:9:5: error CP120 missing required key 'id'",
+        "    hint: Audience (segment definition) ID.",
+    ]
