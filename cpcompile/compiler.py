@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .artifact_format.body import ATTRIBUTE, AUDIENCE, BODY, DATASTREAM, DESTINATION, MAPPING
-from .model import Destination, window_bounds
+from .model import AudienceMapping, Destination, window_bounds
 from .project import Project, datastream_index
 
 DEFAULT_NAMESPACE = "ups"
@@ -35,26 +35,26 @@ class Counts:
 
 
 def compile_body(project: Project) -> dict[str, Any]:
-    """The artifact body of a project that validated without errors."""
+    """The artifact body of a project that validated without errors.
+
+    Every object's keys are in sorted order, as in the canonical JSON, so that the msgpack
+    encoding (which keeps insertion order) can pack the body as it is."""
     datastreams = datastream_index(project)
     namespaces = {a.id: a.namespace for c in project.catalogs for a in c.model.audiences}
     by_datastream: dict[str, list[Destination]] = defaultdict(list)
     for entry in project.destinations:
         by_datastream[datastreams[entry.model.datastream].model.id].append(entry.model)
-    return BODY.entry(
-        datastreams={
-            entry.model.id: _datastream_entry(
-                entry.model.access, by_datastream[entry.model.id], namespaces
-            )
-            for entry in project.datastreams
-        }
-    )
+    entries = {
+        entry.model.id: _datastream_entry(entry.model.access, by_datastream[entry.model.id], namespaces)
+        for entry in project.datastreams
+    }
+    return BODY.entry(datastreams=dict(sorted(entries.items())))
 
 
-# mappings are the most numerous entries (one per audience and destination): built as plain
-# dicts with the declared key names rather than through Record.entry
+# mappings and audiences are the most numerous entries: built as plain dicts with the declared
+# key names, in sorted order, rather than through Record.entry
 _DESTINATION, _START, _END = MAPPING.keys["destination"], MAPPING.keys["start"], MAPPING.keys["end"]
-_MAPPINGS = AUDIENCE.keys["mappings"]
+_MAPPINGS, _NAMESPACE = AUDIENCE.keys["mappings"], AUDIENCE.keys["namespace"]
 
 
 def _datastream_entry(
@@ -63,25 +63,33 @@ def _datastream_entry(
     destinations = sorted(destinations, key=lambda d: (d.alias, d.id))
     audiences: dict[str, dict[str, Any]] = {}
     for index, destination in enumerate(destinations):
+        # one object for every mapping of this destination without a window: the body is only
+        # read and encoded, and at scale one dict per mapping was a third of its memory
+        plain = {_DESTINATION: index}
         for mapping in destination.audiences:
-            item: dict[str, int] = {_DESTINATION: index}
-            if mapping.start is not None or mapping.end is not None:
-                start, end = window_bounds(mapping.start, mapping.end)
-                if start is not None:
-                    item[_START] = start
-                if end is not None:
-                    item[_END] = end
+            item = plain if mapping.start is None and mapping.end is None else _windowed(index, mapping)
             audience = audiences.get(mapping.id)
             if audience is None:
-                audience = audiences[mapping.id] = AUDIENCE.entry(
-                    namespace=namespaces.get(mapping.id, DEFAULT_NAMESPACE), mappings=[]
-                )
-            audience[_MAPPINGS].append(item)
+                audiences[mapping.id] = {
+                    _MAPPINGS: [item], _NAMESPACE: namespaces.get(mapping.id, DEFAULT_NAMESPACE)
+                }
+            else:
+                audience[_MAPPINGS].append(item)
     return DATASTREAM.entry(
         access=access,
+        audiences=dict(sorted(audiences.items())),
         destinations=[_destination_entry(d) for d in destinations],
-        audiences=audiences,
     )
+
+
+def _windowed(index: int, mapping: AudienceMapping) -> dict[str, int]:
+    start, end = window_bounds(mapping.start, mapping.end)
+    item = {_DESTINATION: index}
+    if end is not None:
+        item[_END] = end
+    if start is not None:
+        item[_START] = start
+    return item
 
 
 def _destination_entry(destination: Destination) -> dict[str, Any]:

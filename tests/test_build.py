@@ -99,8 +99,11 @@ def test_json_and_msgpack_hold_the_same_document(tmp_path):
     root = copy_example(tmp_path / "root")
     assert run("build", root).exit_code == 0
     from_json = json.loads((root / "build/artifact.json").read_bytes())
-    from_msgpack = msgpack.unpackb((root / "build/artifact.msgpack").read_bytes(), raw=False)
+    packed = (root / "build/artifact.msgpack").read_bytes()
+    from_msgpack = msgpack.unpackb(packed, raw=False)
     assert from_json == from_msgpack
+    # and the msgpack is canonical too: every map in sorted key order, as decoding the JSON gives
+    assert packed == msgpack.packb(from_json, use_bin_type=True)
     assert sorted(from_json) == ["body", "format", "min_reader_version", "revision", "schema_version"]
     assert from_json["format"] == "cpcompile-artifact"
     # canonical JSON: re-encoding gives the very same bytes

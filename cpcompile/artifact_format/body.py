@@ -122,24 +122,26 @@ class Record:
     """A JSON object with known keys. ``ref``: its name under the schema's ``$defs``, or ""
     for a record written out in place."""
 
-    __slots__ = ("ref", "fields", "keys", "_names", "_required")
+    __slots__ = ("ref", "fields", "keys", "_names", "_required", "_sorted")
 
     def __init__(self, ref: str, *fields: Field):
         self.ref, self.fields = ref, fields
         self.keys = {f.name: f.name for f in fields}  # name -> name, for `KEYS["destination"]`
         self._names = frozenset(self.keys)
         self._required = frozenset(f.name for f in fields if f.required)
+        self._sorted = tuple(sorted(self.keys))
 
     def field(self, name: str) -> Field:
         return next(f for f in self.fields if f.name == name)
 
     def entry(self, **values: Any) -> Dict[str, Any]:
-        """The dict the compiler writes: exactly the declared keys, every required one."""
+        """The dict the compiler writes: exactly the declared keys, every required one, in sorted
+        order (the canonical JSON's, which the msgpack encoding keeps)."""
         if not (self._required <= values.keys() <= self._names):
             unknown = sorted(values.keys() - self._names)
             missing = sorted(self._required - values.keys())
             raise KeyError(f"{self.ref or 'record'} entry: unknown keys {unknown}, missing {missing}")
-        return values
+        return {name: values[name] for name in self._sorted if name in values}
 
     def schema(self, version: int = 1) -> Schema:
         """Its schema; required are the fields every version from ``version`` has."""
