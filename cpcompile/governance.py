@@ -181,12 +181,20 @@ class Labels:
 
     @cached_property
     def audience_sets(self) -> dict[str, frozenset[str]]:
-        """Each labelled audience's labels (an audience without any is not listed)."""
-        return {
-            audience_id: labels
-            for audience_id in self.audiences
-            if (labels := frozenset(self.audience_lineage(audience_id)))
-        }
+        """Each labelled audience's labels (an audience without any is not listed): the labels
+        of ``audience_lineage``, without building the lineage of every audience."""
+        out = {}
+        for audience_id, (sandbox, audience, _) in self.audiences.items():
+            labels = set(audience.labels)
+            for name in audience.datasets:
+                dataset = self.datasets.get((sandbox, name))
+                if dataset is not None:
+                    labels.update(dataset[0])
+            if (sandbox, audience.merge_policy or "") in self.pdg:
+                labels.add(PDG_LABEL)
+            if labels:
+                out[audience_id] = frozenset(labels)
+        return out
 
     def field_lineage(self, sandbox: str, path: str) -> Lineage:
         found = self.fields.get((sandbox, path))
@@ -319,11 +327,16 @@ def evaluate_destination(
     attribute_labels = frozenset().union(*by_attribute.values())
     audience_sets = labels.audience_sets
     empty: frozenset[str] = frozenset()
+    # applicable and attribute_labels are the destination's: its audiences differ only in their own labels
+    verdicts: dict[frozenset[str], list[tuple[ActivePolicy, Held, frozenset[str]]]] = {}
     for j, mapping in enumerate(entry.model.audiences):
         own = audience_sets.get(mapping.id, empty)
         if not own and not attribute_labels:
             continue
-        for policy, held, extra in policies.verdicts(applicable, own, attribute_labels):
+        found = verdicts.get(own)
+        if found is None:
+            found = verdicts[own] = policies.verdicts(applicable, own, attribute_labels)
+        for policy, held, extra in found:
             tipped = tuple(i for i, found in by_attribute.items() if found & extra) if extra else ()
             action = policy.actions_for(entry.model.marketing_actions)[0]
             yield Finding(policy, action, held, j, tipped)

@@ -229,3 +229,18 @@ def test_the_same_declaration_read_passes(tmp_path):
     assert run("validate", root).exit_code == 0
     (root / "policies" / "governance.yaml").write_text("labels: []\n")  # read, and no declaration
     assert "CP182" in run("validate", root).stdout
+
+
+def test_audience_label_sets_are_the_labels_of_their_lineage():
+    """The policy check reads each audience's labels from a set built without lineage objects;
+    it must be exactly the labels ``cpcompile explain`` traces (own, dataset, private graph)."""
+    from cpcompile.governance import Labels
+    from cpcompile.validate import validate_tree
+
+    compared = 0
+    for case in sorted(p for p in CASES_DIR.glob("*/*") if (p / "audiences").is_dir()):
+        labels = Labels(validate_tree(case).project)
+        expected = {a: frozenset(lineage) for a in labels.audiences if (lineage := labels.audience_lineage(a))}
+        assert labels.audience_sets == expected, case.name
+        compared += len(expected)
+    assert compared >= 10
