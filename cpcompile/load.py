@@ -15,6 +15,7 @@ from pydantic.dataclasses import is_pydantic_dataclass
 
 from . import yamlsrc
 from .diagnostics import Diagnostic, Severity
+from .model import forget_checked_ids
 from .project import FILE_KINDS, Doc, Entry, Project
 from .sources import Kind, SourceFile
 
@@ -47,6 +48,13 @@ def load_project(
     """The project of ``files``; with ``loaded``, a file seen before (same kind, path and
     content) is not parsed or checked again: entries are immutable, so both sides of a diff
     can hold the same one."""
+    try:
+        return _load_project(files, parse, loaded)
+    finally:
+        forget_checked_ids()  # each load starts afresh, and keeps no input alive past its end
+
+
+def _load_project(files: Sequence[SourceFile], parse: Parse, loaded: Loaded | None) -> tuple[Project, list[Diagnostic]]:
     project = Project()
     diagnostics: list[Diagnostic] = []
     for source in files:
