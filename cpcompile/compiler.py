@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from .artifact_format.body import ATTRIBUTE, AUDIENCE, BODY, DATASTREAM, DESTINATION, MAPPING
@@ -61,23 +62,22 @@ def _datastream_entry(
     access: str, destinations: list[Destination], namespaces: Mapping[str, str]
 ) -> dict[str, Any]:
     destinations = sorted(destinations, key=lambda d: (d.alias, d.id))
-    audiences: dict[str, dict[str, Any]] = {}
+    mappings: defaultdict[str, list[dict[str, int]]] = defaultdict(list)
     for index, destination in enumerate(destinations):
         # one object for every mapping of this destination without a window: the body is only
         # read and encoded, and at scale one dict per mapping was a third of its memory
         plain = {_DESTINATION: index}
         for mapping in destination.audiences:
-            item = plain if mapping.start is None and mapping.end is None else _windowed(index, mapping)
-            audience = audiences.get(mapping.id)
-            if audience is None:
-                audiences[mapping.id] = {
-                    _MAPPINGS: [item], _NAMESPACE: namespaces.get(mapping.id, DEFAULT_NAMESPACE)
-                }
+            if mapping.start is None and mapping.end is None:
+                mappings[mapping.id].append(plain)
             else:
-                audience[_MAPPINGS].append(item)
+                mappings[mapping.id].append(_windowed(index, mapping))
     return DATASTREAM.entry(
         access=access,
-        audiences=dict(sorted(audiences.items())),
+        audiences={
+            audience: {_MAPPINGS: items, _NAMESPACE: namespaces.get(audience, DEFAULT_NAMESPACE)}
+            for audience, items in sorted(mappings.items())
+        },
         destinations=[_destination_entry(d) for d in destinations],
     )
 
@@ -104,9 +104,17 @@ def _destination_entry(destination: Destination) -> dict[str, Any]:
 
 def count(body: dict[str, Any]) -> Counts:
     datastreams = body["datastreams"].values()
+    audiences: set[str] = set()
+    mappings = 0
+    for datastream in datastreams:
+        audiences.update(datastream["audiences"])
+        mappings += sum(map(len, map(_mappings_of, datastream["audiences"].values())))
     return Counts(
         datastreams=len(body["datastreams"]),
         destinations=sum(len(d["destinations"]) for d in datastreams),
-        audiences=len({a for d in datastreams for a in d["audiences"]}),
-        mappings=sum(len(a["mappings"]) for d in datastreams for a in d["audiences"].values()),
+        audiences=len(audiences),
+        mappings=mappings,
     )
+
+
+_mappings_of = itemgetter(_MAPPINGS)
