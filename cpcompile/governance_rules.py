@@ -4,7 +4,7 @@ destination's audiences against the policies in force. See docs/governance.md.""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Collection, Iterable, Iterator
+from typing import Collection, Iterable, Iterator
 
 from .diagnostics import Diagnostic, Severity
 from .governance import (
@@ -13,9 +13,7 @@ from .governance import (
 )
 from .model import ACTION_NAME, Destination
 from .project import Doc, Entry, first_seen
-
-if TYPE_CHECKING:
-    from .rules import Context
+from .rule_context import Context
 
 
 def _label_uses(ctx: Context) -> Iterator[tuple[str, Doc, Path_]]:
