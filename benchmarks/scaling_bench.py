@@ -13,7 +13,9 @@ each step in a fresh subprocess, so that each peak RSS is that step's own:
 Each time is the best of --repeat runs. Printed per size: seconds, microseconds per mapping,
 the ratio to the floor, and how much the cost per mapping grew from the previous size (1.00
 means linear; the generated trees keep every sandbox alike from m up, so a growth is the
-code's). Peak RSS is printed in MiB and in KiB per mapping.
+code's). Peak RSS is printed in MiB, and what the step added to its process (its peak less the
+interpreter's and the imports') in bytes per mapping. validate_bench.py and build_bench.py run
+their step here too, for a peak RSS of its own.
 """
 
 from __future__ import annotations
@@ -31,41 +33,76 @@ for path in (str(REPO), str(HERE)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from _floor import Floor, best_of, generate_tree, peak_rss_mib  # noqa: E402
+from _floor import Floor, best_of, generate_tree  # noqa: E402
+from _floor import peak_rss_mib as _maxrss_mib  # noqa: E402
 from generate import SIZES, counts_for  # noqa: E402
 
 STEPS = ("floor", "validate", "build")
 
 
+def peak_rss_mib() -> float:
+    """This process's own high-water mark of resident memory. On Linux, VmHWM: ``ru_maxrss``
+    survives exec, so a child started by a large process (validate_bench.py, build_bench.py,
+    after their floor) would report the parent's peak as its own."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return _maxrss_mib()
+
+
 def child(step: str, root: Path, repeat: int) -> dict[str, object]:
-    """Run one step in this (fresh) process; its figures as a dict."""
+    """Run one step in this (fresh) process; its figures as a dict. ``base``: the peak RSS
+    before the step (interpreter and imports), ``rss``: after it."""
     if step == "floor":
+        base = peak_rss_mib()
         floor = Floor(root, repeat)
-        return {"seconds": floor.seconds, "floor": floor.name, "skipped": floor.skipped, "rss": peak_rss_mib()}
+        return {
+            "seconds": floor.seconds, "floor": floor.name, "skipped": floor.skipped, "base": base, "rss": peak_rss_mib()
+        }
     if step == "validate":
         from cpcompile.validate import validate_tree
 
         holder: dict[str, object] = {}
+        base = peak_rss_mib()
 
         def validate() -> None:
             holder["result"] = None
             holder["result"] = validate_tree(root)
 
         seconds = best_of(repeat, validate)
-        errors = sum(d.is_error for d in holder["result"].diagnostics)  # type: ignore[attr-defined]
-        return {"seconds": seconds, "errors": errors, "rss": peak_rss_mib()}
+        result = holder["result"]
+        errors = sum(d.is_error for d in result.diagnostics)  # type: ignore[attr-defined]
+        mappings = sum(len(e.model.audiences) for e in result.project.destinations)  # type: ignore[attr-defined]
+        return {"seconds": seconds, "errors": errors, "base": base, "rss": peak_rss_mib(), "mappings": mappings}
     from cpcompile.build import build
 
     with tempfile.TemporaryDirectory(prefix="cpcompile-scaling-out-") as out:
         built: dict[str, object] = {}
+        base = peak_rss_mib()
 
         def cold() -> None:
             built["outcome"] = None
             built["outcome"] = build(root, Path(out), cache_dir=None)
 
         seconds = best_of(repeat, cold)
-        errors = 0 if built["outcome"].revision else 1  # type: ignore[attr-defined]
-    return {"seconds": seconds, "errors": errors, "rss": peak_rss_mib()}
+        outcome = built["outcome"]
+        errors = 0 if outcome.revision else 1  # type: ignore[attr-defined]
+        mappings = outcome.manifest["counts"]["mappings"] if outcome.manifest else 0  # type: ignore[attr-defined]
+    return {"seconds": seconds, "errors": errors, "base": base, "rss": peak_rss_mib(), "mappings": mappings}
+
+
+def memory_line(step: str, figures: dict[str, object], target_mib: float) -> str:
+    """One step's peak RSS in its own process against its target, and the bytes per mapping of
+    what the step added to the process (its peak less the interpreter's and the imports')."""
+    rss, base = float(figures["rss"]), float(figures["base"])  # type: ignore[arg-type]
+    mappings = int(figures.get("mappings") or 0)  # type: ignore[call-overload]
+    verdict = "ok" if rss <= target_mib else f"OVER target {target_mib:.0f}"
+    per = f", {(rss - base) * 1024 * 1024 / mappings:,.0f} bytes per mapping above start-up" if mappings else ""
+    return f"peak RSS of {step} in its own process: {rss:,.0f} MiB (target <= {target_mib:.0f}: {verdict}){per} ({base:,.0f} MiB)"
 
 
 def run_step(step: str, root: Path, repeat: int) -> dict[str, object]:
@@ -97,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"scaling benchmark: seed {args.seed}, best of {args.repeat}, Python {sys.version.split()[0]}")
     print(
         f"  {'size':<5}{'step':<10}{'mappings':>10}{'seconds':>10}{'µs/mapping':>12}"
-        f"{'x floor':>9}{'growth':>8}{'peak RSS':>11}{'KiB/mapping':>13}"
+        f"{'x floor':>9}{'growth':>8}{'peak RSS':>11}{'B/mapping':>11}"
     )
     previous: dict[str, float] = {}
     failed = False
@@ -117,16 +154,17 @@ def main(argv: list[str] | None = None) -> int:
             per = seconds / mappings * 1e6
             growth = f"{per / previous[step]:>8.2f}" if step in previous else f"{'':>8}"
             previous[step] = per
-            rss = float(f["rss"])  # type: ignore[arg-type]
+            rss, base = float(f["rss"]), float(f["base"])  # type: ignore[arg-type]
             failed = failed or bool(f.get("errors"))
             print(
                 f"  {size:<5}{step:<10}{mappings:>10,}{seconds:>10.3f}{per:>12.2f}"
-                f"{seconds / floor_s:>9.2f}{growth}{rss:>8,.0f} MiB{rss * 1024 / mappings:>13.2f}"
+                f"{seconds / floor_s:>9.2f}{growth}{rss:>8,.0f} MiB{(rss - base) * 1024 * 1024 / mappings:>11,.0f}"
             )
     if floor_note:
         print(floor_note)
     print("  growth: µs per mapping / the same at the previous size (1.00 = linear)")
-    print("  peak RSS: each step's own process (interpreter and imports included)")
+    print("  peak RSS: each step's own process (interpreter and imports included); B/mapping: bytes per")
+    print("  mapping of what the step added to it (its peak less the interpreter's and the imports')")
     if failed:
         print("scaling_bench: a tree had errors or a build failed", file=sys.stderr)
     return 1 if failed else 0
