@@ -89,7 +89,8 @@ def encode_document(body: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         "revision": revision_of_body_bytes(body_bytes),
         "schema_version": SCHEMA_VERSION,
     }
-    data = JSON_BODY_PREFIX + body_bytes + b"," + canonical_json(header)[1:]
+    # one join: concatenating one piece after another copied the (large) body each time
+    data = b"".join((JSON_BODY_PREFIX, body_bytes, b",", canonical_json(header)[1:]))
     return {"body": body, **header}, data
 
 
