@@ -201,6 +201,7 @@ def bench_lookup(
         return [d for s in profile for d in index.get(s, ())]
 
     lookup = artifact.lookup
+    lookup_shared = artifact.lookup_shared
     lookup_bytes = artifact.lookup_bytes
 
     def dumps(answer: object) -> bytes:
@@ -222,7 +223,7 @@ def bench_lookup(
 
     results = {}
     for mix, make in (("uniform", uniform), ("dense", dense)):
-        ours, theirs, as_map, upper, hits = [], [], [], [], []
+        ours, theirs, shared, as_map, upper, hits = [], [], [], [], [], []
         encoded, encoded_floor, dumps_only = [], [], []
         for _ in range(profiles):
             ds = rng.choice(datastreams)
@@ -232,10 +233,12 @@ def bench_lookup(
             # hit on a datastream is then in place, as in a service that has been answering for
             # a while, and both sides find the profile's entries in the CPU caches alike
             lookup(ds, profile)
+            lookup_shared(ds, profile)
             floor(ds, profile)
             # interleaved, so that noise from other processes hits both alike
             ours.append(per_call_us(lookup, ds, profile, reps))
             theirs.append(per_call_us(floor, ds, profile, reps))
+            shared.append(per_call_us(lookup_shared, ds, profile, reps))
             as_map.append(per_call_us(lookup, ds, membership_map, reps))
             upper.append(per_call_us(lookup, ds, [a.upper() for a in profile], reps))
             encoded.append(per_call_us(lookup_bytes, ds, profile, reps))
@@ -248,6 +251,8 @@ def bench_lookup(
             "p99": percentile(ours, 99),
             "floor p50": percentile(theirs, 50),
             "floor p99": percentile(theirs, 99),
+            "shared p50": percentile(shared, 50),
+            "shared p99": percentile(shared, 99),
             "map p50": percentile(as_map, 50),
             "upper p50": percentile(upper, 50),
             "segments": statistics.mean(hits),
@@ -354,6 +359,13 @@ def print_lookups(lookups: dict[str, dict[str, float]], args: argparse.Namespace
             f" | floor p50 {r['floor p50']:6.2f} p99 {r['floor p99']:6.2f}"
             f" | ratio p50 {ratio:.2f} (target <= {targets[mix]}: {verdict}) p99 {r['p99'] / r['floor p99']:.2f}"
             f" | {r['segments']:.1f} segments/answer"
+        )
+        ratio = r["shared p50"] / r["floor p50"]
+        verdict = "ok" if ratio <= targets[mix] else "over"
+        print(
+            f"  {'':8s} lookup_shared p50 {r['shared p50']:6.2f} p99 {r['shared p99']:6.2f}"
+            f" | ratio p50 {ratio:.2f} (target <= {targets[mix]}: {verdict}) p99 {r['shared p99'] / r['floor p99']:.2f}"
+            "  (segments shared, read-only)"
         )
         print(
             f"  {'':8s} as segmentMembership map p50 {r['map p50']:6.2f}"

@@ -71,6 +71,14 @@ def test_vector(artifact: dict[str, Any], case: dict[str, Any], encoding: str) -
         authenticated=request.get("authenticated", False),
     )
     assert payload == case["expected"]
+    shared = _artifact(artifact, encoding).lookup_shared(
+        request["datastream"],
+        request["memberships"],
+        now=request["now"],
+        attributes=request.get("attributes"),
+        authenticated=request.get("authenticated", False),
+    )
+    assert shared == case["expected"]
     # same JSON too: no tuples or other look-alikes where the payload has arrays
     assert json.loads(json.dumps(payload)) == payload
 

@@ -76,8 +76,10 @@ def test_encoded_answers_come_from_the_current_artifact(artifact_path: Path) -> 
     holder = runtime.ArtifactHolder(artifact_path)
     assert json.loads(holder.lookup_bytes(DS, [AUD_1], now=0)) == holder.lookup(DS, [AUD_1], now=0)
     assert b'"gen-0000-a"' in holder.lookup_bytes(DS, [AUD_1], now=0)
+    assert holder.lookup_shared(DS, [AUD_1])[0]["alias"] == "gen-0000-a"
     write_atomically(artifact_path, document_bytes(_generation(1)))
     assert holder.reload_if_changed() is True
+    assert holder.lookup_shared(DS, [AUD_1])[0]["alias"] == "gen-0001-a"
     encoded = holder.lookup_bytes(DS, [AUD_1], now=0)
     assert json.loads(encoded)[0]["alias"] == "gen-0001-a"
     assert holder.lookup_bytes("unknown", [AUD_1]) == b"[]"

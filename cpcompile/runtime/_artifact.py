@@ -10,11 +10,12 @@ time window. Everything returned is built fresh per call, so callers may mutate 
 from __future__ import annotations
 
 import _thread
+from bisect import bisect_left, insort
 
 # collections.abc re-exports Mapping from here; importing collections.abc itself would load
 # the whole collections package (~1.5 ms) on every replica for an isinstance fallback
 from _collections_abc import Mapping
-from itertools import compress
+from itertools import chain, compress, repeat
 from math import isfinite
 from time import time as _time
 
@@ -24,7 +25,17 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, List, Union
 
+    from typing import Optional, Tuple
+
     from cpcompile.runtime._index import AttributeSpecs, DatastreamIndex, Destination
+
+    # (audience ID -> key, key -> segment, first key past every mapping's, such a key -> the
+    # keys it stands for, the keys that begin each destination's after the first, each
+    # destination's item without segments, (since, until) the plan holds or None for always)
+    Plan = Tuple[
+        Dict[str, int], Dict[int, "_Segment"], int, Dict[int, Tuple[int, ...]], range,
+        Tuple[Dict[str, str], ...], Optional[Tuple[float, float]],
+    ]
 
     Memberships = Union[Iterable[str], Mapping[str, Mapping[str, Any]]]
     Payload = List[Dict[str, Any]]
@@ -32,6 +43,8 @@ if TYPE_CHECKING:
 # containers of audience IDs that the hot path intersects directly; anything else goes through
 # _found, which tells a segmentMembership map, a bare string and other iterables apart
 _ID_COLLECTIONS = frozenset((list, tuple, set, frozenset, type({}.keys())))
+# up to this many segments, lookup_shared groups them by destination in a loop, else by bisection
+_FEW_HITS = 4
 _NEG_INF = float("-inf")
 _INF = float("inf")
 _MISSING = object()
@@ -134,37 +147,48 @@ class Artifact:
             and attributes is None
             and not entry[3]  # authenticated-only
         ):
-            # the common request, inline: a known datastream, a collection of IDs, the current
-            # time, no attributes
-            ids: Any = memberships
-            try:
-                found = entry[0].keys() & ids
-                if len(found) < len(ids) and _upper("".join(ids), entry[4]):
-                    found |= entry[0].keys() & _lowered(ids)
-            except TypeError:
-                found = _found_in_mixed(entry[0], ids)
-            if not found:
-                return []
-        else:
-            resolved = self._resolve(datastream_id, memberships, now, attributes, authenticated)
-            if resolved is None:
-                return []
-            entry, found, now, attributes = resolved
-            if attributes is not None:
-                slots = _segments(entry, found, now) if found else None
-                return _items_with_attributes(slots, entry[1], attributes)
-        destinations = entry[1]
-        slots = _segments(entry, found, now)
-        # only the destinations that got a segment: usually a few of the datastream's
-        return [
-            {
-                "type": "profileLookup",
-                "destinationId": destinations[d][0],
-                "alias": destinations[d][1],
-                "segments": slots[d],
-            }
-            for d in compress(range(len(slots)), slots)  # a C-level pass: lists are true
-        ]
+            # the common request: a known datastream, a collection of IDs, the current time,
+            # no attributes
+            return _planned(entry, memberships, True)
+        resolved = self._resolve(datastream_id, memberships, now, attributes, authenticated)
+        if resolved is None:
+            return []
+        entry, found, now, attributes = resolved
+        if attributes is not None:
+            slots = _segments(entry, found, now) if found else None
+            return _items_with_attributes(slots, entry[1], attributes)
+        return _items(entry, found, now)
+
+    def lookup_shared(
+        self,
+        datastream_id: str,
+        memberships: Memberships,
+        *,
+        now: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+        authenticated: bool = False,
+    ) -> Payload:
+        """``lookup``'s answer, built faster from segments shared between calls.
+
+        Takes the same arguments, raises the same errors, counts the same statistics and
+        returns an equal answer; the list, its items and their ``segments`` lists are new,
+        but each segment (``{"id", "namespace"}``) is a read-only dict that this artifact
+        gives to every answer with that audience: changing it raises ``TypeError``. Copy a
+        segment (``dict(segment)``) to change it. See docs/runtime.md, "Shared answers".
+        """
+        entry = self._index.get(datastream_id) if type(datastream_id) is str else None
+        if (
+            entry is None
+            or type(memberships) not in _ID_COLLECTIONS
+            or now is not None
+            or attributes is not None
+            or entry[3]  # authenticated-only
+        ):
+            return self.lookup(
+                datastream_id, memberships, now=now, attributes=attributes,
+                authenticated=authenticated,
+            )
+        return _planned(entry, memberships, False)
 
     def lookup_bytes(
         self,
@@ -265,6 +289,153 @@ class Artifact:
             raise _not_a_datastream_id(datastream_id)
         _check_memberships(memberships)
         self.stats.count_unknown_datastream()
+
+
+class _Segment(dict[str, str]):
+    """A segment that ``lookup_shared`` gives to many answers: a dict that cannot be changed
+    (``dict.__setitem__`` and the like, called on purpose, are not guarded against). A copy
+    (``dict(s)``, ``copy.copy``, pickling) is a plain dict."""
+
+    __slots__ = ()
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("a segment of lookup_shared is shared between answers: copy it to change it")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    update = pop = popitem = clear = setdefault = _read_only
+
+    def copy(self) -> dict[str, str]:
+        return dict(self)
+
+    def __reduce__(self) -> Any:
+        return dict, (dict(self),)
+
+
+def _plan(entry: DatastreamIndex, now: float) -> Plan:
+    """What ``lookup_shared`` answers a datastream from, for the instants around ``now``.
+
+    Every mapping active at ``now`` gets a key, destination * audiences + the audience's rank
+    (audience IDs are in sorted order), so that sorting the keys of a profile's hits orders
+    them by destination, then ID, and the boundaries between destinations are found by
+    bisection. An audience with one active mapping (the usual case) has its key; one with
+    several has a key past every mapping's, standing for its keys; one with none is left
+    out. Windows make this depend on time: the plan holds while no window starts or ends,
+    i.e. in ``[the last window bound <= now, the next one)``, and is made again outside.
+    """
+    audiences = entry[0]
+    n = len(audiences) or 1
+    count = len(entry[1])
+    past = count * n
+    keys: dict[str, int] = {}
+    segments: dict[int, _Segment] = {}
+    several: dict[int, tuple[int, ...]] = {}
+    bounds: set[int] = set()
+    for rank, (audience_id, audience) in enumerate(audiences.items()):
+        segment = _Segment(id=audience_id, namespace=audience["namespace"])
+        active = []
+        for mapping in audience["mappings"]:
+            if len(mapping) != 1:  # only {"destination"} has no window
+                start, end = mapping.get("start"), mapping.get("end")
+                if start is not None:
+                    bounds.add(start)
+                if end is not None:
+                    bounds.add(end)
+                if not (_NEG_INF if start is None else start) <= now < (_INF if end is None else end):
+                    continue
+            key = mapping["destination"] * n + rank
+            segments[key] = segment
+            active.append(key)
+        if len(active) == 1:
+            keys[audience_id] = active[0]
+        elif active:
+            keys[audience_id] = past + len(several)
+            several[past + len(several)] = tuple(active)
+    window = None
+    if bounds:
+        window = (
+            max((b for b in bounds if b <= now), default=_NEG_INF),
+            min((b for b in bounds if b > now), default=_INF),
+        )
+    heads = tuple(
+        {"type": "profileLookup", "destinationId": destination_id, "alias": alias}
+        for destination_id, alias, _ in entry[1]
+    )
+    return keys, segments, past, several, range(n, past, n), heads, window
+
+
+def _planned(entry: DatastreamIndex, memberships: Any, fresh: bool) -> Payload:
+    """The answer to the common request (a collection of IDs, the current time, no
+    attributes) from the datastream's plan (``_plan``), made first if it is missing or the
+    time is outside the instants it holds for. ``fresh``: each segment is a new dict, else
+    the plan's read-only one."""
+    cache = entry[5]
+    plan = cache[2]
+    if plan is None or (plan[6] and not plan[6][0] <= _time() < plan[6][1]):
+        plan = cache[2] = _plan(entry, _time())
+    keys = plan[0]
+    ids: Any = memberships
+    try:
+        found = keys.keys() & ids
+        if len(found) < len(ids) and _upper("".join(ids), entry[4]):
+            found |= keys.keys() & _lowered(ids)
+    except TypeError:
+        found = _found_in_mixed(keys, ids)
+    if not found:
+        return []
+    if fresh and len(found) > _FEW_HITS:  # a new dict per segment: _segments is cheaper
+        return _items(entry, found, None)
+    ordered = sorted(map(keys.__getitem__, found))
+    past = plan[2]
+    if ordered[-1] >= past:  # audiences with several destinations: the keys they stand for
+        i = bisect_left(ordered, past)
+        several = ordered[i:]
+        del ordered[i:]
+        for key in chain.from_iterable(map(plan[3].__getitem__, several)):
+            insort(ordered, key)
+    segment_of = plan[1]
+    heads = plan[5]
+    if len(ordered) <= _FEW_HITS:  # a loop is cheaper than bisecting every destination
+        n = plan[4].step
+        items = []
+        last = -1
+        for key in ordered:
+            segment = dict(segment_of[key]) if fresh else segment_of[key]
+            destination = key // n
+            if destination != last:
+                item = heads[destination].copy()
+                item["segments"] = segments = [segment]
+                items.append(item)
+                last = destination
+            else:
+                segments.append(segment)
+        return items
+    if fresh:
+        segments = list(map(dict, map(segment_of.__getitem__, ordered)))
+    else:
+        segments = list(map(segment_of.__getitem__, ordered))
+    # where each destination's keys begin: a destination's keys are below the next one's
+    bounds = [0, *map(bisect_left, repeat(ordered), plan[4]), len(ordered)]
+    parts = [segments[a:b] for a, b in zip(bounds, bounds[1:])]
+    items = list(map(dict.copy, compress(heads, parts)))
+    for item, part in zip(items, filter(None, parts)):
+        item["segments"] = part
+    return items
+
+
+def _items(entry: DatastreamIndex, found: Iterable[str], now: float | None) -> Payload:
+    """``lookup``'s payload for these hits, every object new."""
+    destinations = entry[1]
+    slots = _segments(entry, found, now)
+    # only the destinations that got a segment: usually a few of the datastream's
+    return [
+        {
+            "type": "profileLookup",
+            "destinationId": destinations[d][0],
+            "alias": destinations[d][1],
+            "segments": slots[d],
+        }
+        for d in compress(range(len(slots)), slots)  # a C-level pass: lists are true
+    ]
 
 
 def _segments(

@@ -74,6 +74,10 @@ class ArtifactHolder:
         """``self.current.lookup(...)``, for callers that do not keep the artifact."""
         return self.current.lookup(datastream_id, memberships, **options)
 
+    def lookup_shared(self, datastream_id: str, memberships: Any, **options: Any) -> Payload:
+        """``self.current.lookup_shared(...)``, for callers that do not keep the artifact."""
+        return self.current.lookup_shared(datastream_id, memberships, **options)
+
     def lookup_bytes(self, datastream_id: str, memberships: Any, **options: Any) -> bytes:
         """``self.current.lookup_bytes(...)``, for callers that do not keep the artifact."""
         return self.current.lookup_bytes(datastream_id, memberships, **options)

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     # attributes, whether only authenticated calls are answered, whether every audience ID is
     # made of lower-case hex digits and dashes, like the UUIDs the compiler writes, and what
     # the lookups keep of each audience on its first hit: [item heads or None,
-    # {audience ID: (segment JSON, sole window-free destination or None, namespace)}])
+    # {audience ID: (segment JSON, sole window-free destination or None, namespace)},
+    # lookup_shared's plan or None])
     DatastreamIndex = Tuple[
         Dict[str, Any], Tuple[Destination, ...], Tuple[int, ...], bool, bool, List[Any]
     ]
@@ -92,7 +93,7 @@ def _datastream(entry: object, where: str, schema_version: int) -> DatastreamInd
         _corrupt(f"{where}.{_AUDIENCES}", "must be an object")
     _check_audiences(audiences, len(destinations), f"{where}.{_AUDIENCES}")
     with_attributes = tuple(i for i, d in enumerate(destinations) if d[2])
-    fragments: list[Any] = [None, {}]  # filled by the lookups, on first use
+    fragments: list[Any] = [None, {}, None]  # filled by the lookups, on first use
     return audiences, destinations, with_attributes, authenticated_only, _hex_ids(audiences), fragments
 
 
