@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import uuid
 from typing import Any
 
 from cpcompile.artifact_format.document import canonical_json, make_document
@@ -13,6 +15,7 @@ DEST_A = "2c0e1d5a-0000-4000-8000-00000000000a"
 DEST_B = "7bb4cb8d-8c2e-4450-871d-b7824f547111"
 AUD_1 = "1a000000-0000-4000-8000-000000000001"
 AUD_2 = "2a000000-0000-4000-8000-000000000002"
+DAY = 86_400
 
 
 def small_body(alias_a: str = "adServerAlias") -> dict[str, Any]:
@@ -65,3 +68,44 @@ def doc_with(**changes: Any) -> dict[str, Any]:
     document = make_document(small_body())
     document.update(changes)
     return document
+
+
+def random_body(rng: random.Random, now: float, datastreams: int = 6) -> dict[str, Any]:
+    """Datastreams with 0-12 destinations; audiences mapped to one or several of them, some
+    with windows that ended, that hold now, that start later, or open on one side."""
+
+    def new_id() -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    pool = [new_id() for _ in range(300)]
+    windows: list[dict[str, int]] = [
+        {"start": int(now - 2 * DAY), "end": int(now - DAY)},
+        {"start": int(now - DAY), "end": int(now + DAY)},
+        {"start": int(now + DAY), "end": int(now + 2 * DAY)},
+        {"start": int(now - DAY)},
+        {"end": int(now + DAY)},
+        {"end": int(now - DAY)},
+    ]
+    result = {}
+    for _ in range(datastreams):
+        count = rng.choice([0, 1, 3, 12])
+        audiences = {}
+        if count:
+            for audience_id in rng.sample(pool, rng.randint(1, 120)):
+                mappings = []
+                several = min(count, rng.choice([1, 1, 1, 2, 3]))
+                for destination in sorted(rng.sample(range(count), several)):
+                    mapping: dict[str, int] = {"destination": destination}
+                    if rng.random() < 0.3:
+                        mapping.update(rng.choice(windows))
+                    mappings.append(mapping)
+                audiences[audience_id] = {
+                    "mappings": mappings,
+                    "namespace": rng.choice(["ups", "ups", "CustomerAudienceUpload"]),
+                }
+        result[new_id()] = {
+            "access": "mixed",
+            "audiences": dict(sorted(audiences.items())),
+            "destinations": [{"alias": f"alias-{d}", "destinationId": new_id()} for d in range(count)],
+        }
+    return {"datastreams": result}

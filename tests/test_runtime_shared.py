@@ -9,58 +9,13 @@ import pickle
 import random
 import time
 import types
-import uuid
 from typing import Any
 
 import pytest
-from runtime_helpers import AUD_1, AUD_2, DS, document_bytes
+from runtime_helpers import AUD_1, AUD_2, DS, document_bytes, random_body
 
 from cpcompile import runtime
 from cpcompile.artifact_format.document import canonical_json, make_document
-
-DAY = 86_400
-
-
-def _random_body(rng: random.Random, now: float) -> dict[str, Any]:
-    """Datastreams with 0-12 destinations; audiences mapped to one or several of them, some
-    with windows that ended, that hold now, that start later, or open on one side."""
-
-    def new_id() -> str:
-        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-    pool = [new_id() for _ in range(300)]
-    windows: list[dict[str, int]] = [
-        {"start": int(now - 2 * DAY), "end": int(now - DAY)},
-        {"start": int(now - DAY), "end": int(now + DAY)},
-        {"start": int(now + DAY), "end": int(now + 2 * DAY)},
-        {"start": int(now - DAY)},
-        {"end": int(now + DAY)},
-        {"end": int(now - DAY)},
-    ]
-    datastreams = {}
-    for _ in range(6):
-        count = rng.choice([0, 1, 3, 12])
-        audiences = {}
-        if count:
-            for audience_id in rng.sample(pool, rng.randint(1, 120)):
-                mappings = []
-                several = min(count, rng.choice([1, 1, 1, 2, 3]))
-                for destination in sorted(rng.sample(range(count), several)):
-                    mapping: dict[str, int] = {"destination": destination}
-                    if rng.random() < 0.3:
-                        mapping.update(rng.choice(windows))
-                    mappings.append(mapping)
-                audiences[audience_id] = {
-                    "mappings": mappings,
-                    "namespace": rng.choice(["ups", "ups", "CustomerAudienceUpload"]),
-                }
-        datastreams[new_id()] = {
-            "access": "mixed",
-            "audiences": dict(sorted(audiences.items())),
-            "destinations": [{"alias": f"alias-{d}", "destinationId": new_id()} for d in range(count)],
-        }
-    return {"datastreams": datastreams}
-
 
 def _profiles(rng: random.Random, artifact: runtime.Artifact, body: dict[str, Any]) -> Any:
     everything = sorted({a for e in body["datastreams"].values() for a in e["audiences"]})
@@ -81,7 +36,7 @@ def test_answers_equal_lookups_on_random_profiles() -> None:
     rng = random.Random(13)
     for _ in range(3):
         now = time.time()
-        body = _random_body(rng, now)
+        body = random_body(rng, now)
         artifact = runtime.loads(canonical_json(make_document(body)))
         for datastream_id, ids in _profiles(rng, artifact, body):
             shared = artifact.lookup_shared(datastream_id, ids)
@@ -140,7 +95,7 @@ def test_lookup_answers_from_the_plan_with_new_objects() -> None:
     """lookup with the current time answers few hits from the plan too: copies of its
     segments, never the shared ones."""
     now = time.time()
-    body = _random_body(random.Random(5), now)
+    body = random_body(random.Random(5), now)
     artifact = runtime.loads(canonical_json(make_document(body)))
     for datastream_id in artifact.datastream_ids:
         ids = list(body["datastreams"][datastream_id]["audiences"])[:3]

@@ -19,7 +19,7 @@ from itertools import chain, compress, repeat
 from math import isfinite
 from time import time as _time
 
-from cpcompile.runtime._index import build_index
+from cpcompile.runtime._index import _hex_ids, build_index
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from typing import Optional, Tuple
 
     from cpcompile.runtime._index import AttributeSpecs, DatastreamIndex, Destination
+    from cpcompile.runtime._lazy import Spans
 
     # (audience ID -> key, key -> segment, first key past every mapping's, such a key -> the
     # keys it stands for, the keys that begin each destination's after the first, each
@@ -102,13 +103,40 @@ class Artifact:
     that ``artifact_format.document.read_document`` has verified and checks the shape of its body.
     """
 
-    __slots__ = ("_revision", "_datastream_ids", "_index", "stats")
+    __slots__ = ("_revision", "_datastream_ids", "_index", "_pending", "stats")
 
-    def __init__(self, document: dict[str, Any]) -> None:
+    def __init__(self, document: dict[str, Any], audiences_at: Spans | None = None) -> None:
+        """``audiences_at``: where the (proven) audiences objects of datastreams whose
+        ``audiences`` in ``document`` are left empty are in the file (``_lazy``); each is
+        decoded on the first lookup that needs it."""
         self._revision: str = document["revision"]
         self._index = build_index(document["body"], document["schema_version"])
         self._datastream_ids = tuple(sorted(self._index))
+        self._pending: dict[str, tuple[DatastreamIndex, bytes, int, int]] = {}
+        if audiences_at:
+            for datastream_id, (data, start, end) in audiences_at.items():
+                self._pending[datastream_id] = (self._index.pop(datastream_id), data, start, end)
         self.stats = Stats()
+
+    def _decoded(self, datastream_id: Any) -> DatastreamIndex | None:
+        """The entry of a datastream whose audiences are not decoded yet (then decoded and
+        kept), or None. Two threads may both decode one; either result is kept, and they are
+        equal."""
+        pending = self._pending.get(datastream_id)
+        if pending is None:
+            return None
+        import json
+
+        skeleton, data, start, end = pending
+        audiences = json.loads(data[start:end])  # proven canonical and shaped: cannot fail
+        entry: DatastreamIndex = (
+            audiences, skeleton[1], skeleton[2], skeleton[3], _hex_ids(audiences), [None, {}, None]
+        )
+        self._index[datastream_id] = entry
+        self._pending.pop(datastream_id, None)
+        if not self._pending:
+            self._pending = {}  # lets go of the file's bytes
+        return entry
 
     @property
     def revision(self) -> str:
@@ -121,7 +149,7 @@ class Artifact:
         return self._datastream_ids
 
     def __repr__(self) -> str:
-        return f"<Artifact {self._revision[:19]}… {len(self._index)} datastreams>"
+        return f"<Artifact {self._revision[:19]}… {len(self._datastream_ids)} datastreams>"
 
     def lookup(
         self,
@@ -140,6 +168,8 @@ class Artifact:
         attributes as nested dicts, used only when ``authenticated``. See docs/runtime.md.
         """
         entry = self._index.get(datastream_id) if type(datastream_id) is str else None
+        if entry is None and self._pending:
+            entry = self._decoded(datastream_id)
         if (
             entry is not None
             and type(memberships) in _ID_COLLECTIONS
@@ -177,6 +207,8 @@ class Artifact:
         segment (``dict(segment)``) to change it. See docs/runtime.md, "Shared answers".
         """
         entry = self._index.get(datastream_id) if type(datastream_id) is str else None
+        if entry is None and self._pending:
+            entry = self._decoded(datastream_id)
         if (
             entry is None
             or type(memberships) not in _ID_COLLECTIONS
@@ -228,8 +260,12 @@ class Artifact:
             entry = self._index.get(datastream_id)
         except TypeError:  # unhashable
             raise _not_a_datastream_id(datastream_id) from None
+        if entry is None and self._pending:
+            entry = self._decoded(datastream_id)
         if entry is None:
             entry = self._index.get(_lower(datastream_id))
+            if entry is None and self._pending:
+                entry = self._decoded(_lower(datastream_id))
             if entry is None:
                 self._unknown(datastream_id, memberships)
                 return None

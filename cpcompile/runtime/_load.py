@@ -12,6 +12,7 @@ import os
 from cpcompile.artifact_format.document import read_document
 from cpcompile.artifact_format.errors import SignatureInvalid, SignatureMissing
 from cpcompile.runtime._artifact import Artifact
+from cpcompile.runtime._lazy import verify_lazily
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,8 +45,14 @@ def loads(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        document = read_document(data, encoding=encoding, public_key=key, signature=signature)
-        artifact = Artifact(document)
+        proven = None
+        if encoding == "json" and type(data) is bytes:
+            proven = verify_lazily(data, key, signature)
+        if proven is not None:
+            artifact = Artifact(*proven)
+        else:  # anything verify_lazily cannot prove: decode it all, and name what is wrong
+            document = read_document(data, encoding=encoding, public_key=key, signature=signature)
+            artifact = Artifact(document)
     finally:
         if was_enabled:
             gc.enable()
