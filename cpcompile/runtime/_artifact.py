@@ -10,12 +10,12 @@ time window. Everything returned is built fresh per call, so callers may mutate 
 from __future__ import annotations
 
 import _thread
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 
 # collections.abc re-exports Mapping from here; importing collections.abc itself would load
 # the whole collections package (~1.5 ms) on every replica for an isinstance fallback
 from _collections_abc import Mapping
-from itertools import chain, compress, repeat
+from itertools import chain, compress, pairwise, repeat
 from math import isfinite
 from time import time as _time
 
@@ -32,10 +32,11 @@ if TYPE_CHECKING:
 
     # (audience ID -> key, key -> segment, first key past every mapping's, such a key -> the
     # keys it stands for, the keys that begin each destination's after the first, each
-    # destination's item without segments, (since, until) the plan holds or None for always)
+    # destination's item without segments, (since, until) the plan holds or None for always,
+    # the audience IDs by rank)
     Plan = Tuple[
         Dict[str, int], Dict[int, "_Segment"], int, Dict[int, Tuple[int, ...]], range,
-        Tuple[Dict[str, str], ...], Optional[Tuple[float, float]],
+        Tuple[Dict[str, str], ...], Optional[Tuple[float, float]], List[str],
     ]
 
     Memberships = Union[Iterable[str], Mapping[str, Mapping[str, Any]]]
@@ -125,10 +126,23 @@ class Artifact:
         pending = self._pending.get(datastream_id)
         if pending is None:
             return None
+        import gc
         import json
 
+        from cpcompile.runtime._load import settle
+
         skeleton, data, start, end = pending
-        audiences = json.loads(data[start:end])  # proven canonical and shaped: cannot fail
+        # as in loads: the collector would scan the new containers again and again while
+        # they are made (and the whole artifact in each full collection on the way)
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            audiences = json.loads(data[start:end])  # proven canonical and shaped: cannot fail
+        finally:
+            if was_enabled:
+                gc.enable()
+        if was_enabled:
+            settle()
         entry: DatastreamIndex = (
             audiences, skeleton[1], skeleton[2], skeleton[3], _hex_ids(audiences), [None, {}, None]
         )
@@ -354,8 +368,7 @@ def _plan(entry: DatastreamIndex, now: float) -> Plan:
     (audience IDs are in sorted order), so that sorting the keys of a profile's hits orders
     them by destination, then ID, and the boundaries between destinations are found by
     bisection. An audience with one active mapping (the usual case) has its key; one with
-    several has a key past every mapping's, standing for its keys; one with none is left
-    out. Windows make this depend on time: the plan holds while no window starts or ends,
+    several has a key past every mapping's, standing for its keys; one with none has -1. Windows make this depend on time: the plan holds while no window starts or ends,
     i.e. in ``[the last window bound <= now, the next one)``, and is made again outside.
     """
     audiences = entry[0]
@@ -363,13 +376,15 @@ def _plan(entry: DatastreamIndex, now: float) -> Plan:
     count = len(entry[1])
     past = count * n
     keys: dict[str, int] = {}
-    segments: dict[int, _Segment] = {}
     several: dict[int, tuple[int, ...]] = {}
     bounds: set[int] = set()
     for rank, (audience_id, audience) in enumerate(audiences.items()):
-        segment = _Segment(id=audience_id, namespace=audience["namespace"])
+        mappings = audience["mappings"]
+        if len(mappings) == 1 and len(mappings[0]) == 1:  # the usual: one, without a window
+            keys[audience_id] = mappings[0]["destination"] * n + rank
+            continue
         active = []
-        for mapping in audience["mappings"]:
+        for mapping in mappings:
             if len(mapping) != 1:  # only {"destination"} has no window
                 start, end = mapping.get("start"), mapping.get("end")
                 if start is not None:
@@ -378,14 +393,14 @@ def _plan(entry: DatastreamIndex, now: float) -> Plan:
                     bounds.add(end)
                 if not (_NEG_INF if start is None else start) <= now < (_INF if end is None else end):
                     continue
-            key = mapping["destination"] * n + rank
-            segments[key] = segment
-            active.append(key)
+            active.append(mapping["destination"] * n + rank)
         if len(active) == 1:
             keys[audience_id] = active[0]
         elif active:
             keys[audience_id] = past + len(several)
             several[past + len(several)] = tuple(active)
+        else:  # known, so that it does not look like an ID in another case, but no hit
+            keys[audience_id] = -1
     window = None
     if bounds:
         window = (
@@ -396,7 +411,21 @@ def _plan(entry: DatastreamIndex, now: float) -> Plan:
         {"type": "profileLookup", "destinationId": destination_id, "alias": alias}
         for destination_id, alias, _ in entry[1]
     )
-    return keys, segments, past, several, range(n, past, n), heads, window
+    # segments are made on their first hit (_segments_of): most audiences are never hit
+    segments: dict[int, _Segment] = {}
+    return keys, segments, past, several, range(n, past, n), heads, window, list(audiences)
+
+
+def _make_segments(plan: Plan, audiences: dict[str, Any], keys: list[int]) -> None:
+    """Make the segments of these keys that the plan does not have yet. Two threads may
+    make one; either is kept."""
+    segment_of = plan[1]
+    ids = plan[7]
+    n = plan[4].step
+    for key in keys:
+        if key not in segment_of:
+            audience_id = ids[key % n]
+            segment_of[key] = _Segment(id=audience_id, namespace=audiences[audience_id]["namespace"])
 
 
 def _planned(entry: DatastreamIndex, memberships: Any, fresh: bool) -> Payload:
@@ -421,6 +450,10 @@ def _planned(entry: DatastreamIndex, memberships: Any, fresh: bool) -> Payload:
     if fresh and len(found) > _FEW_HITS:  # a new dict per segment: _segments is cheaper
         return _items(entry, found, None)
     ordered = sorted(map(keys.__getitem__, found))
+    if ordered[0] < 0:  # audiences without an active mapping
+        del ordered[: bisect_right(ordered, -1)]
+        if not ordered:
+            return []
     past = plan[2]
     if ordered[-1] >= past:  # audiences with several destinations: the keys they stand for
         i = bisect_left(ordered, past)
@@ -435,23 +468,31 @@ def _planned(entry: DatastreamIndex, memberships: Any, fresh: bool) -> Payload:
         items = []
         last = -1
         for key in ordered:
-            segment = dict(segment_of[key]) if fresh else segment_of[key]
+            segment = segment_of.get(key)
+            if segment is None:  # segments are made on their first hit
+                _make_segments(plan, entry[0], ordered)
+                segment = segment_of[key]
+            if fresh:
+                segment = {**segment}
             destination = key // n
             if destination != last:
                 item = heads[destination].copy()
-                item["segments"] = segments = [segment]
+                item["segments"] = part = [segment]
                 items.append(item)
                 last = destination
             else:
-                segments.append(segment)
+                part.append(segment)
         return items
-    if fresh:
-        segments = list(map(dict, map(segment_of.__getitem__, ordered)))
-    else:
+    try:
         segments = list(map(segment_of.__getitem__, ordered))
+    except KeyError:  # segments are made on their first hit
+        _make_segments(plan, entry[0], ordered)
+        segments = list(map(segment_of.__getitem__, ordered))
+    if fresh:
+        segments = list(map(dict, segments))
     # where each destination's keys begin: a destination's keys are below the next one's
     bounds = [0, *map(bisect_left, repeat(ordered), plan[4]), len(ordered)]
-    parts = [segments[a:b] for a, b in zip(bounds, bounds[1:])]
+    parts = [segments[a:b] for a, b in pairwise(bounds)]
     items = list(map(dict.copy, compress(heads, parts)))
     for item, part in zip(items, filter(None, parts)):
         item["segments"] = part
