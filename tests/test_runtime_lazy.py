@@ -211,3 +211,14 @@ def test_threads_decoding_one_datastream_at_once_answer_alike() -> None:
         for thread in threads:
             thread.join()
         assert answers == [[expected.lookup(ds, every_id) for ds in expected.datastream_ids]] * 4
+
+
+def test_a_datastream_another_thread_just_decoded_is_found() -> None:
+    """A lookup that missed the index just before another thread stored a datastream there,
+    and then finds nothing left to decode, takes the stored one (not "unknown datastream")."""
+    artifact = runtime.loads(_with_body_bytes(_CANONICAL))
+    decoded = artifact._decoded(DS)  # what the other thread did
+    assert decoded is not None
+    assert artifact._decoded(DS) is decoded
+    assert artifact._decoded("no-such-datastream") is None
+    assert artifact.stats.unknown_datastreams == 0

@@ -120,12 +120,12 @@ class Artifact:
         self.stats = Stats()
 
     def _decoded(self, datastream_id: Any) -> DatastreamIndex | None:
-        """The entry of a datastream whose audiences are not decoded yet (then decoded and
-        kept), or None. Two threads may both decode one; either result is kept, and they are
-        equal."""
+        """The entry of a datastream whose audiences were not decoded yet (then decoded and
+        kept), or None for a datastream the artifact does not know. Two threads may both decode
+        one; either result is kept, and they are equal."""
         pending = self._pending.get(datastream_id)
-        if pending is None:
-            return None
+        if pending is None:  # unknown, or another thread has just decoded it (index first)
+            return self._index.get(datastream_id)
         import gc
         import json
 
@@ -147,9 +147,7 @@ class Artifact:
             audiences, skeleton[1], skeleton[2], skeleton[3], _hex_ids(audiences), [None, {}, None]
         )
         self._index[datastream_id] = entry
-        self._pending.pop(datastream_id, None)
-        if not self._pending:
-            self._pending = {}  # lets go of the file's bytes
+        self._pending.pop(datastream_id, None)  # the last one lets go of the file's bytes
         return entry
 
     @property
