@@ -7,7 +7,6 @@ stage give them their own diagnostic codes.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import sys
@@ -34,22 +33,31 @@ _LABEL = re.compile(r"C(?:[1-9]|1[0-2])|I[12]|S[12]|PSPD|RHD|custom/[A-Za-z0-9][
 ACTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _uuid(value: str) -> str:
-    """The ID in lower case, interned: an audience's ID is written once in its catalog and again
-    in every destination that maps it, and at scale the copies are much of a run's memory. Its
-    checks are remembered (most IDs of a large config are repeats: at xl, 20,000 distinct among
-    242,000), until ``forget_checked_ids``."""
-    if not _UUID.fullmatch(value):
-        raise PydanticCustomError(
-            "uuid", "'{value}' is not a UUID (expected 8-4-4-4-12 hex digits)", {"value": value}
-        )
-    return sys.intern(value if value.islower() else value.lower())
+class _CheckedIds(dict[str, str]):
+    """Each ID checked so far, to its value: in lower case and interned, as an audience's ID is
+    written once in its catalog and again in every destination that maps it, and at scale the
+    copies were much of a run's memory. Most IDs of a large config are repeats (at xl, 20,000
+    distinct among 242,000), and looking one up is a dict lookup with no Python call: only a new
+    one is checked. Bounded, and emptied by ``forget_checked_ids``."""
+
+    def __missing__(self, value: str) -> str:
+        if not _UUID.fullmatch(value):
+            raise PydanticCustomError(
+                "uuid", "'{value}' is not a UUID (expected 8-4-4-4-12 hex digits)", {"value": value}
+            )
+        if len(self) >= 1 << 16:
+            self.clear()
+        found = self[value] = sys.intern(value if value.islower() else value.lower())
+        return found
+
+
+_CHECKED_IDS = _CheckedIds()
+_uuid = _CHECKED_IDS.__getitem__
 
 
 def forget_checked_ids() -> None:
-    """Lets go of the IDs ``_uuid`` remembers (the models keep theirs)."""
-    _uuid.cache_clear()
+    """Lets go of the IDs checked so far (the models keep theirs)."""
+    _CHECKED_IDS.clear()
 
 
 def datastream_key(reference: str) -> str:
