@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     # the audience IDs by rank)
     Plan = Tuple[
         Dict[str, int], Dict[int, "_Segment"], int, Dict[int, Tuple[int, ...]], range,
-        Tuple[Dict[str, str], ...], Optional[Tuple[float, float]], List[str],
+        Tuple[Dict[str, Any], ...], Optional[Tuple[float, float]], List[str],
     ]
 
     Memberships = Union[Iterable[str], Mapping[str, Mapping[str, Any]]]
@@ -189,9 +189,23 @@ class Artifact:
             and attributes is None
             and not entry[3]  # authenticated-only
         ):
-            # the common request: a known datastream, a collection of IDs, the current time,
-            # no attributes
-            return _planned(entry, memberships, True)
+            # the common request, inline: a known datastream, a collection of IDs, the current
+            # time, no attributes
+            ids: Any = memberships
+            try:
+                found = entry[0].keys() & ids
+                if len(found) < len(ids) and _upper("".join(ids), entry[4]):
+                    found |= entry[0].keys() & _lowered(ids)
+            except TypeError:
+                found = _found_in_mixed(entry[0], ids)
+            if not found:
+                return []
+            if len(found) > _FEW_HITS:  # a new dict per segment: _segments is cheaper
+                return _items(entry, found, None)
+            plan = entry[5][2]
+            if plan is None or (plan[6] and not plan[6][0] <= _time() < plan[6][1]):
+                plan = _plan(entry)
+            return _planned(entry, plan, found, True)
         resolved = self._resolve(datastream_id, memberships, now, attributes, authenticated)
         if resolved is None:
             return []
@@ -232,7 +246,22 @@ class Artifact:
                 datastream_id, memberships, now=now, attributes=attributes,
                 authenticated=authenticated,
             )
-        return _planned(entry, memberships, False)
+        plan = entry[5][2]
+        if plan is None or (plan[6] and not plan[6][0] <= _time() < plan[6][1]):
+            plan = _plan(entry)
+        # the plan has a key for every audience; intersecting with it (rather than the
+        # audiences) finds its entries in the CPU caches when their keys are read next
+        keys = plan[0]
+        ids: Any = memberships
+        try:
+            found = keys.keys() & ids
+            if len(found) < len(ids) and _upper("".join(ids), entry[4]):
+                found |= keys.keys() & _lowered(ids)
+        except TypeError:
+            found = _found_in_mixed(keys, ids)
+        if not found:
+            return []
+        return _planned(entry, plan, found, False)
 
     def lookup_bytes(
         self,
@@ -359,8 +388,9 @@ class _Segment(dict[str, str]):
         return dict, (dict(self),)
 
 
-def _plan(entry: DatastreamIndex, now: float) -> Plan:
-    """What ``lookup_shared`` answers a datastream from, for the instants around ``now``.
+def _plan(entry: DatastreamIndex) -> Plan:
+    """What the lookups answer a datastream's common requests from, for the instants around
+    now; kept in the entry's slot for them (two threads that make one store equal values).
 
     Every mapping active at ``now`` gets a key, destination * audiences + the audience's rank
     (audience IDs are in sorted order), so that sorting the keys of a profile's hits orders
@@ -369,6 +399,7 @@ def _plan(entry: DatastreamIndex, now: float) -> Plan:
     several has a key past every mapping's, standing for its keys; one with none has -1. Windows make this depend on time: the plan holds while no window starts or ends,
     i.e. in ``[the last window bound <= now, the next one)``, and is made again outside.
     """
+    now = _time()
     audiences = entry[0]
     n = len(audiences) or 1
     count = len(entry[1])
@@ -411,7 +442,9 @@ def _plan(entry: DatastreamIndex, now: float) -> Plan:
     )
     # segments are made on their first hit (_segments_of): most audiences are never hit
     segments: dict[int, _Segment] = {}
-    return keys, segments, past, several, range(n, past, n), heads, window, list(audiences)
+    plan = keys, segments, past, several, range(n, past, n), heads, window, list(audiences)
+    entry[5][2] = plan
+    return plan
 
 
 def _make_segments(plan: Plan, audiences: dict[str, Any], keys: list[int]) -> None:
@@ -426,27 +459,10 @@ def _make_segments(plan: Plan, audiences: dict[str, Any], keys: list[int]) -> No
             segment_of[key] = _Segment(id=audience_id, namespace=audiences[audience_id]["namespace"])
 
 
-def _planned(entry: DatastreamIndex, memberships: Any, fresh: bool) -> Payload:
-    """The answer to the common request (a collection of IDs, the current time, no
-    attributes) from the datastream's plan (``_plan``), made first if it is missing or the
-    time is outside the instants it holds for. ``fresh``: each segment is a new dict, else
-    the plan's read-only one."""
-    cache = entry[5]
-    plan = cache[2]
-    if plan is None or (plan[6] and not plan[6][0] <= _time() < plan[6][1]):
-        plan = cache[2] = _plan(entry, _time())
-    keys = plan[0]
-    ids: Any = memberships
-    try:
-        found = keys.keys() & ids
-        if len(found) < len(ids) and _upper("".join(ids), entry[4]):
-            found |= keys.keys() & _lowered(ids)
-    except TypeError:
-        found = _found_in_mixed(keys, ids)
-    if not found:
-        return []
-    if fresh and len(found) > _FEW_HITS:  # a new dict per segment: _segments is cheaper
-        return _items(entry, found, None)
+def _planned(entry: DatastreamIndex, plan: Plan, found: set[str], fresh: bool) -> Payload:
+    """The answer for these hits (audience IDs of the datastream) from the datastream's
+    current plan. ``fresh``: each segment is a new dict, else the plan's read-only one."""
+    keys = plan[0]  # every audience of the datastream has a key
     ordered = sorted(map(keys.__getitem__, found))
     if ordered[0] < 0:  # audiences without an active mapping
         del ordered[: bisect_right(ordered, -1)]
@@ -466,7 +482,7 @@ def _planned(entry: DatastreamIndex, memberships: Any, fresh: bool) -> Payload:
         items = []
         last = -1
         for key in ordered:
-            segment = segment_of.get(key)
+            segment: dict[str, str] | None = segment_of.get(key)
             if segment is None:  # segments are made on their first hit
                 _make_segments(plan, entry[0], ordered)
                 segment = segment_of[key]
@@ -481,6 +497,7 @@ def _planned(entry: DatastreamIndex, memberships: Any, fresh: bool) -> Payload:
             else:
                 part.append(segment)
         return items
+    segments: list[dict[str, str]]
     try:
         segments = list(map(segment_of.__getitem__, ordered))
     except KeyError:  # segments are made on their first hit
