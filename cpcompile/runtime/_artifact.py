@@ -1,10 +1,14 @@
-"""A loaded artifact and the hot path: ``Artifact.lookup``.
+"""A loaded artifact and the hot path: ``Artifact.lookup`` and ``Artifact.lookup_shared``.
 
 ``lookup`` does, per request: one dict lookup for the datastream; one C-level set intersection
 of the profile's audience IDs with the datastream's audiences (``dict.keys() & ids`` iterates
 the smaller side in C, so a 50-membership profile costs about as much as 50 bare dict probes);
-then Python work only for the few audiences that hit. The clock is read only if a hit has a
-time window. Everything returned is built fresh per call, so callers may mutate it.
+then work only for the few audiences that hit: up to four from the datastream's plan
+(``_plan``), more by walking them in ID order (``_segments``). The clock is read only if the
+datastream (for the plan) or a hit has a time window. Everything ``lookup`` returns is built
+fresh per call, so callers may mutate it; ``lookup_shared`` answers from the plan with
+read-only segments shared between answers. A datastream's audiences may still be undecoded
+bytes, proven at load (``_lazy``): the first lookup that names the datastream decodes them.
 """
 
 from __future__ import annotations

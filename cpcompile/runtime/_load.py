@@ -1,7 +1,10 @@
 """Reading artifact files: ``load`` (a path) and ``loads`` (bytes, e.g. fetched over HTTP).
 
-Verification (format, versions, revision, signature) happens in ``artifact_format.document.read_document``
-before the index is built, so nothing is built from content that is not trusted.
+Everything is verified (format, versions, canonical form, revision, signature, shape) before
+``loads`` returns, so nothing is served from content that is not trusted: for a canonical
+``artifact.json`` on its bytes (``_lazy.verify_lazily``), leaving each datastream's proven
+audiences to be decoded by its first lookup; for anything else by
+``artifact_format.document.read_document`` and then the index's shape check.
 """
 
 from __future__ import annotations
