@@ -102,6 +102,7 @@ _KNOWN_VALUES = [
 
 def _field_names() -> list[str]:
     from pydantic import BaseModel
+    from pydantic.dataclasses import is_pydantic_dataclass
 
     from cpcompile import model
 
@@ -109,6 +110,8 @@ def _field_names() -> list[str]:
     for value in vars(model).values():
         if isinstance(value, type) and issubclass(value, BaseModel):
             names.update(value.model_fields)
+        elif isinstance(value, type) and is_pydantic_dataclass(value):
+            names.update(value.__pydantic_fields__)
     return sorted(names)
 
 

@@ -70,3 +70,17 @@ def test_every_diagnostic_points_into_its_file(tree: ConfigTree) -> None:
         result = _validate(root, "json")
         assume(result.exit_code in (0, 1))  # crashes are the other test's to report
         check_located(root, result)
+
+
+def test_generated_keys_include_every_field_of_every_config_entry():
+    """Data damage renames and adds keys from the models' fields: a field missing there (as a
+    pydantic dataclass's once were) is one the fuzzing never tries to break."""
+    from pydantic.dataclasses import is_pydantic_dataclass
+
+    from cpcompile import model
+    from .fuzzkit import FIELD_NAMES
+
+    dataclasses = [v for v in vars(model).values() if isinstance(v, type) and is_pydantic_dataclass(v)]
+    assert dataclasses, "the check would be empty"
+    for cls in dataclasses:
+        assert set(cls.__pydantic_fields__) <= set(FIELD_NAMES), cls.__name__
