@@ -165,7 +165,16 @@ def rss_mib(ru_maxrss: int) -> float:
 
 
 def peak_rss_mib() -> float:
-    """This process's high-water mark of resident memory."""
+    """This process's own high-water mark of resident memory. On Linux, VmHWM: ``ru_maxrss``
+    survives exec, so a child started by a large process (validate_bench.py, build_bench.py,
+    after their floor) would report the parent's peak as its own."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return rss_mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 

@@ -34,24 +34,10 @@ for path in (str(REPO), str(HERE)):
         sys.path.insert(0, path)
 
 from _floor import Floor, best_of, generate_tree  # noqa: E402
-from _floor import peak_rss_mib as _maxrss_mib  # noqa: E402
+from _floor import peak_rss_mib  # noqa: E402
 from generate import SIZES, counts_for  # noqa: E402
 
 STEPS = ("floor", "validate", "build")
-
-
-def peak_rss_mib() -> float:
-    """This process's own high-water mark of resident memory. On Linux, VmHWM: ``ru_maxrss``
-    survives exec, so a child started by a large process (validate_bench.py, build_bench.py,
-    after their floor) would report the parent's peak as its own."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return _maxrss_mib()
 
 
 def child(step: str, root: Path, repeat: int) -> dict[str, object]:
