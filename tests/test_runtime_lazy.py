@@ -5,6 +5,7 @@ first does (``read_document`` then ``Artifact``), with the same errors, and answ
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import random
 import threading
@@ -222,3 +223,29 @@ def test_a_datastream_another_thread_just_decoded_is_found() -> None:
     assert artifact._decoded(DS) is decoded
     assert artifact._decoded("no-such-datastream") is None
     assert artifact.stats.unknown_datastreams == 0
+
+
+def test_prepare_decodes_everything_up_front_and_answers_alike() -> None:
+    body = random_body(random.Random(8), time.time(), datastreams=12)
+    data = canonical_json(make_document(body))
+    lazy, prepared = runtime.loads(data), runtime.loads(data)
+    assert prepared.prepare() is prepared
+    assert not prepared._pending  # nothing is left for a request to decode
+    every_id = sorted({a for entry in body["datastreams"].values() for a in entry["audiences"]})
+    for ds in lazy.datastream_ids:
+        for lookup in ("lookup", "lookup_shared", "lookup_bytes"):
+            assert getattr(prepared, lookup)(ds, every_id[:3]) == getattr(lazy, lookup)(ds, every_id[:3])
+            assert getattr(prepared, lookup)(ds, every_id) == getattr(lazy, lookup)(ds, every_id)
+    assert prepared.prepare() is prepared  # again: nothing to do
+
+
+def test_the_holder_prepares_each_artifact_unless_told_not_to(tmp_path: Any) -> None:
+    path = tmp_path / "artifact.json"
+    path.write_bytes(canonical_json(make_document(random_body(random.Random(9), time.time()))))
+    assert not runtime.ArtifactHolder(path).current._pending
+    assert runtime.ArtifactHolder(path, prepare=False).current._pending
+    holder = runtime.ArtifactHolder(path)
+    path.write_bytes(canonical_json(make_document(random_body(random.Random(10), time.time()))))
+    os.utime(path, ns=(1, 1))
+    assert holder.reload_if_changed() is True
+    assert not holder.current._pending

@@ -39,6 +39,7 @@ class ArtifactHolder:
     ``current`` is the artifact to use, ``revision`` its revision, ``loaded_at`` when it was
     loaded (Unix seconds), ``last_error`` the exception of the last failed reload (``None``
     after a successful one). The first load raises; later failures only set ``last_error``.
+    With ``prepare`` (the default), each artifact is ``prepare``d before it becomes current.
     """
 
     def __init__(
@@ -49,6 +50,7 @@ class ArtifactHolder:
         signature_path: PathLike | None = None,
         encoding: str | None = None,
         poll_interval: float = 2.0,
+        prepare: bool = True,
     ) -> None:
         if not poll_interval > 0:
             raise ValueError(
@@ -59,6 +61,7 @@ class ArtifactHolder:
         self._public_key = public_key_of(public_key)
         self._signature_path = os.fspath(signature_path or default_signature_path(self.path))
         self._encoding = encoding or encoding_for(self.path)
+        self._prepare = prepare
         self._reload_lock = _thread.allocate_lock()
         self._thread: threading.Thread | None = None
         self._stopping: threading.Event | None = None
@@ -160,6 +163,8 @@ class ArtifactHolder:
         artifact = loads(
             data, encoding=self._encoding, public_key=self._public_key, signature=signature
         )
+        if self._prepare:  # before it becomes current: no request decodes anything
+            artifact.prepare()
         return artifact, (artifact_key, self._signature_key())
 
     def _change_key(self) -> ChangeKey:
