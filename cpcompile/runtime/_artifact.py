@@ -19,7 +19,7 @@ from bisect import bisect_left, bisect_right, insort
 # collections.abc re-exports Mapping from here; importing collections.abc itself would load
 # the whole collections package (~1.5 ms) on every replica for an isinstance fallback
 from _collections_abc import Mapping
-from itertools import chain, compress, pairwise, repeat
+from itertools import chain, compress
 from math import isfinite
 from time import time as _time
 
@@ -49,8 +49,6 @@ if TYPE_CHECKING:
 # containers of audience IDs that the hot path intersects directly; anything else goes through
 # _found, which tells a segmentMembership map, a bare string and other iterables apart
 _ID_COLLECTIONS = frozenset((list, tuple, set, frozenset, type({}.keys())))
-# up to this many segments, lookup_shared groups them by destination in a loop, else by bisection
-_FEW_HITS = 4
 _NEG_INF = float("-inf")
 _INF = float("inf")
 _MISSING = object()
@@ -207,20 +205,19 @@ class Artifact:
         ):
             # the common request, inline: a known datastream, a collection of IDs, the current
             # time, no attributes
-            ids: Any = memberships
-            try:
-                found = entry[0].keys() & ids
-                if len(found) < len(ids) and _upper("".join(ids), entry[4]):
-                    found |= entry[0].keys() & _lowered(ids)
-            except TypeError:
-                found = _found_in_mixed(entry[0], ids)
-            if not found:
-                return []
-            if len(found) > _FEW_HITS:  # a new dict per segment: _segments is cheaper
-                return _items(entry, found, None)
             plan = entry[5][2]
             if plan is None or (plan[6] and not plan[6][0] <= _time() < plan[6][1]):
                 plan = _plan(entry)
+            keys = plan[0]  # every audience of the datastream has a key
+            ids: Any = memberships
+            try:
+                found = keys.keys() & ids
+                if len(found) < len(ids) and _upper("".join(ids), entry[4]):
+                    found |= keys.keys() & _lowered(ids)
+            except TypeError:
+                found = _found_in_mixed(keys, ids)
+            if not found:
+                return []
             return _planned(entry, plan, found, True)
         resolved = self._resolve(datastream_id, memberships, now, attributes, authenticated)
         if resolved is None:
@@ -491,42 +488,41 @@ def _planned(entry: DatastreamIndex, plan: Plan, found: set[str], fresh: bool) -
         del ordered[i:]
         for key in chain.from_iterable(map(plan[3].__getitem__, several)):
             insort(ordered, key)
+    try:
+        return _grouped(plan, ordered, fresh)
+    except KeyError:  # segments are made on their first hit
+        _make_segments(plan, entry[0], ordered)
+        return _grouped(plan, ordered, fresh)
+
+
+def _grouped(plan: Plan, ordered: list[int], fresh: bool) -> Payload:
+    """The items for these keys, in order: the keys are ordered by destination, so each new
+    destination starts a new item. (A loop beats bisecting for each destination's bounds and
+    cutting one list of segments, even for 50 hits.) Raises KeyError for a segment not made."""
     segment_of = plan[1]
     heads = plan[5]
-    if len(ordered) <= _FEW_HITS:  # a loop is cheaper than bisecting every destination
-        n = plan[4].step
-        items = []
-        last = -1
+    n = plan[4].step
+    items = []
+    last = -1
+    if fresh:
         for key in ordered:
-            segment: dict[str, str] | None = segment_of.get(key)
-            if segment is None:  # segments are made on their first hit
-                _make_segments(plan, entry[0], ordered)
-                segment = segment_of[key]
-            if fresh:
-                segment = {**segment}
-            destination = key // n
-            if destination != last:
-                item = heads[destination].copy()
+            segment = {**segment_of[key]}
+            if key // n != last:
+                last = key // n
+                item = heads[last].copy()
                 item["segments"] = part = [segment]
                 items.append(item)
-                last = destination
             else:
                 part.append(segment)
         return items
-    segments: list[dict[str, str]]
-    try:
-        segments = list(map(segment_of.__getitem__, ordered))
-    except KeyError:  # segments are made on their first hit
-        _make_segments(plan, entry[0], ordered)
-        segments = list(map(segment_of.__getitem__, ordered))
-    if fresh:
-        segments = list(map(dict, segments))
-    # where each destination's keys begin: a destination's keys are below the next one's
-    bounds = [0, *map(bisect_left, repeat(ordered), plan[4]), len(ordered)]
-    parts = [segments[a:b] for a, b in pairwise(bounds)]
-    items = list(map(dict.copy, compress(heads, parts)))
-    for item, part in zip(items, filter(None, parts)):
-        item["segments"] = part
+    for key in ordered:
+        if key // n != last:
+            last = key // n
+            item = heads[last].copy()
+            item["segments"] = part = [segment_of[key]]
+            items.append(item)
+        else:
+            part.append(segment_of[key])
     return items
 
 
