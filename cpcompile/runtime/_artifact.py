@@ -488,42 +488,38 @@ def _planned(entry: DatastreamIndex, plan: Plan, found: set[str], fresh: bool) -
         del ordered[i:]
         for key in chain.from_iterable(map(plan[3].__getitem__, several)):
             insort(ordered, key)
-    try:
-        return _grouped(plan, ordered, fresh)
-    except KeyError:  # segments are made on their first hit
-        _make_segments(plan, entry[0], ordered)
-        return _grouped(plan, ordered, fresh)
-
-
-def _grouped(plan: Plan, ordered: list[int], fresh: bool) -> Payload:
-    """The items for these keys, in order: the keys are ordered by destination, so each new
-    destination starts a new item. (A loop beats bisecting for each destination's bounds and
-    cutting one list of segments, even for 50 hits.) Raises KeyError for a segment not made."""
+    # the keys are ordered by destination, so each new destination starts a new item (a
+    # loop beats bisecting for each destination's bounds and cutting one list of segments,
+    # even for 50 hits)
     segment_of = plan[1]
     heads = plan[5]
     n = plan[4].step
-    items = []
-    last = -1
-    if fresh:
-        for key in ordered:
-            segment = {**segment_of[key]}
-            if key // n != last:
-                last = key // n
-                item = heads[last].copy()
-                item["segments"] = part = [segment]
-                items.append(item)
-            else:
-                part.append(segment)
-        return items
-    for key in ordered:
-        if key // n != last:
-            last = key // n
-            item = heads[last].copy()
-            item["segments"] = part = [segment_of[key]]
-            items.append(item)
-        else:
-            part.append(segment_of[key])
-    return items
+    while True:
+        items = []
+        last = -1
+        try:
+            if fresh:
+                for key in ordered:
+                    segment = {**segment_of[key]}
+                    if key // n != last:
+                        last = key // n
+                        item = heads[last].copy()
+                        item["segments"] = part = [segment]
+                        items.append(item)
+                    else:
+                        part.append(segment)
+                return items
+            for key in ordered:
+                if key // n != last:
+                    last = key // n
+                    item = heads[last].copy()
+                    item["segments"] = part = [segment_of[key]]
+                    items.append(item)
+                else:
+                    part.append(segment_of[key])
+            return items
+        except KeyError:  # segments are made on their first hit
+            _make_segments(plan, entry[0], ordered)
 
 
 def _items(entry: DatastreamIndex, found: Iterable[str], now: float | None) -> Payload:
