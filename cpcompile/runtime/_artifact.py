@@ -496,23 +496,24 @@ def _planned(entry: DatastreamIndex, plan: Plan, found: set[str], fresh: bool) -
     n = plan[4].step
     while True:
         items = []
-        last = -1
+        limit = 0  # the first key of the next destination: a key past it starts an item
         try:
             if fresh:
                 for key in ordered:
-                    segment = {**segment_of[key]}
-                    if key // n != last:
-                        last = key // n
-                        item = heads[last].copy()
-                        item["segments"] = part = [segment]
+                    if key >= limit:
+                        destination = key // n
+                        limit = destination * n + n
+                        item = heads[destination].copy()
+                        item["segments"] = part = [{**segment_of[key]}]
                         items.append(item)
                     else:
-                        part.append(segment)
+                        part.append({**segment_of[key]})
                 return items
             for key in ordered:
-                if key // n != last:
-                    last = key // n
-                    item = heads[last].copy()
+                if key >= limit:
+                    destination = key // n
+                    limit = destination * n + n
+                    item = heads[destination].copy()
                     item["segments"] = part = [segment_of[key]]
                     items.append(item)
                 else:
