@@ -14,12 +14,12 @@ bytes, proven at load (``_lazy``): the first lookup that names the datastream de
 from __future__ import annotations
 
 import _thread
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_right, insort
 
 # collections.abc re-exports Mapping from here; importing collections.abc itself would load
 # the whole collections package (~1.5 ms) on every replica for an isinstance fallback
 from _collections_abc import Mapping
-from itertools import chain, compress
+from itertools import compress
 from math import isfinite
 from time import time as _time
 
@@ -482,11 +482,8 @@ def _planned(entry: DatastreamIndex, plan: Plan, found: set[str], fresh: bool) -
         if not ordered:
             return []
     past = plan[2]
-    if ordered[-1] >= past:  # audiences with several destinations: the keys they stand for
-        i = bisect_left(ordered, past)
-        several = ordered[i:]
-        del ordered[i:]
-        for key in chain.from_iterable(map(plan[3].__getitem__, several)):
+    while ordered[-1] >= past:  # an audience on several destinations: the keys it stands for
+        for key in plan[3][ordered.pop()]:  # (at least two, all below `past`)
             insort(ordered, key)
     # the keys are ordered by destination, so each new destination starts a new item (a
     # loop beats bisecting for each destination's bounds and cutting one list of segments,
