@@ -35,11 +35,11 @@ if TYPE_CHECKING:
     from cpcompile.runtime._lazy import Spans
 
     # (audience ID -> key, key -> segment, first key past every mapping's, such a key -> the
-    # keys it stands for, the keys that begin each destination's after the first, each
+    # keys it stands for, the number of audiences (keys per destination), each
     # destination's item without segments, (since, until) the plan holds or None for always,
     # the audience IDs by rank)
     Plan = Tuple[
-        Dict[str, int], Dict[int, "_Segment"], int, Dict[int, Tuple[int, ...]], range,
+        Dict[str, int], Dict[int, "_Segment"], int, Dict[int, Tuple[int, ...]], int,
         Tuple[Dict[str, Any], ...], Optional[Tuple[float, float]], List[str],
     ]
 
@@ -274,7 +274,34 @@ class Artifact:
             found = _found_in_mixed(keys, ids)
         if not found:
             return []
-        return _planned(entry, plan, found, False)
+        # _planned, inline for the shared segments
+        ordered = sorted(map(keys.__getitem__, found))
+        if ordered[0] < 0:  # audiences without an active mapping
+            del ordered[: bisect_right(ordered, -1)]
+            if not ordered:
+                return []
+        past = plan[2]
+        while ordered[-1] >= past:  # an audience on several destinations
+            for key in plan[3][ordered.pop()]:
+                insort(ordered, key)
+        segment_of = plan[1]
+        heads = plan[5]
+        n = plan[4]
+        items = []
+        limit = 0
+        try:
+            for key in ordered:
+                if key >= limit:
+                    destination = key // n
+                    limit = destination * n + n
+                    item = heads[destination].copy()
+                    item["segments"] = part = [segment_of[key]]
+                    items.append(item)
+                else:
+                    part.append(segment_of[key])
+        except KeyError:  # segments are made on their first hit
+            return _planned(entry, plan, found, False)
+        return items
 
     def lookup_bytes(
         self,
@@ -455,7 +482,7 @@ def _plan(entry: DatastreamIndex) -> Plan:
     )
     # segments are made on their first hit (_segments_of): most audiences are never hit
     segments: dict[int, _Segment] = {}
-    plan = keys, segments, past, several, range(n, past, n), heads, window, list(audiences)
+    plan = keys, segments, past, several, n, heads, window, list(audiences)
     entry[5][2] = plan
     return plan
 
@@ -465,7 +492,7 @@ def _make_segments(plan: Plan, audiences: dict[str, Any], keys: list[int]) -> No
     make one; either is kept."""
     segment_of = plan[1]
     ids = plan[7]
-    n = plan[4].step
+    n = plan[4]
     for key in keys:
         if key not in segment_of:
             audience_id = ids[key % n]
@@ -490,7 +517,7 @@ def _planned(entry: DatastreamIndex, plan: Plan, found: set[str], fresh: bool) -
     # even for 50 hits)
     segment_of = plan[1]
     heads = plan[5]
-    n = plan[4].step
+    n = plan[4]
     while True:
         items = []
         limit = 0  # the first key of the next destination: a key past it starts an item
