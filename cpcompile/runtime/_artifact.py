@@ -21,6 +21,7 @@ from bisect import bisect_right, insort
 from _collections_abc import Mapping
 from itertools import compress
 from math import isfinite
+from operator import itemgetter
 from time import time as _time
 
 from cpcompile.runtime._index import _hex_ids, build_index
@@ -275,7 +276,10 @@ class Artifact:
         if not found:
             return []
         # _planned, inline for the shared segments
-        ordered = sorted(map(keys.__getitem__, found))
+        if len(found) == 1:
+            ordered = [keys[next(iter(found))]]
+        else:  # one C-level call reads every key (a map of keys.__getitem__ costs a third more)
+            ordered = sorted(itemgetter(*found)(keys))
         if ordered[0] < 0:  # audiences without an active mapping
             del ordered[: bisect_right(ordered, -1)]
             if not ordered:
@@ -503,7 +507,10 @@ def _planned(entry: DatastreamIndex, plan: Plan, found: set[str], fresh: bool) -
     """The answer for these hits (audience IDs of the datastream) from the datastream's
     current plan. ``fresh``: each segment is a new dict, else the plan's read-only one."""
     keys = plan[0]  # every audience of the datastream has a key
-    ordered = sorted(map(keys.__getitem__, found))
+    if len(found) == 1:
+        ordered = [keys[next(iter(found))]]
+    else:  # one C-level call reads every key (a map of keys.__getitem__ costs a third more)
+        ordered = sorted(itemgetter(*found)(keys))
     if ordered[0] < 0:  # audiences without an active mapping
         del ordered[: bisect_right(ordered, -1)]
         if not ordered:
