@@ -438,10 +438,12 @@ def _plan(entry: DatastreamIndex) -> Plan:
 
     Every mapping active at ``now`` gets a key, destination * audiences + the audience's rank
     (audience IDs are in sorted order), so that sorting the keys of a profile's hits orders
-    them by destination, then ID, and the boundaries between destinations are found by
-    bisection. An audience with one active mapping (the usual case) has its key; one with
-    several has a key past every mapping's, standing for its keys; one with none has -1. Windows make this depend on time: the plan holds while no window starts or ends,
-    i.e. in ``[the last window bound <= now, the next one)``, and is made again outside.
+    them by destination, then ID, and a key at or past the next multiple of the number of
+    audiences starts the next destination's item. An audience with one active mapping (the
+    usual case) has its key; one with several has a key past every mapping's, standing for
+    its keys; one with none has -1. Windows make this depend on time: the plan holds while no
+    window starts or ends, i.e. in ``[the last window bound <= now, the next one)``, and is
+    made again outside. Segments are made on their first hit (``_make_segments``).
     """
     now = _time()
     audiences = entry[0]
