@@ -41,6 +41,18 @@ def test_a_changed_file_is_swapped_in_and_named_in_the_revision_header(tmp_path:
     client.close()
 
 
+def test_every_artifact_is_prepared_before_it_serves(tmp_path: Path) -> None:
+    """The audiences a load leaves to the first lookup are decoded at start-up and in the reload
+    thread, before the swap, so that no request pays for them."""
+    client = make_client(tmp_path)
+    source = client.app.source
+    assert not source.current._pending
+    write_atomically(tmp_path / "artifact.json", other_document())
+    assert source.refresh() is True
+    assert not source.current._pending
+    client.close()
+
+
 @pytest.mark.parametrize("bad", [b"{", b"", document_bytes()[:-5], document_bytes().replace(b"adServerAlias", b"adServerAliaz")])
 def test_a_bad_new_file_keeps_the_last_good_and_says_so(tmp_path: Path, bad: bytes) -> None:
     client = make_client(tmp_path)

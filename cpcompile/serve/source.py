@@ -203,9 +203,11 @@ class ArtifactSource:
         return self.fetcher.location
 
     def _verify(self, fetched: Fetched) -> Artifact:
+        # prepared here, in the reload thread (or at start-up), so that no request decodes a
+        # datastream's audiences on its first lookup after a swap
         return runtime.loads(
             fetched.data, encoding=fetched.encoding, public_key=self.public_key, signature=fetched.signature
-        )
+        ).prepare()
 
     def refresh(self) -> bool:
         """Fetch, verify and swap if there is something new; True when a new artifact is current."""
