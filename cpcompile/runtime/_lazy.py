@@ -37,6 +37,7 @@ from cpcompile.artifact_format.document import (
     decode_json,
     json_body_bytes,
     revision_of_body_bytes,
+    with_empty_audiences,
 )
 from cpcompile.artifact_format.errors import ArtifactError
 
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
     # datastream ID -> (file, start, end) of its audiences object in the file
     Spans = Dict[str, Tuple[bytes, int, int]]
 
-_PLACEHOLDER = b'"audiences":{}'
 _KEY_LENGTH = len(b'"audiences":')
 _patterns: dict[str, Any] = {}
 _at_least_patterns: dict[int, Any] = {}
@@ -114,14 +114,7 @@ def verify_lazily(
             return None
     audiences_pattern, first_pattern, ids_pattern = _compiled()
     spans = [match.span() for match in audiences_pattern.finditer(data)]
-    parts = []
-    position = 0
-    for start, end in spans:
-        parts.append(data[position:start])
-        parts.append(_PLACEHOLDER)
-        position = end
-    parts.append(data[position:])
-    skeleton = b"".join(parts)
+    skeleton = with_empty_audiences(data, spans)
     try:
         document = decode_json(skeleton)
         check_header(document)
