@@ -36,6 +36,9 @@ _TIMESTAMP = _TAG + "timestamp"
 # Where a line's block collections can start: after indentation and the indicators of compact
 # nesting ("- - x", "? - x", ": - x"); see _check_nesting.
 _INDENT = re.compile(r"^[ \t?:\-]*", re.MULTILINE)
+# What _flow_depth_bound keeps of a text: brackets, quotes, '#' and line ends (all ASCII, so no
+# byte of a multi-byte UTF-8 character is one of them)
+_FLOW_SHAPE_DROP = bytes(c for c in range(256) if c not in b"[]{}\"'#\n")
 # YAML 1.2 core schema, https://yaml.org/spec/1.2.2/#1032-tag-resolution
 _CORE_CONSTANTS: dict[str, Any] = {
     "": None, "~": None, "null": None, "Null": None, "NULL": None,
@@ -288,7 +291,7 @@ def _check_nesting(text: str) -> None:
     # column further right than its parent (or the same, for a list in a mapping), where only
     # indentation and the indicators '-', '?' and ':' can precede it on its line.
     indent = max(map(len, _INDENT.findall(text)), default=0)
-    if text.count("[") + text.count("{") + 2 * indent + 2 <= MAX_DEPTH:
+    if _flow_depth_bound(text) + 2 * indent + 2 <= MAX_DEPTH:
         return
     parser = _Composer(text)  # the C parser: _c_parser refuses any other
     depth = 0
@@ -312,6 +315,49 @@ def _check_nesting(text: str) -> None:
         return  # composing meets the same error, at this depth at most, and reports it
     finally:
         parser.dispose()
+
+
+def _flow_depth_bound(text: str) -> int:
+    """An upper bound on how deep flow collections nest. A '[' opens up to two levels (the
+    sequence, and the single-pair mapping an entry ``k: v`` makes without braces), a '{' one.
+    So: two per '[' and one per '{' in the text, or, when every line with a bracket is one where
+    brackets alone tell the depth, the deepest of those lines. Such a line has no quote and no
+    '#', and its brackets pair up, none closing before it opens: each collection it opens also
+    closes on it, since a ']' or '}' without quotes around it in a flow collection is its end
+    (a plain scalar there cannot hold one) and one in a block plain scalar ('a]b') would have no
+    opener before it. Brackets that are text (in a plain, quoted or block scalar) can only raise
+    the bound. A thousand `labels: [C1]` lines would otherwise send a catalog through the event
+    walk."""
+    crude = 2 * text.count("[") + text.count("{")
+    if crude <= 2:
+        return crude
+    deepest = 0
+    # each line as its brackets, quotes and '#' alone, and each such shape once: a config's
+    # thousand `labels: [..]` lines are one shape, found at C speed
+    shapes = set(text.encode("utf-8", "ignore").translate(None, _FLOW_SHAPE_DROP).split(b"\n"))
+    for shape in shapes:
+        if not shape.strip(b"\"'#"):
+            continue  # no bracket on the line
+        if b'"' in shape or b"'" in shape or b"#" in shape:
+            return crude
+        opened: list[int] = []  # the closing byte each open bracket expects
+        depth = 0
+        for byte in shape:
+            if byte == 91:  # [
+                opened.append(93)
+                depth += 2
+                deepest = max(deepest, depth)
+            elif byte == 123:  # {
+                opened.append(125)
+                depth += 1
+                deepest = max(deepest, depth)
+            elif not opened or opened.pop() != byte:
+                return crude
+            else:
+                depth -= 2 if byte == 93 else 1
+        if opened:
+            return crude
+    return deepest
 
 
 class _Guard:

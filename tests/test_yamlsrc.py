@@ -314,6 +314,67 @@ def test_compact_block_nesting_on_one_line(indicators):
     assert problem(text)[0] == "CP109"
 
 
+_DEEP = yamlsrc.MAX_DEPTH + 5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a:\n" + "  [\n" * _DEEP + "  x" + "]" * _DEEP + "\n",  # one opener a line
+        "a: " + '["]", ' * _DEEP + "x" + "]" * _DEEP + "\n",  # a quoted ']' after each '['
+        "a: " + "[  # ]\n" * _DEEP + "x" + "]" * _DEEP + "\n",  # a ']' in a comment
+        "k: x]y\na: " + "[" * _DEEP + "x" + "]" * _DEEP + "\n",  # a ']' in a block plain scalar
+        "k: |\n  [[[ ]]]\na: [b]\nc: " + "{d: " * _DEEP + "1" + "}" * _DEEP + "\n",  # brackets in a block scalar
+        "a: [b]\n" * 50 + "c: " + "[" * _DEEP + "]" * _DEEP + "\n",  # deep after many small lists
+        "a: " + "[b: " * (_DEEP // 2) + "c" + "]" * (_DEEP // 2) + "\n",  # a pair in [ ] is a mapping too
+    ],
+    ids=["line-per-opener", "quoted-close", "commented-close", "plain-close", "block-scalar", "after-small-lists",
+         "implicit-pairs"],
+)
+def test_deep_flow_nesting_is_caught_however_the_brackets_are_laid_out(text):
+    assert problem(text)[0] == "CP109"
+
+
+_FLOW_START = ("SequenceStartEvent", "MappingStartEvent")
+
+
+def _deepest_flow(text: str) -> int:
+    """How deep flow collections nest in what libyaml reads of ``text`` before any error."""
+    parser = yamlsrc._Composer(text)
+    depth = deepest = 0
+    try:
+        while True:
+            event = parser.get_event()
+            name = type(event).__name__
+            if name in _FLOW_START and event.flow_style:
+                depth += 1
+                deepest = max(deepest, depth)
+            elif name in ("SequenceEndEvent", "MappingEndEvent") and depth:
+                depth -= 1
+            elif name == "StreamEndEvent":
+                return deepest
+    except Exception:
+        return deepest
+    finally:
+        parser.dispose()
+
+
+def test_the_flow_depth_bound_is_never_below_the_depth_libyaml_reads():
+    """``_check_nesting`` skips its event walk when a cheap bound on the nesting is low: the
+    bound must hold for any text, brackets in quotes, comments and plain scalars included."""
+    import random
+
+    rng = random.Random(2026)
+    pieces = ["[", "]", "{", "}", "[", "]", '"', "'", "#", "\n", "\n  ", " ", ", ", ": ", "a", "b: ", "- ", "|\n  ", "x]y", "é"]
+    checked = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
+        deepest = _deepest_flow(text)
+        assert yamlsrc._flow_depth_bound(text) >= deepest, repr(text)
+        checked += deepest > 1
+    assert checked > 50  # the texts do nest
+
+
 def test_a_syntax_error_before_the_limit_is_reported_as_such():
     text = "a: [b: c: d]\nx: " + "[" * 100_000
     assert problem(text)[0] == "CP101"
