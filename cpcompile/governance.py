@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from functools import cache, cached_property
+from operator import attrgetter
 from importlib import resources
 from typing import Iterator
 
@@ -243,6 +244,7 @@ class Policies:
         self.actions: dict[str, str] = dict(CORE_ACTIONS)  # name -> display name or description
         self.custom_labels: dict[str, Source] = {}
         self._applicable: dict[tuple[str, ...], tuple[ActivePolicy, ...]] = {}
+        self._denied_alone: dict[tuple[ActivePolicy, ...], frozenset[str]] = {}
         self._verdicts: dict[
             tuple[tuple[ActivePolicy, ...], frozenset[str], frozenset[str]], list[tuple[ActivePolicy, Held, frozenset[str]]]
         ] = {}
@@ -298,6 +300,17 @@ class Policies:
                     found.append((policy, held, frozenset() if alone else frozenset(held.labels) - own))
         return found
 
+    def denied_alone(self, applicable: tuple[ActivePolicy, ...], audience_sets: dict[str, frozenset[str]]) -> frozenset[str]:
+        """The audiences (of ``audience_sets``) whose own labels a policy of ``applicable``
+        denies; memoised per ``applicable``, of which a config has a few."""
+        found = self._denied_alone.get(applicable)
+        if found is None:
+            nothing: frozenset[str] = frozenset()
+            found = self._denied_alone[applicable] = frozenset(
+                audience for audience, own in audience_sets.items() if self.verdicts(applicable, own, nothing)
+            )
+        return found
+
     def find(self, name: str) -> ActivePolicy | None:
         return next((p for p in self.active if p.policy.name == name), None)
 
@@ -327,6 +340,11 @@ def evaluate_destination(
     attribute_labels = frozenset().union(*by_attribute.values())
     audience_sets = labels.audience_sets
     empty: frozenset[str] = frozenset()
+    # without attribute labels, only audiences whose own labels a policy denies are found: in a
+    # config that passes, none, and most destinations need no walk of their audiences
+    denied = policies.denied_alone(applicable, audience_sets) if not attribute_labels else None
+    if denied is not None and denied.isdisjoint(map(_mapping_id, entry.model.audiences)):
+        return
     # applicable and attribute_labels are the destination's: its audiences differ only in their own labels
     verdicts: dict[frozenset[str], list[tuple[ActivePolicy, Held, frozenset[str]]]] = {}
     for j, mapping in enumerate(entry.model.audiences):
@@ -340,6 +358,9 @@ def evaluate_destination(
             tipped = tuple(i for i, found in by_attribute.items() if found & extra) if extra else ()
             action = policy.actions_for(entry.model.marketing_actions)[0]
             yield Finding(policy, action, held, j, tipped)
+
+
+_mapping_id = attrgetter("id")
 
 
 def sensitive_labels(datastream: Datastream) -> list[str]:
