@@ -10,6 +10,7 @@ YAML 1.2 rules apply: ``no``, ``on`` and ``off`` are strings.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ _INT, _FLOAT, _BOOL, _NULL = _TAG + "int", _TAG + "float", _TAG + "bool", _TAG +
 _TIMESTAMP = _TAG + "timestamp"
 # Where a line's block collections can start: after indentation and the indicators of compact
 # nesting ("- - x", "? - x", ": - x"); see _check_nesting.
-_INDENT = re.compile(r"^[ \t?:\-]*", re.MULTILINE)
+_INDENT = "[ \t?:\\-]"
 # What _flow_depth_bound keeps of a text: brackets, quotes, '#' and line ends (all ASCII, so no
 # byte of a multi-byte UTF-8 character is one of them)
 _FLOW_SHAPE_DROP = bytes(c for c in range(256) if c not in b"[]{}\"'#\n")
@@ -290,8 +291,9 @@ def _check_nesting(text: str) -> None:
     # spares nearly every file the walk: a flow collection needs a bracket, and a block one a
     # column further right than its parent (or the same, for a list in a mapping), where only
     # indentation and the indicators '-', '?' and ':' can precede it on its line.
-    indent = max(map(len, _INDENT.findall(text)), default=0)
-    if _flow_depth_bound(text) + 2 * indent + 2 <= MAX_DEPTH:
+    # flow + 2 * indent + 2 <= MAX_DEPTH, for the deepest indent: no line indented past the limit
+    limit = (MAX_DEPTH - 2 - _flow_depth_bound(text)) // 2
+    if limit >= 0 and _indented_past(limit).search(text) is None:
         return
     parser = _Composer(text)  # the C parser: _c_parser refuses any other
     depth = 0
@@ -315,6 +317,12 @@ def _check_nesting(text: str) -> None:
         return  # composing meets the same error, at this depth at most, and reports it
     finally:
         parser.dispose()
+
+
+@functools.cache
+def _indented_past(limit: int) -> re.Pattern[str]:
+    """A line whose indentation (``_INDENT``) is longer than ``limit``."""
+    return re.compile(rf"^{_INDENT}{{{limit + 1},}}", re.MULTILINE)
 
 
 def _flow_depth_bound(text: str) -> int:
