@@ -24,6 +24,7 @@ from math import isfinite
 from operator import itemgetter
 from time import time as _time
 
+from cpcompile.runtime._gc import settle
 from cpcompile.runtime._index import _hex_ids, build_index
 
 TYPE_CHECKING = False
@@ -143,8 +144,6 @@ class Artifact:
             return self._index.get(datastream_id)
         import gc
         import json
-
-        from cpcompile.runtime._load import settle
 
         skeleton, data, start, end = pending
         # as in loads: the collector would scan the new containers again and again while

@@ -15,6 +15,7 @@ import os
 from cpcompile.artifact_format.document import read_document
 from cpcompile.artifact_format.errors import SignatureInvalid, SignatureMissing
 from cpcompile.runtime._artifact import Artifact
+from cpcompile.runtime._gc import settle
 from cpcompile.runtime._lazy import verify_lazily
 
 TYPE_CHECKING = False
@@ -62,23 +63,6 @@ def loads(
     if was_enabled:
         settle()
     return artifact
-
-
-def settle() -> None:
-    """Move the objects just made to the collector's oldest generation.
-
-    They all sit in the youngest generation, far over its threshold: the next allocation
-    anywhere (likely a request) would pay for scanning them, and ``gc.collect(1)`` here costs
-    as much (~90 ms at xl). They are acyclic and stay alive, so scanning them finds nothing:
-    ``gc.freeze()`` then ``gc.unfreeze()`` moves every tracked object to the oldest generation
-    in constant time instead. Only when the application has frozen objects itself (a
-    pre-fork server's ``gc.freeze()``), which ``unfreeze`` would thaw, is the scan done.
-    """
-    if gc.get_freeze_count() == 0:
-        gc.freeze()
-        gc.unfreeze()
-    else:
-        gc.collect(1)
 
 
 def load(
