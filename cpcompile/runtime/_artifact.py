@@ -3,9 +3,10 @@
 ``lookup`` does, per request: one dict lookup for the datastream; one C-level set intersection
 of the profile's audience IDs with the datastream's audiences (``dict.keys() & ids`` iterates
 the smaller side in C, so a 50-membership profile costs about as much as 50 bare dict probes);
-then work only for the few audiences that hit: up to four from the datastream's plan
-(``_plan``), more by walking them in ID order (``_segments``). The clock is read only if the
-datastream (for the plan) or a hit has a time window. Everything ``lookup`` returns is built
+then work only for the few audiences that hit: for the common request (a collection of IDs,
+the current time, no attributes) from the datastream's plan (``_plan``), for any other by
+walking them in ID order (``_segments``). The clock is read only if the datastream (for the
+plan) or a hit has a time window. Everything ``lookup`` returns is built
 fresh per call, so callers may mutate it; ``lookup_shared`` answers from the plan with
 read-only segments shared between answers. A datastream's audiences may still be undecoded
 bytes, proven at load (``_lazy``): the first lookup that names the datastream decodes them.
@@ -203,22 +204,9 @@ class Artifact:
             and attributes is None
             and not entry[3]  # authenticated-only
         ):
-            # the common request, inline: a known datastream, a collection of IDs, the current
-            # time, no attributes
-            plan = entry[5][2]
-            if plan is None or (plan[6] and not plan[6][0] <= _time() < plan[6][1]):
-                plan = _plan(entry)
-            keys = plan[0]  # every audience of the datastream has a key
-            ids: Any = memberships
-            try:
-                found = keys.keys() & ids
-                if len(found) < len(ids) and _upper("".join(ids), entry[4]):
-                    found |= keys.keys() & _lowered(ids)
-            except TypeError:
-                found = _found_in_mixed(keys, ids)
-            if not found:
-                return []
-            return _planned(entry, plan, found, True)
+            # the common request: a known datastream, a collection of IDs, the current time, no
+            # attributes
+            return _from_plan(entry, memberships, True)
         resolved = self._resolve(datastream_id, memberships, now, attributes, authenticated)
         if resolved is None:
             return []
@@ -259,52 +247,7 @@ class Artifact:
                 datastream_id, memberships, now=now, attributes=attributes,
                 authenticated=authenticated,
             )
-        plan = entry[5][2]
-        if plan is None or (plan[6] and not plan[6][0] <= _time() < plan[6][1]):
-            plan = _plan(entry)
-        # the plan has a key for every audience; intersecting with it (rather than the
-        # audiences) finds its entries in the CPU caches when their keys are read next
-        keys = plan[0]
-        ids: Any = memberships
-        try:
-            found = keys.keys() & ids
-            if len(found) < len(ids) and _upper("".join(ids), entry[4]):
-                found |= keys.keys() & _lowered(ids)
-        except TypeError:
-            found = _found_in_mixed(keys, ids)
-        if not found:
-            return []
-        # _planned, inline for the shared segments
-        if len(found) == 1:
-            ordered = [keys[next(iter(found))]]
-        else:  # one C-level call reads every key (a map of keys.__getitem__ costs a third more)
-            ordered = sorted(itemgetter(*found)(keys))
-        if ordered[0] < 0:  # audiences without an active mapping
-            del ordered[: bisect_right(ordered, -1)]
-            if not ordered:
-                return []
-        past = plan[2]
-        while ordered[-1] >= past:  # an audience on several destinations
-            for key in plan[3][ordered.pop()]:
-                insort(ordered, key)
-        segment_of = plan[1]
-        heads = plan[5]
-        n = plan[4]
-        items = []
-        limit = 0
-        try:
-            for key in ordered:
-                if key >= limit:
-                    destination = key // n
-                    limit = destination * n + n
-                    item = heads[destination].copy()
-                    item["segments"] = part = [segment_of[key]]
-                    items.append(item)
-                else:
-                    part.append(segment_of[key])
-        except KeyError:  # segments are made on their first hit
-            return _planned(entry, plan, found, False)
-        return items
+        return _from_plan(entry, memberships, False)
 
     def lookup_bytes(
         self,
@@ -358,16 +301,7 @@ class Artifact:
             self._refused(memberships, now, attributes)
             return None
         if type(memberships) in _ID_COLLECTIONS:
-            ids: Any = memberships
-            try:
-                found = audiences.keys() & memberships
-                # the compiler writes IDs in lower case; a request's are lowered only when one
-                # missed and some are not lower case (join raises TypeError for a non-string,
-                # then each is looked at)
-                if len(found) < len(ids) and _upper("".join(ids), entry[4]):
-                    found |= audiences.keys() & _lowered(ids)
-            except TypeError:
-                found = _found_in_mixed(audiences, memberships)
+            found = _found_ids(audiences, memberships, entry[4])
         else:
             found = self._found(audiences, memberships, entry[4])
         if now is not None:
@@ -502,6 +436,34 @@ def _make_segments(plan: Plan, audiences: dict[str, Any], keys: list[int]) -> No
         if key not in segment_of:
             audience_id = ids[key % n]
             segment_of[key] = _Segment(id=audience_id, namespace=audiences[audience_id]["namespace"])
+
+
+def _found_ids(audiences: dict[str, Any], ids: Any, hex_ids: bool) -> set[str]:
+    """The IDs of a collection of audience IDs (``_ID_COLLECTIONS``) that are keys of
+    ``audiences`` (the datastream's audiences, or a plan's keys for them)."""
+    try:
+        found: set[str] = audiences.keys() & ids
+        # the compiler writes IDs in lower case; a request's are lowered only when one missed
+        # and some are not lower case (join raises TypeError for a non-string, then each is
+        # looked at)
+        if len(found) < len(ids) and _upper("".join(ids), hex_ids):
+            found |= audiences.keys() & _lowered(ids)
+    except TypeError:
+        found = _found_in_mixed(audiences, ids)
+    return found
+
+
+def _from_plan(entry: DatastreamIndex, ids: Any, fresh: bool) -> Payload:
+    """The answer to the common request (a collection of IDs, the current time, no attributes,
+    a datastream open to it) from the datastream's plan, made again when the time has passed a
+    window bound. ``fresh``: as ``_planned``."""
+    plan = entry[5][2]
+    if plan is None or (plan[6] and not plan[6][0] <= _time() < plan[6][1]):
+        plan = _plan(entry)
+    # the plan has a key for every audience; intersecting with it (rather than the audiences)
+    # finds its entries in the CPU caches when their keys are read next
+    found = _found_ids(plan[0], ids, entry[4])
+    return _planned(entry, plan, found, fresh) if found else []
 
 
 def _planned(entry: DatastreamIndex, plan: Plan, found: set[str], fresh: bool) -> Payload:
