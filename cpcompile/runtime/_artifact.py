@@ -25,7 +25,7 @@ from math import isfinite
 from operator import itemgetter
 from time import time as _time
 
-from cpcompile.runtime._gc import settle
+from cpcompile.runtime._gc import made_in_bulk
 from cpcompile.runtime._index import _hex_ids, build_index
 
 TYPE_CHECKING = False
@@ -143,21 +143,11 @@ class Artifact:
         pending = self._pending.get(datastream_id)
         if pending is None:  # unknown, or another thread has just decoded it (index first)
             return self._index.get(datastream_id)
-        import gc
         import json
 
         skeleton, data, start, end = pending
-        # as in loads: the collector would scan the new containers again and again while
-        # they are made (and the whole artifact in each full collection on the way)
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with made_in_bulk():
             audiences = json.loads(data[start:end])  # proven canonical and shaped: cannot fail
-        finally:
-            if was_enabled:
-                gc.enable()
-        if was_enabled:
-            settle()
         entry: DatastreamIndex = (
             audiences, skeleton[1], skeleton[2], skeleton[3], _hex_ids(audiences), [None, {}, None]
         )

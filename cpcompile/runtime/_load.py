@@ -9,13 +9,12 @@ audiences to be decoded by its first lookup; for anything else by
 
 from __future__ import annotations
 
-import gc
 import os
 
 from cpcompile.artifact_format.document import read_document
 from cpcompile.artifact_format.errors import SignatureInvalid, SignatureMissing
 from cpcompile.runtime._artifact import Artifact
-from cpcompile.runtime._gc import settle
+from cpcompile.runtime._gc import made_in_bulk
 from cpcompile.runtime._lazy import verify_lazily
 
 TYPE_CHECKING = False
@@ -44,25 +43,15 @@ def loads(
     key = public_key_of(public_key)
     if isinstance(signature, str):
         signature = signature.encode("utf-8")
-    # The decoded artifact is up to a million acyclic containers; letting the cyclic GC scan
-    # them again and again while they are created more than doubles the load time.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with made_in_bulk():
         proven = None
         if encoding == "json" and type(data) is bytes:
             proven = verify_lazily(data, key, signature)
         if proven is not None:
-            artifact = Artifact(*proven)
-        else:  # anything verify_lazily cannot prove: decode it all, and name what is wrong
-            document = read_document(data, encoding=encoding, public_key=key, signature=signature)
-            artifact = Artifact(document)
-    finally:
-        if was_enabled:
-            gc.enable()
-    if was_enabled:
-        settle()
-    return artifact
+            return Artifact(*proven)
+        # anything verify_lazily cannot prove: decode it all, and name what is wrong
+        document = read_document(data, encoding=encoding, public_key=key, signature=signature)
+        return Artifact(document)
 
 
 def load(
