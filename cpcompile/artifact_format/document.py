@@ -169,6 +169,8 @@ def canonical_document(doc: dict[str, Any]) -> bytes:
 # check, which also names the problem.
 
 _AUDIENCES_PLACEHOLDER = b'"audiences":{}'
+_AUDIENCE_ENTRY_START = b'{"mappings":['
+_audiences_pattern: Any = None
 
 
 def with_empty_audiences(data: bytes, spans: list[tuple[int, int]]) -> bytes:
@@ -181,30 +183,32 @@ def with_empty_audiences(data: bytes, spans: list[tuple[int, int]]) -> bytes:
         position = end
     parts.append(data[position:])
     return b"".join(parts)
-_AUDIENCE_ENTRY_START = b'{"mappings":['
-_audiences_pattern: Any = None
 
 
-def _audiences_regex() -> Any:
-    """``"audiences":{...}`` in canonical form: strings without escapes, quotes or control
-    characters (their canonical form is themselves), integers as ``str(int)`` writes them,
-    each audience's and each mapping's keys in sorted order, no whitespace."""
+def audiences_regex() -> Any:
+    """``"audiences":{...}`` in canonical form and of the body's shape: non-empty strings
+    without escapes, quotes or control characters (their canonical form is themselves),
+    integers as ``str(int)`` writes them (a destination of up to nine digits, a time of up to
+    eighteen, so that decoding one cannot fail), each audience with at least one mapping, each
+    audience's and each mapping's keys in sorted order, no whitespace. Compiled on first use;
+    ``canonical_by_parts`` and the runtime's proof of a file (``runtime/_lazy.py``) use it."""
     global _audiences_pattern
     if _audiences_pattern is None:
         import re
 
-        string = rb'"[^"\\\x00-\x1f]*"'
-        integer = rb"(?:0|-?[1-9][0-9]*)"
+        # possessive repeats (`*+`, `?+`): nothing here is worth backtracking into, and not
+        # keeping the positions to go back to makes the pass about a third faster
+        string = rb'"[^"\\\x00-\x1f]++"'
+        time = rb"(?:0|-?[1-9][0-9]{0,17}+)"
         mapping = (
-            rb'\{"destination":' + integer
-            + rb'(?:,"end":' + integer + rb')?(?:,"start":' + integer + rb")?\}"
+            rb'\{"destination":(?:0|[1-9][0-9]{0,8}+)'
+            + rb'(?:,"end":' + time + rb')?+(?:,"start":' + time + rb")?+\}"
         )
         entry = (
-            string + rb':\{"mappings":\[' + mapping + rb"(?:," + mapping + rb')*\],"namespace":'
+            string + rb':\{"mappings":\[' + mapping + rb"(?:," + mapping + rb')*+\],"namespace":'
             + string + rb"\}"
         )
-        entries = rb"(?:" + entry + rb"(?:," + entry + rb")*)?"
-        _audiences_pattern = re.compile(rb'"audiences":\{' + entries + rb"\}")
+        _audiences_pattern = re.compile(rb'"audiences":\{(?:' + entry + rb"(?:," + entry + rb")*+)?+\}")
     return _audiences_pattern
 
 
@@ -233,7 +237,7 @@ def canonical_by_parts(data: bytes, doc: dict[str, Any]) -> bool:
             data.decode("utf-8")
         except UnicodeDecodeError:
             return False
-    spans = [match.span() for match in _audiences_regex().finditer(data)]
+    spans = [match.span() for match in audiences_regex().finditer(data)]
     if len(spans) != len(datastreams):
         return False
     skeleton = {}

@@ -32,6 +32,7 @@ and the spans are the datastreams' in order.
 from __future__ import annotations
 
 from cpcompile.artifact_format.document import (
+    audiences_regex,
     canonical_json,
     check_header,
     decode_json,
@@ -59,21 +60,7 @@ def _compiled() -> tuple[Any, Any, Any]:
     if not _patterns:
         import re
 
-        # possessive repeats (`*+`, `?+`): nothing here is worth backtracking into, and
-        # not keeping the positions to go back to makes the pass about a third faster
-        string = rb'"[^"\\\x00-\x1f]++"'  # non-empty, no escapes, no control characters
-        time = rb"(?:0|-?[1-9][0-9]{0,17}+)"
-        mapping = (
-            rb'\{"destination":(?:0|[1-9][0-9]{0,8}+)'
-            + rb'(?:,"end":' + time + rb')?+(?:,"start":' + time + rb")?+\}"
-        )
-        entry = (
-            string + rb':\{"mappings":\[' + mapping + rb"(?:," + mapping + rb')*+\],"namespace":'
-            + string + rb"\}"
-        )
-        _patterns["audiences"] = re.compile(
-            rb'"audiences":\{(?:' + entry + rb"(?:," + entry + rb")*+)?+\}"
-        )
+        _patterns["audiences"] = audiences_regex()
         # within a matched object, an audience ID is the first string, or follows `},`
         # (the end of the audience before it): mappings end with `}` and are followed by
         # `,{` or `]`
