@@ -169,7 +169,13 @@ def check_catalog_audiences(ctx: Context) -> Iterator[Diagnostic]:
     (CP141, CP145, CP146). Nothing is said of a sandbox whose catalog has a file that failed to
     load: the answer could be in that file."""
     unevaluated: dict[str, list[tuple[Doc, tuple[str | int, ...]]]] = defaultdict(list)
-    quiet = _quiet_audiences(ctx)
+    # the audiences a mapping in their own sandbox says nothing about, by sandbox: nearly every
+    # mapping of a config is one, so it is decided once per audience
+    quiet = {
+        audience_id: item.sandbox
+        for audience_id, (audience, item) in ctx.audiences.items()
+        if _own_sandbox_verdict(ctx, audience, item) is None
+    }
     for entry in ctx.project.destinations:
         datastream = ctx.datastream_of(entry)
         sandbox = datastream.model.sandbox if datastream else None
@@ -192,11 +198,13 @@ def check_catalog_audiences(ctx: Context) -> Iterator[Diagnostic]:
                         path,
                         hint="map audiences of the datastream's own sandbox",
                     )
-            elif not ctx.project.catalog_is_complete(item.sandbox):
                 continue
-            elif item.sandbox in ctx.without_edge_policy:
+            verdict = _own_sandbox_verdict(ctx, audience, item)
+            if verdict is None:
+                continue
+            if verdict is _UNEVALUATED:
                 unevaluated[item.sandbox].append((entry.doc, path))  # CP146, once per sandbox
-            elif audience.merge_policy is None:
+            elif verdict is _NO_MERGE_POLICY:
                 yield entry.doc.diagnostic(
                     "CP145",
                     f"audience {mapping.id} has no merge_policy in the catalog ({_at(item.doc, item.path)}): "
@@ -205,27 +213,34 @@ def check_catalog_audiences(ctx: Context) -> Iterator[Diagnostic]:
                     hint="add merge_policy: <its merge policy id> to the audience's catalog entry",
                     severity=WARNING,
                 )
-            else:
-                yield from _check_merge_policy(ctx, entry.doc, path, audience, item)
+            elif isinstance(verdict, MergePolicy):
+                yield entry.doc.diagnostic(
+                    "CP141",
+                    f"audience {audience.id} uses merge policy '{verdict.name}', which is not active on edge: "
+                    "edge destinations will not evaluate it",
+                    path,
+                    hint="assign the audience the sandbox's active-on-edge merge policy, or unmap it",
+                )
     yield from _no_edge_policy(ctx, unevaluated)
 
 
-def _quiet_audiences(ctx: Context) -> dict[str, str]:
-    """Catalog audiences (by id, with their sandbox) that ``check_catalog_audiences`` has nothing
-    to say about when mapped on a datastream of their own sandbox: nearly every mapping of a
-    healthy config, decided once per audience instead of once per mapping."""
-    quiet: dict[str, str] = {}
-    for audience_id, (audience, item) in ctx.audiences.items():
-        sandbox = item.sandbox
-        if not ctx.project.catalog_is_complete(sandbox):
-            quiet[audience_id] = sandbox
-        elif sandbox in ctx.without_edge_policy or audience.merge_policy is None:
-            continue
-        else:
-            policy = ctx.merge_policies.get((sandbox, audience.merge_policy))
-            if policy is None or policy.active_on_edge:
-                quiet[audience_id] = sandbox
-    return quiet
+_UNEVALUATED, _NO_MERGE_POLICY = "unevaluated", "no merge policy"
+
+
+def _own_sandbox_verdict(ctx: Context, audience: CatalogAudience, item: CatalogItem) -> MergePolicy | str | None:
+    """What a mapping of ``audience`` on a datastream of its own sandbox (or of none) is told:
+    nothing (None; also when the sandbox's catalog has a file that failed to load),
+    ``_UNEVALUATED`` (no merge policy of the sandbox is active on edge: CP146),
+    ``_NO_MERGE_POLICY`` (CP145), or the merge policy it uses that is not active on edge (CP141;
+    an unknown one is CP143's)."""
+    if not ctx.project.catalog_is_complete(item.sandbox):
+        return None
+    if item.sandbox in ctx.without_edge_policy:
+        return _UNEVALUATED
+    if audience.merge_policy is None:
+        return _NO_MERGE_POLICY
+    policy = ctx.merge_policies.get((item.sandbox, audience.merge_policy))
+    return policy if policy is not None and not policy.active_on_edge else None
 
 
 def _at(doc: Doc, path: tuple[str | int, ...]) -> str:
@@ -253,20 +268,6 @@ def _not_in_catalog(
             hint=f"add a catalog file to audiences/ with sandbox: {sandbox}, its merge policies and this "
             f"audience (an uploaded list needs namespace: {UPLOAD_NAMESPACE})",
             severity=WARNING,
-        )
-
-
-def _check_merge_policy(
-    ctx: Context, doc: Doc, path: tuple[str | int, ...], audience: CatalogAudience, item: CatalogItem
-) -> Iterator[Diagnostic]:
-    policy = ctx.merge_policies.get((item.sandbox, audience.merge_policy or ""))
-    if policy is not None and not policy.active_on_edge:  # an unknown one is CP143's
-        yield doc.diagnostic(
-            "CP141",
-            f"audience {audience.id} uses merge policy '{policy.name}', which is not active on edge: "
-            "edge destinations will not evaluate it",
-            path,
-            hint="assign the audience the sandbox's active-on-edge merge policy, or unmap it",
         )
 
 
