@@ -345,16 +345,11 @@ def evaluate_destination(
     denied = policies.denied_alone(applicable, audience_sets) if not attribute_labels else None
     if denied is not None and denied.isdisjoint(map(_mapping_id, entry.model.audiences)):
         return
-    # applicable and attribute_labels are the destination's: its audiences differ only in their own labels
-    verdicts: dict[frozenset[str], list[tuple[ActivePolicy, Held, frozenset[str]]]] = {}
     for j, mapping in enumerate(entry.model.audiences):
         own = audience_sets.get(mapping.id, empty)
         if not own and not attribute_labels:
             continue
-        found = verdicts.get(own)
-        if found is None:
-            found = verdicts[own] = policies.verdicts(applicable, own, attribute_labels)
-        for policy, held, extra in found:
+        for policy, held, extra in policies.verdicts(applicable, own, attribute_labels):
             tipped = tuple(i for i, found in by_attribute.items() if found & extra) if extra else ()
             action = policy.actions_for(entry.model.marketing_actions)[0]
             yield Finding(policy, action, held, j, tipped)
