@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -109,3 +110,16 @@ def random_body(rng: random.Random, now: float, datastreams: int = 6) -> dict[st
             "destinations": [{"alias": f"alias-{d}", "destinationId": new_id()} for d in range(count)],
         }
     return {"datastreams": result}
+
+
+def with_body_bytes(body: bytes, **header: Any) -> bytes:
+    """A JSON artifact holding ``body`` as given, its revision recomputed over those bytes, so
+    that only the checks of form and shape can catch an edit."""
+    fields = {
+        "format": "cpcompile-artifact",
+        "min_reader_version": 2,
+        "revision": "sha256:" + hashlib.sha256(body).hexdigest(),
+        "schema_version": 2,
+        **header,
+    }
+    return b'{"body":' + body + b"," + canonical_json(fields)[1:]

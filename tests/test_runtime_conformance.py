@@ -63,21 +63,18 @@ def _artifact(spec: dict[str, Any], encoding: str) -> runtime.Artifact:
 @pytest.mark.parametrize(("artifact", "case", "encoding"), _cases())
 def test_vector(artifact: dict[str, Any], case: dict[str, Any], encoding: str) -> None:
     request = case["request"]
-    payload = _artifact(artifact, encoding).lookup(
-        request["datastream"],
-        request["memberships"],
-        now=request["now"],
-        attributes=request.get("attributes"),
-        authenticated=request.get("authenticated", False),
+    loaded = _artifact(artifact, encoding)
+    payload, shared = (
+        lookup(
+            request["datastream"],
+            request["memberships"],
+            now=request["now"],
+            attributes=request.get("attributes"),
+            authenticated=request.get("authenticated", False),
+        )
+        for lookup in (loaded.lookup, loaded.lookup_shared)
     )
     assert payload == case["expected"]
-    shared = _artifact(artifact, encoding).lookup_shared(
-        request["datastream"],
-        request["memberships"],
-        now=request["now"],
-        attributes=request.get("attributes"),
-        authenticated=request.get("authenticated", False),
-    )
     assert shared == case["expected"]
     # same JSON too: no tuples or other look-alikes where the payload has arrays
     assert json.loads(json.dumps(payload)) == payload

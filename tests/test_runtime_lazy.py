@@ -4,7 +4,6 @@ first does (``read_document`` then ``Artifact``), with the same errors, and answ
 
 from __future__ import annotations
 
-import hashlib
 import os
 import json
 import random
@@ -13,24 +12,12 @@ import time
 from typing import Any
 
 import pytest
-from runtime_helpers import DS, random_body, small_body
+from runtime_helpers import DS, random_body, small_body, with_body_bytes
 
 from cpcompile import runtime
 from cpcompile.artifact_format.document import canonical_json, make_document, read_document
 
 NOW = 1_600_000_000
-
-
-def _with_body_bytes(body: bytes) -> bytes:
-    """An artifact holding ``body`` as given, its revision recomputed over those bytes, so that
-    only the checks of form and shape can catch an edit."""
-    header = {
-        "format": "cpcompile-artifact",
-        "min_reader_version": 2,
-        "revision": "sha256:" + hashlib.sha256(body).hexdigest(),
-        "schema_version": 2,
-    }
-    return b'{"body":' + body + b"," + canonical_json(header)[1:]
 
 
 def _outcome(load: Any, data: bytes) -> Any:
@@ -77,12 +64,12 @@ _CANONICAL = canonical_json(_body())
 
 
 def test_a_canonical_artifact_is_not_decoded_until_asked() -> None:
-    artifact = runtime.loads(_with_body_bytes(_CANONICAL))
+    artifact = runtime.loads(with_body_bytes(_CANONICAL))
     # the audiences wait, proven, for the first lookup of their datastream
     assert len(artifact._pending) == 4
     assert artifact.lookup(DS, ["01000000-0000-4000-8000-000000000000"], now=NOW) != []
     assert len(artifact._pending) == 3
-    _agree(_with_body_bytes(_CANONICAL))
+    _agree(with_body_bytes(_CANONICAL))
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -100,7 +87,7 @@ def test_destinations_out_of_range_are_refused(count: int) -> None:
     tried = {0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 10**9 - 1} | {count + d for d in (-11, -10, -2, -1, 0, 1, 9, 10)}
     for destination in sorted(d for d in tried if d >= 0):
         entry["audiences"]["00000000-0000-4000-8000-000000000000"]["mappings"] = [{"destination": destination}]
-        outcome = _agree(_with_body_bytes(canonical_json(body)))
+        outcome = _agree(with_body_bytes(canonical_json(body)))
         assert (destination < count) == (type(outcome) is list), (count, destination)
 
 
@@ -141,7 +128,7 @@ def test_edits_inside_the_audiences(old: bytes, new: bytes) -> None:
     """The first occurrence of ``old`` is in the first datastream's audiences, which the
     proof reads on the bytes; each edit gets the same answer as decoding everything."""
     assert old in _CANONICAL
-    data = _with_body_bytes(_CANONICAL.replace(old, new, 1))
+    data = with_body_bytes(_CANONICAL.replace(old, new, 1))
     try:
         _agree(data)
     except ValueError:  # not JSON at all: both refuse it, as ArtifactCorrupt
@@ -175,7 +162,7 @@ def test_random_edits_agree() -> None:
         for at, cut, piece in changes:
             at = min(at, len(body))
             body = body[:at] + piece + body[at + cut :]
-        data = _with_body_bytes(body)
+        data = with_body_bytes(body)
         try:
             _agree(data)
         except ValueError:
@@ -186,7 +173,7 @@ def test_random_edits_agree() -> None:
 
 
 def test_a_changed_body_byte_fails_its_revision() -> None:
-    data = _with_body_bytes(_CANONICAL)
+    data = with_body_bytes(_CANONICAL)
     at = data.index(b'"destination":1') + len(b'"destination":')
     with pytest.raises(runtime.RevisionMismatch):
         runtime.loads(data[:at] + b"2" + data[at + 1 :])
@@ -217,7 +204,7 @@ def test_threads_decoding_one_datastream_at_once_answer_alike() -> None:
 def test_a_datastream_another_thread_just_decoded_is_found() -> None:
     """A lookup that missed the index just before another thread stored a datastream there,
     and then finds nothing left to decode, takes the stored one (not "unknown datastream")."""
-    artifact = runtime.loads(_with_body_bytes(_CANONICAL))
+    artifact = runtime.loads(with_body_bytes(_CANONICAL))
     decoded = artifact._decoded(DS)  # what the other thread did
     assert decoded is not None
     assert artifact._decoded(DS) is decoded

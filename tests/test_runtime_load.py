@@ -13,7 +13,7 @@ import pytest
 
 from cpcompile.artifact_format import signer
 from cpcompile.artifact_format.signature import encode_signature
-from runtime_helpers import AUD_1, DS, doc_with, document_bytes, msgpack_bytes, small_body
+from runtime_helpers import AUD_1, DS, doc_with, document_bytes, msgpack_bytes, small_body, with_body_bytes
 
 from cpcompile import runtime
 from cpcompile.artifact_format.document import canonical_json, make_document
@@ -471,20 +471,6 @@ def test_empty_non_array_mappings_are_corrupt(not_an_array: object) -> None:
 # --- hostile artifacts: non-canonical bytes with a revision that matches them -------------------
 
 
-def _with_body_bytes(body: bytes, **header: Any) -> bytes:
-    """A JSON artifact holding ``body`` as given, its revision recomputed over those bytes."""
-    import hashlib
-
-    fields = {
-        "format": "cpcompile-artifact",
-        "min_reader_version": 2,
-        "revision": "sha256:" + hashlib.sha256(body).hexdigest(),
-        "schema_version": 2,
-        **header,
-    }
-    return b'{"body":' + body + b"," + canonical_json(fields)[1:]
-
-
 def _ds_entry_bytes() -> bytes:
     return canonical_json(small_body()["datastreams"][DS])
 
@@ -518,7 +504,7 @@ def _ds_entry_bytes() -> bytes:
     ids=["duplicate-datastreams", "duplicate-access", "space", "newline", "escape", "key-order", "number-form"],
 )
 def test_non_canonical_body_with_its_own_revision_is_refused(body: bytes, message: str) -> None:
-    data = _with_body_bytes(body)
+    data = with_body_bytes(body)
     json.loads(data)  # valid JSON: only canonical form tells it apart
     with pytest.raises(runtime.ArtifactCorrupt, match=message):
         _load_bytes(data)
@@ -543,8 +529,8 @@ def test_header_numbers_json_cannot_hold_are_corrupt(value: bytes) -> None:
     "data",
     [
         document_bytes()[:-1] + b',"zextra":"\\ud800"}',
-        _with_body_bytes(canonical_json(small_body()).replace(b"adServerAlias", b"ad\\ud800")),
-        _with_body_bytes(canonical_json(small_body()).replace(b'"ups"', b'"\\udcff"', 1)),
+        with_body_bytes(canonical_json(small_body()).replace(b"adServerAlias", b"ad\\ud800")),
+        with_body_bytes(canonical_json(small_body()).replace(b'"ups"', b'"\\udcff"', 1)),
     ],
     ids=["header", "body-value", "body-namespace"],
 )
@@ -677,7 +663,7 @@ def test_a_duplicate_key_is_named_short_and_escaped() -> None:
     key = "x\n::error::" + "k" * 200
     body = canonical_json(small_body())[:-1] + b"," + canonical_json({key: 1})[1:-1] + b"," + canonical_json({key: 2})[1:]
     with pytest.raises(runtime.ArtifactCorrupt) as e:
-        _load_bytes(_with_body_bytes(body))
+        _load_bytes(with_body_bytes(body))
     message = str(e.value)
     assert "duplicate key 'x\\n::error::kkk" in message and "\n" not in message and len(message) < 250
 
@@ -785,7 +771,7 @@ _NEXT = b'"02000000-0000-4000-8000-000000000000":{"mappings":[{"destination":0}]
 )
 def test_non_canonical_audiences_are_refused(body: bytes) -> None:
     assert body != _CANONICAL_BODY
-    data = _with_body_bytes(body)
+    data = with_body_bytes(body)
     try:
         json.loads(data)
     except ValueError:  # the encoded surrogate: Python's decoder reads it only from bytes
@@ -809,7 +795,7 @@ def test_non_canonical_audiences_are_refused(body: bytes) -> None:
 def test_canonical_artifacts_load(change: Any) -> None:
     body = change(_CANONICAL_BODY)
     assert canonical_json(json.loads(body)) == body
-    artifact = _load_bytes(_with_body_bytes(body))
+    artifact = _load_bytes(with_body_bytes(body))
     assert len(artifact.datastream_ids) == 2
     assert artifact.lookup(DS, ["3a000000-0000-4000-8000-000000000003"])[0]["segments"] == [
         {"id": "3a000000-0000-4000-8000-000000000003", "namespace": "CustomerAudienceUpload"}
@@ -851,7 +837,7 @@ def test_the_fast_canonical_check_agrees_with_encoding_again() -> None:
         for at, cut, piece in edits:
             at = min(at, len(body))
             body = body[:at] + piece + body[at + cut :]
-        data = _with_body_bytes(body)
+        data = with_body_bytes(body)
         try:
             canonical = canonical_json(json.loads(data)) == data
         except (ValueError, RecursionError):
