@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import shutil
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -117,7 +118,7 @@ def run(root: Path, work: Path, repeat: int, label: str, gen_seconds: float | No
         yaml_floor.ruamel = floor
     cold_s = min(c for _, c in pairs)
     paired = sorted(c / f for f, c in pairs)
-    paired_median = paired[len(paired) // 2] if len(paired) % 2 else sum(paired[len(paired) // 2 - 1 :][:2]) / 2
+    paired_median = statistics.median(paired)
     outcome = holder["cold"]
     if outcome.revision is None:  # type: ignore[union-attr]
         errors = [d for d in outcome.diagnostics if d.is_error]  # type: ignore[union-attr]
