@@ -62,7 +62,7 @@ from cpcompile.artifact_format.document import (  # noqa: E402
     revision_of_body_bytes,
 )
 from cpcompile.runtime._lazy import verify_lazily  # noqa: E402
-from cpcompile.runtime._load import settle  # noqa: E402
+from cpcompile.runtime._gc import settle  # noqa: E402
 
 WINDOW = (1764547200, 1769904000)  # 2025-12-01 .. 2026-02-01
 LOAD_TARGET = 1.0  # runtime.loads / json.loads of the same bytes, same GC treatment
