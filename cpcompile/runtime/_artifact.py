@@ -184,18 +184,8 @@ class Artifact:
         UTC), Unix seconds, or None for the current time. ``attributes``: the profile's
         attributes as nested dicts, used only when ``authenticated``. See docs/runtime.md.
         """
-        entry = self._index.get(datastream_id) if type(datastream_id) is str else None
-        if entry is None and self._pending:
-            entry = self._decoded(datastream_id)
-        if (
-            entry is not None
-            and type(memberships) in _ID_COLLECTIONS
-            and now is None
-            and attributes is None
-            and not entry[3]  # authenticated-only
-        ):
-            # the common request: a known datastream, a collection of IDs, the current time, no
-            # attributes
+        entry = self._common_request(datastream_id, memberships, now, attributes)
+        if entry is not None:
             return _from_plan(entry, memberships, True)
         resolved = self._resolve(datastream_id, memberships, now, attributes, authenticated)
         if resolved is None:
@@ -223,6 +213,20 @@ class Artifact:
         gives to every answer with that audience: changing it raises ``TypeError``. Copy a
         segment (``dict(segment)``) to change it. See docs/runtime.md, "Shared answers".
         """
+        entry = self._common_request(datastream_id, memberships, now, attributes)
+        if entry is None:
+            return self.lookup(
+                datastream_id, memberships, now=now, attributes=attributes,
+                authenticated=authenticated,
+            )
+        return _from_plan(entry, memberships, False)
+
+    def _common_request(
+        self, datastream_id: Any, memberships: Any, now: Any, attributes: Any
+    ) -> DatastreamIndex | None:
+        """The datastream's entry when this is the common request, which the plan answers: a
+        datastream the artifact knows by this exact ID and that answers anyone, a collection of
+        IDs (``_ID_COLLECTIONS``), the current time, no attributes. None for any other."""
         entry = self._index.get(datastream_id) if type(datastream_id) is str else None
         if entry is None and self._pending:
             entry = self._decoded(datastream_id)
@@ -233,11 +237,8 @@ class Artifact:
             or attributes is not None
             or entry[3]  # authenticated-only
         ):
-            return self.lookup(
-                datastream_id, memberships, now=now, attributes=attributes,
-                authenticated=authenticated,
-            )
-        return _from_plan(entry, memberships, False)
+            return None
+        return entry
 
     def lookup_bytes(
         self,
