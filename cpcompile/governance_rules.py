@@ -49,20 +49,27 @@ def check_custom_labels(ctx: Context) -> Iterator[Diagnostic]:
             )
 
 
-def check_marketing_actions(ctx: Context) -> Iterator[Diagnostic]:
-    """R22: a destination's marketing actions, and a policy's, are core actions or declared ones."""
-    if ctx.project.broken_policies:
-        return
-    known = ctx.policies.actions
-    uses: list[tuple[str, Doc, Path_, str]] = [
-        (action, e.doc, ("marketing_actions", k), "destination")
-        for e in ctx.project.destinations for k, action in enumerate(e.model.marketing_actions)
-    ]
-    uses += [
+def check_policy_actions(ctx: Context) -> Iterator[Diagnostic]:
+    """R22: a policy's marketing actions are core actions or declared ones."""
+    yield from _unknown_actions(ctx, (
         (action, e.doc, ("policies", i, "marketing_actions", k), "policy")
         for e in ctx.project.policies for i, p in enumerate(e.model.policies)
         for k, action in enumerate(p.marketing_actions) if action != EVERY_ACTIVATION
-    ]
+    ))
+
+
+def check_destination_actions(ctx: Context, entry: Entry[Destination]) -> Iterator[Diagnostic]:
+    """R22: a destination's marketing actions are core actions or declared ones."""
+    yield from _unknown_actions(ctx, (
+        (action, entry.doc, ("marketing_actions", k), "destination")
+        for k, action in enumerate(entry.model.marketing_actions)
+    ))
+
+
+def _unknown_actions(ctx: Context, uses: Iterable[tuple[str, Doc, Path_, str]]) -> Iterator[Diagnostic]:
+    if ctx.project.broken_policies:
+        return
+    known = ctx.policies.actions
     for action, doc, path, what in uses:
         if action in known:
             continue
@@ -165,23 +172,22 @@ def check_default_policy_names(ctx: Context) -> Iterator[Diagnostic]:
                 )
 
 
-def check_policies(ctx: Context) -> Iterator[Diagnostic]:
-    """CP187 (enabled) and CP188 (draft): each destination's audiences against the policies on its
+def check_policies(ctx: Context, entry: Entry[Destination]) -> Iterator[Diagnostic]:
+    """CP187 (enabled) and CP188 (draft): a destination's audiences against the policies on its
     marketing actions, at the audience's mapping, and at each attribute whose label tipped it."""
     if ctx.project.broken_policies:
         return  # default_policies may be in the broken file: the policies in force are not known
-    for entry in ctx.project.destinations:
-        datastream = ctx.datastream_of(entry)
-        sandbox = datastream.model.sandbox if datastream else None
-        tipped: dict[tuple[int, int], list[Finding]] = defaultdict(list)
-        policies: dict[int, ActivePolicy] = {}
-        for finding in evaluate_destination(entry, sandbox, ctx.labels, ctx.policies):
-            yield _violation(ctx, entry, sandbox, finding)
-            for i in finding.tipped_by:
-                tipped[(id(finding.policy), i)].append(finding)
-                policies[id(finding.policy)] = finding.policy
-        for (key, i), findings in tipped.items():
-            yield _tipping_attribute(ctx, entry, sandbox, policies[key], i, findings)
+    datastream = ctx.datastream_of(entry)
+    sandbox = datastream.model.sandbox if datastream else None
+    tipped: dict[tuple[int, int], list[Finding]] = defaultdict(list)
+    policies: dict[int, ActivePolicy] = {}
+    for finding in evaluate_destination(entry, sandbox, ctx.labels, ctx.policies):
+        yield _violation(ctx, entry, sandbox, finding)
+        for i in finding.tipped_by:
+            tipped[(id(finding.policy), i)].append(finding)
+            policies[id(finding.policy)] = finding.policy
+    for (key, i), findings in tipped.items():
+        yield _tipping_attribute(ctx, entry, sandbox, policies[key], i, findings)
 
 
 def _code(policy: ActivePolicy) -> tuple[str, Severity, str]:
@@ -243,47 +249,49 @@ def _audience_name(ctx: Context, audience_id: str) -> str:
     return f"audience '{found[1].name}' ({audience_id})" if found else f"audience {audience_id}"
 
 
-def check_sensitive_datastreams(ctx: Context) -> Iterator[Diagnostic]:
+def check_sensitive_datastreams(ctx: Context, entry: Entry[Destination]) -> Iterator[Diagnostic]:
     """R7: no edge destination on a datastream whose schema carries sensitive labels."""
-    for entry in ctx.project.destinations:
-        datastream = ctx.datastream_of(entry)
-        found = sensitive_labels(datastream.model) if datastream else []
-        if datastream is None or not found:
-            continue
-        where = at(datastream.doc, ("labels", datastream.model.labels.index(found[0])))
-        yield entry.doc.diagnostic(
-            "CP189",
-            f"datastream '{entry.model.datastream}' carries sensitive label{'s' if len(found) > 1 else ''} "
-            f"{', '.join(found)} ({where}): Adobe rejects edge destinations, such as this one, on it",
-            ("datastream",),
-            hint="connect the destination to a datastream whose schema has no sensitive labels",
-        )
+    datastream = ctx.datastream_of(entry)
+    found = sensitive_labels(datastream.model) if datastream else []
+    if datastream is None or not found:
+        return
+    where = at(datastream.doc, ("labels", datastream.model.labels.index(found[0])))
+    yield entry.doc.diagnostic(
+        "CP189",
+        f"datastream '{entry.model.datastream}' carries sensitive label{'s' if len(found) > 1 else ''} "
+        f"{', '.join(found)} ({where}): Adobe rejects edge destinations, such as this one, on it",
+        ("datastream",),
+        hint="connect the destination to a datastream whose schema has no sensitive labels",
+    )
 
 
-def check_never_mapped(ctx: Context) -> Iterator[Diagnostic]:
+def check_never_mapped(ctx: Context, entry: Entry[Destination]) -> Iterator[Diagnostic]:
     """R28: a field labelled C12 is never mapped as an attribute."""
-    for entry in ctx.project.destinations:
-        datastream = ctx.datastream_of(entry)
-        if datastream is None or not entry.model.attributes:
-            continue
-        for i, lineage in ctx.labels.attribute_lineage(datastream.model.sandbox, entry).items():
-            if NEVER_MAPPED in lineage:
-                chains = "; and from ".join(chain_text(c[:-1]) for c in lineage[NEVER_MAPPED])
-                yield entry.doc.diagnostic(
-                    "CP190",
-                    f"attribute '{entry.model.attributes[i].target}' maps a field labelled {NEVER_MAPPED}, which is "
-                    f"never exported or activated: {NEVER_MAPPED} from {chains}",
-                    ("attributes", i, "source"),
-                    hint="unmap the attribute",
-                )
+    datastream = ctx.datastream_of(entry)
+    if datastream is None or not entry.model.attributes:
+        return
+    for i, lineage in ctx.labels.attribute_lineage(datastream.model.sandbox, entry).items():
+        if NEVER_MAPPED in lineage:
+            chains = "; and from ".join(chain_text(c[:-1]) for c in lineage[NEVER_MAPPED])
+            yield entry.doc.diagnostic(
+                "CP190",
+                f"attribute '{entry.model.attributes[i].target}' maps a field labelled {NEVER_MAPPED}, which is "
+                f"never exported or activated: {NEVER_MAPPED} from {chains}",
+                ("attributes", i, "source"),
+                hint="unmap the attribute",
+            )
 
 
+# rules of the context (they read no destination), and rules of one destination against it
 GOVERNANCE_RULES = (
     check_custom_labels,
-    check_marketing_actions,
+    check_policy_actions,
     check_governance_duplicates,
     check_dataset_references,
     check_default_policy_names,
+)
+GOVERNANCE_DESTINATION_RULES = (
+    check_destination_actions,
     check_policies,
     check_sensitive_datastreams,
     check_never_mapped,

@@ -4,14 +4,17 @@ and governance_rules.py (data governance)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from .governance import Labels, Policies
 from .model import CatalogAudience, Datastream, Destination, MergePolicy
 from .project import Doc, Entry, Project, datastream_index
 from .settings import DEFAULT_CATALOG_MAX_AGE_DAYS
+
+# what a mapping of an audience in its own sandbox can be told besides nothing or a merge policy
+UNEVALUATED, NO_MERGE_POLICY = "unevaluated", "no merge policy"
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,46 @@ class CatalogItem:
     sandbox: str
     doc: Doc
     path: tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class DestinationFacts:
+    """What the rules across destinations need of one destination (rules.check_across). Small
+    and plain, so that an incremental build keeps them for every destination file it does not
+    load again (incremental.py)."""
+
+    id: str
+    alias: str
+    datastream: str | None  # the id of the datastream it names, when that exists
+    sandbox: str | None  # that datastream's sandbox
+    attributes: int
+    # CP146: per sandbox without an active-on-edge merge policy, how many of its audiences this
+    # destination maps, and the index of the first such mapping
+    unevaluated: tuple[tuple[str, int, int], ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id, "alias": self.alias, "datastream": self.datastream, "sandbox": self.sandbox,
+            "attributes": self.attributes, "unevaluated": [list(u) for u in self.unevaluated],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DestinationFacts:
+        """Raises KeyError, TypeError or ValueError for anything as_dict did not write."""
+        facts = cls(
+            str(data["id"]), str(data["alias"]), _optional_text(data["datastream"]),
+            _optional_text(data["sandbox"]), int(data["attributes"]),
+            tuple((str(sandbox), int(count), int(first)) for sandbox, count, first in data["unevaluated"]),
+        )
+        if facts.as_dict() != data:
+            raise ValueError("not a record of destination facts")
+        return facts
+
+
+def _optional_text(value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError("expected a string or null")
+    return value
 
 
 @dataclass
@@ -75,11 +118,27 @@ class Context:
                 active.add(entry.model.sandbox)
         return {sandbox: doc for sandbox, doc in listed.items() if sandbox not in active}
 
+    def own_sandbox_verdict(self, audience: CatalogAudience, item: CatalogItem) -> MergePolicy | str | None:
+        """What a mapping of ``audience`` on a datastream of its own sandbox (or of none) is told:
+        nothing (None; also when the sandbox's catalog has a file that failed to load),
+        ``UNEVALUATED`` (no merge policy of the sandbox is active on edge: CP146),
+        ``NO_MERGE_POLICY`` (CP145), or the merge policy it uses that is not active on edge (CP141;
+        an unknown one is CP143's)."""
+        if not self.project.catalog_is_complete(item.sandbox):
+            return None
+        if item.sandbox in self.without_edge_policy:
+            return UNEVALUATED
+        if audience.merge_policy is None:
+            return NO_MERGE_POLICY
+        policy = self.merge_policies.get((item.sandbox, audience.merge_policy))
+        return policy if policy is not None and not policy.active_on_edge else None
+
     @cached_property
-    def destinations_by_sandbox(self) -> dict[str, list[Entry[Destination]]]:
-        out: dict[str, list[Entry[Destination]]] = defaultdict(list)
-        for entry in self.project.destinations:
-            datastream = self.datastream_of(entry)
-            if datastream is not None:
-                out[datastream.model.sandbox].append(entry)
-        return out
+    def quiet_audiences(self) -> dict[str, str]:
+        """The audiences a mapping in their own sandbox says nothing about, with that sandbox:
+        nearly every mapping of a config is one, so it is decided once per audience."""
+        return {
+            audience_id: item.sandbox
+            for audience_id, (audience, item) in self.audiences.items()
+            if self.own_sandbox_verdict(audience, item) is None
+        }

@@ -7,15 +7,21 @@ import os
 import time
 from collections import defaultdict
 from datetime import date, datetime, timezone
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from .compiler import DEFAULT_NAMESPACE
 from .diagnostics import Diagnostic, Severity
-from .governance_rules import GOVERNANCE_RULES
-from .model import CatalogAudience, MergePolicy, window_bounds
+from .governance_rules import GOVERNANCE_DESTINATION_RULES, GOVERNANCE_RULES
+from .model import Destination, MergePolicy, window_bounds
 from .settings import DEFAULT_CATALOG_MAX_AGE_DAYS
-from .project import Doc, Project, first_seen
-from .rule_context import CatalogItem, Context
+from .project import Doc, Entry, Project, first_seen
+from .rule_context import NO_MERGE_POLICY, UNEVALUATED, Context, DestinationFacts
+
+# The rules come in three kinds, so that a build can check again only what a changed file
+# affects (incremental.py): rules of the context (every file but the destinations), rules of one
+# destination against the context, and rules across destinations, which read only each one's
+# DestinationFacts. check_all runs the three; docs/build.md says how a build reuses them.
+Placed = tuple[DestinationFacts, Doc]
 
 WARNING = Severity.WARNING
 # Adobe's guardrails (docs/rules.md cites them); exceeding them is allowed but not advised, except
@@ -37,10 +43,6 @@ def check_duplicate_ids(ctx: Context) -> Iterator[Diagnostic]:
         "each datastream file must describe a different datastream",
     )
     yield from first_seen(
-        ((e.model.id, e.doc, ("id",)) for e in p.destinations), "CP130", "destination id",
-        "each destination file must describe a different destination connection",
-    )
-    yield from first_seen(
         ((a.id, e.doc, ("audiences", i, "id")) for e in p.catalogs for i, a in enumerate(e.model.audiences)),
         "CP130", "audience id", "list each audience once in the catalog",
     )
@@ -52,6 +54,13 @@ def check_duplicate_ids(ctx: Context) -> Iterator[Diagnostic]:
     )
 
 
+def check_duplicate_destination_ids(ctx: Context, placed: Sequence[Placed]) -> Iterator[Diagnostic]:
+    yield from first_seen(
+        ((facts.id, doc, ("id",)) for facts, doc in placed), "CP130", "destination id",
+        "each destination file must describe a different destination connection",
+    )
+
+
 def check_duplicate_datastream_names(ctx: Context) -> Iterator[Diagnostic]:
     yield from first_seen(
         ((e.doc.source.stem, e.doc, ()) for e in ctx.project.datastreams), "CP137", "datastream file name",
@@ -59,49 +68,45 @@ def check_duplicate_datastream_names(ctx: Context) -> Iterator[Diagnostic]:
     )
 
 
-def check_datastream_reference(ctx: Context) -> Iterator[Diagnostic]:
-    names = sorted(ctx.datastreams)
-    for entry in ctx.project.destinations:
-        ref = entry.model.datastream
-        datastream = ctx.datastreams.get(ref)
-        if datastream is None:
-            close = difflib.get_close_matches(ref, names, n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else "name a file in datastreams/ (without .yaml) or its id"
-            yield entry.doc.diagnostic("CP132", f"unknown datastream '{ref}'", ("datastream",), hint=hint)
-            continue
-        if not datastream.model.personalization_destinations:
-            yield entry.doc.diagnostic(
-                "CP133",
-                f"datastream '{ref}' does not have personalization_destinations enabled, so it cannot "
-                "return this destination",
-                ("datastream",),
-                hint=f"set personalization_destinations: true in {datastream.doc.relpath}",
-            )
+def check_datastream_reference(ctx: Context, entry: Entry[Destination]) -> Iterator[Diagnostic]:
+    ref = entry.model.datastream
+    datastream = ctx.datastreams.get(ref)
+    if datastream is None:
+        close = difflib.get_close_matches(ref, sorted(ctx.datastreams), n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else "name a file in datastreams/ (without .yaml) or its id"
+        yield entry.doc.diagnostic("CP132", f"unknown datastream '{ref}'", ("datastream",), hint=hint)
+    elif not datastream.model.personalization_destinations:
+        yield entry.doc.diagnostic(
+            "CP133",
+            f"datastream '{ref}' does not have personalization_destinations enabled, so it cannot "
+            "return this destination",
+            ("datastream",),
+            hint=f"set personalization_destinations: true in {datastream.doc.relpath}",
+        )
 
 
-def check_edge_segmentation(ctx: Context) -> Iterator[Diagnostic]:
+def check_edge_segmentation(ctx: Context, entry: Entry[Destination]) -> Iterator[Diagnostic]:
     """CP134 where it matters: a destination maps an audience that the catalog says is evaluated
     on edge, on a datastream without edge segmentation. A lookup-only setup is not warned."""
-    for entry in ctx.project.destinations:
-        datastream = ctx.datastream_of(entry)
-        if datastream is None or datastream.model.edge_segmentation:
-            continue
-        if not datastream.model.personalization_destinations:
-            continue  # CP133
-        edge = [j for j, m in enumerate(entry.model.audiences) if _evaluation(ctx, m.id) == "edge"]
-        if not edge:
-            continue
-        others = len({entry.model.audiences[j].id for j in edge}) - 1
-        more = f" ({others} more edge audience{'s' if others > 1 else ''} in this destination)" if others else ""
-        yield entry.doc.diagnostic(
-            "CP134",
-            f"audience {entry.model.audiences[edge[0]].id} is evaluated on edge (catalog), but datastream "
-            f"'{entry.model.datastream}' has edge_segmentation off: its membership is only looked up, not "
-            f"re-evaluated during the request{more}",
-            ("audiences", edge[0], "id"),
-            hint=f"set edge_segmentation: true in {datastream.doc.relpath} for same-page personalization",
-            severity=WARNING,
-        )
+    datastream = ctx.datastream_of(entry)
+    if datastream is None or datastream.model.edge_segmentation:
+        return
+    if not datastream.model.personalization_destinations:
+        return  # CP133
+    edge = [j for j, m in enumerate(entry.model.audiences) if _evaluation(ctx, m.id) == "edge"]
+    if not edge:
+        return
+    others = len({entry.model.audiences[j].id for j in edge}) - 1
+    more = f" ({others} more edge audience{'s' if others > 1 else ''} in this destination)" if others else ""
+    yield entry.doc.diagnostic(
+        "CP134",
+        f"audience {entry.model.audiences[edge[0]].id} is evaluated on edge (catalog), but datastream "
+        f"'{entry.model.datastream}' has edge_segmentation off: its membership is only looked up, not "
+        f"re-evaluated during the request{more}",
+        ("audiences", edge[0], "id"),
+        hint=f"set edge_segmentation: true in {datastream.doc.relpath} for same-page personalization",
+        severity=WARNING,
+    )
 
 
 def _evaluation(ctx: Context, audience_id: str) -> str | None:
@@ -121,126 +126,97 @@ def check_datastream_services(ctx: Context) -> Iterator[Diagnostic]:
             )
 
 
-def check_alias_unique_per_datastream(ctx: Context) -> Iterator[Diagnostic]:
-    def items() -> Iterator[tuple[str, Doc, tuple[str | int, ...]]]:
-        for entry in ctx.project.destinations:
-            datastream = ctx.datastream_of(entry)
-            if datastream is not None:
-                yield f"{entry.model.alias}' on datastream '{datastream.model.id}", entry.doc, ("alias",)
-
-    yield from first_seen(items(), "CP131", "alias", "pages tell destinations apart by alias; rename one")
+def check_alias_unique_per_datastream(ctx: Context, placed: Sequence[Placed]) -> Iterator[Diagnostic]:
+    items = (
+        (f"{facts.alias}' on datastream '{facts.datastream}", doc, ("alias",))
+        for facts, doc in placed if facts.datastream is not None
+    )
+    yield from first_seen(items, "CP131", "alias", "pages tell destinations apart by alias; rename one")
 
 
-def check_windows(ctx: Context) -> Iterator[Diagnostic]:
-    for entry in ctx.project.destinations:
-        for i, mapping in enumerate(entry.model.audiences):
-            if mapping.start is None or mapping.end is None:
-                continue
-            start, end = window_bounds(mapping.start, mapping.end)
-            if start is not None and end is not None and end <= start:
-                yield entry.doc.diagnostic(
-                    "CP126", f"audience {mapping.id}: end ({mapping.end}) is not after start ({mapping.start})",
-                    ("audiences", i, "end"), hint="an end date is inclusive; it must not be before the start",
-                )
-
-
-def check_duplicate_audiences(ctx: Context) -> Iterator[Diagnostic]:
-    for entry in ctx.project.destinations:
-        audiences = entry.model.audiences
-        if len({m.id for m in audiences}) == len(audiences):
+def check_windows(ctx: Context, entry: Entry[Destination]) -> Iterator[Diagnostic]:
+    for i, mapping in enumerate(entry.model.audiences):
+        if mapping.start is None or mapping.end is None:
             continue
-        yield from first_seen(
-            ((m.id, entry.doc, ("audiences", i, "id")) for i, m in enumerate(entry.model.audiences)),
-            "CP135", "audience", "map each audience once per destination; merge the two entries",
-        )
+        start, end = window_bounds(mapping.start, mapping.end)
+        if start is not None and end is not None and end <= start:
+            yield entry.doc.diagnostic(
+                "CP126", f"audience {mapping.id}: end ({mapping.end}) is not after start ({mapping.start})",
+                ("audiences", i, "end"), hint="an end date is inclusive; it must not be before the start",
+            )
 
 
-def check_attribute_targets(ctx: Context) -> Iterator[Diagnostic]:
-    for entry in ctx.project.destinations:
-        yield from first_seen(
-            ((a.target, entry.doc, ("attributes", i, "target")) for i, a in enumerate(entry.model.attributes)),
-            "CP136", "attribute target", "targets become keys of the response's attributes; make them unique",
-        )
+def check_duplicate_audiences(ctx: Context, entry: Entry[Destination]) -> Iterator[Diagnostic]:
+    audiences = entry.model.audiences
+    if len({m.id for m in audiences}) == len(audiences):
+        return
+    yield from first_seen(
+        ((m.id, entry.doc, ("audiences", i, "id")) for i, m in enumerate(audiences)),
+        "CP135", "audience", "map each audience once per destination; merge the two entries",
+    )
 
 
-def check_catalog_audiences(ctx: Context) -> Iterator[Diagnostic]:
+def check_attribute_targets(ctx: Context, entry: Entry[Destination]) -> Iterator[Diagnostic]:
+    yield from first_seen(
+        ((a.target, entry.doc, ("attributes", i, "target")) for i, a in enumerate(entry.model.attributes)),
+        "CP136", "attribute target", "targets become keys of the response's attributes; make them unique",
+    )
+
+
+def check_catalog_audiences(ctx: Context, entry: Entry[Destination]) -> tuple[list[Diagnostic], list[tuple[str, int]]]:
     """Each mapped audience against the catalog: it exists (CP140, or CP147 without a catalog for
     its sandbox), in the datastream's sandbox (CP144), on a merge policy Adobe evaluates on edge
-    (CP141, CP145, CP146). Nothing is said of a sandbox whose catalog has a file that failed to
-    load: the answer could be in that file."""
-    unevaluated: dict[str, list[tuple[Doc, tuple[str | int, ...]]]] = defaultdict(list)
-    # the audiences a mapping in their own sandbox says nothing about, by sandbox: nearly every
-    # mapping of a config is one, so it is decided once per audience
-    quiet = {
-        audience_id: item.sandbox
-        for audience_id, (audience, item) in ctx.audiences.items()
-        if _own_sandbox_verdict(ctx, audience, item) is None
-    }
-    for entry in ctx.project.destinations:
-        datastream = ctx.datastream_of(entry)
-        sandbox = datastream.model.sandbox if datastream else None
-        for j, mapping in enumerate(entry.model.audiences):
-            home = quiet.get(mapping.id)
-            if home is not None and (home == sandbox or sandbox is None):
-                continue
-            path = ("audiences", j, "id")
-            found = ctx.audiences.get(mapping.id)
-            if found is None:
-                yield from _not_in_catalog(ctx, entry.doc, path, mapping.id, sandbox)
-                continue
-            audience, item = found
-            if sandbox is not None and item.sandbox != sandbox:
-                if ctx.project.catalog_is_complete(sandbox):
-                    yield entry.doc.diagnostic(
-                        "CP144",
-                        f"audience {mapping.id} belongs to sandbox '{item.sandbox}', but this destination's "
-                        f"datastream is in sandbox '{sandbox}'",
-                        path,
-                        hint="map audiences of the datastream's own sandbox",
-                    )
-                continue
-            verdict = _own_sandbox_verdict(ctx, audience, item)
-            if verdict is None:
-                continue
-            if verdict is _UNEVALUATED:
-                unevaluated[item.sandbox].append((entry.doc, path))  # CP146, once per sandbox
-            elif verdict is _NO_MERGE_POLICY:
-                yield entry.doc.diagnostic(
-                    "CP145",
-                    f"audience {mapping.id} has no merge_policy in the catalog ({_at(item.doc, item.path)}): "
-                    "whether Adobe evaluates it on edge (its merge policy must be active on edge) was not checked",
+    (CP141, CP145). Nothing is said of a sandbox whose catalog has a file that failed to load:
+    the answer could be in that file. Also returns the mappings (sandbox, index) of audiences no
+    merge policy evaluates on edge, which CP146 counts across destinations."""
+    out: list[Diagnostic] = []
+    unevaluated: list[tuple[str, int]] = []
+    quiet = ctx.quiet_audiences
+    datastream = ctx.datastream_of(entry)
+    sandbox = datastream.model.sandbox if datastream else None
+    for j, mapping in enumerate(entry.model.audiences):
+        home = quiet.get(mapping.id)
+        if home is not None and (home == sandbox or sandbox is None):
+            continue
+        path = ("audiences", j, "id")
+        found = ctx.audiences.get(mapping.id)
+        if found is None:
+            out.extend(_not_in_catalog(ctx, entry.doc, path, mapping.id, sandbox))
+            continue
+        audience, item = found
+        if sandbox is not None and item.sandbox != sandbox:
+            if ctx.project.catalog_is_complete(sandbox):
+                out.append(entry.doc.diagnostic(
+                    "CP144",
+                    f"audience {mapping.id} belongs to sandbox '{item.sandbox}', but this destination's "
+                    f"datastream is in sandbox '{sandbox}'",
                     path,
-                    hint="add merge_policy: <its merge policy id> to the audience's catalog entry",
-                    severity=WARNING,
-                )
-            elif isinstance(verdict, MergePolicy):
-                yield entry.doc.diagnostic(
-                    "CP141",
-                    f"audience {audience.id} uses merge policy '{verdict.name}', which is not active on edge: "
-                    "edge destinations will not evaluate it",
-                    path,
-                    hint="assign the audience the sandbox's active-on-edge merge policy, or unmap it",
-                )
-    yield from _no_edge_policy(ctx, unevaluated)
-
-
-_UNEVALUATED, _NO_MERGE_POLICY = "unevaluated", "no merge policy"
-
-
-def _own_sandbox_verdict(ctx: Context, audience: CatalogAudience, item: CatalogItem) -> MergePolicy | str | None:
-    """What a mapping of ``audience`` on a datastream of its own sandbox (or of none) is told:
-    nothing (None; also when the sandbox's catalog has a file that failed to load),
-    ``_UNEVALUATED`` (no merge policy of the sandbox is active on edge: CP146),
-    ``_NO_MERGE_POLICY`` (CP145), or the merge policy it uses that is not active on edge (CP141;
-    an unknown one is CP143's)."""
-    if not ctx.project.catalog_is_complete(item.sandbox):
-        return None
-    if item.sandbox in ctx.without_edge_policy:
-        return _UNEVALUATED
-    if audience.merge_policy is None:
-        return _NO_MERGE_POLICY
-    policy = ctx.merge_policies.get((item.sandbox, audience.merge_policy))
-    return policy if policy is not None and not policy.active_on_edge else None
+                    hint="map audiences of the datastream's own sandbox",
+                ))
+            continue
+        verdict = ctx.own_sandbox_verdict(audience, item)
+        if verdict is None:
+            continue
+        if verdict is UNEVALUATED:
+            unevaluated.append((item.sandbox, j))
+        elif verdict is NO_MERGE_POLICY:
+            out.append(entry.doc.diagnostic(
+                "CP145",
+                f"audience {mapping.id} has no merge_policy in the catalog ({_at(item.doc, item.path)}): "
+                "whether Adobe evaluates it on edge (its merge policy must be active on edge) was not checked",
+                path,
+                hint="add merge_policy: <its merge policy id> to the audience's catalog entry",
+                severity=WARNING,
+            ))
+        elif isinstance(verdict, MergePolicy):
+            out.append(entry.doc.diagnostic(
+                "CP141",
+                f"audience {audience.id} uses merge policy '{verdict.name}', which is not active on edge: "
+                "edge destinations will not evaluate it",
+                path,
+                hint="assign the audience the sandbox's active-on-edge merge policy, or unmap it",
+            ))
+    return out, unevaluated
 
 
 def _at(doc: Doc, path: tuple[str | int, ...]) -> str:
@@ -271,15 +247,20 @@ def _not_in_catalog(
         )
 
 
-def _no_edge_policy(
-    ctx: Context, unevaluated: dict[str, list[tuple[Doc, tuple[str | int, ...]]]]
-) -> Iterator[Diagnostic]:
-    for sandbox, mapped in unevaluated.items():
-        first_doc, first_path = mapped[0]
+def check_edge_policy_needed(ctx: Context, placed: Sequence[Placed]) -> Iterator[Diagnostic]:
+    """CP146, once per sandbox, at its catalog, counting the mappings of every destination."""
+    counted: dict[str, list[int]] = {}
+    first: dict[str, tuple[Doc, tuple[str | int, ...]]] = {}
+    for facts, doc in placed:
+        for sandbox, count, j in facts.unevaluated:
+            counted.setdefault(sandbox, [0])[0] += count
+            first.setdefault(sandbox, (doc, ("audiences", j, "id")))
+    for sandbox, (mapped,) in counted.items():
+        first_doc, first_path = first[sandbox]
         yield ctx.without_edge_policy[sandbox].diagnostic(
             "CP146",
-            f"no merge policy of sandbox '{sandbox}' is active on edge, but {len(mapped)} mapped "
-            f"audience{'s' if len(mapped) > 1 else ''} of it (first at {_at(first_doc, first_path)}) "
+            f"no merge policy of sandbox '{sandbox}' is active on edge, but {mapped} mapped "
+            f"audience{'s' if mapped > 1 else ''} of it (first at {_at(first_doc, first_path)}) "
             "need one: Adobe does not evaluate them for edge destinations",
             ("merge_policies",),
             key=True,
@@ -367,37 +348,42 @@ def check_audience_ttl(ctx: Context) -> Iterator[Diagnostic]:
                 )
 
 
-def check_guardrails(ctx: Context) -> Iterator[Diagnostic]:
-    for sandbox, entries in sorted(ctx.destinations_by_sandbox.items()):
+def check_sandbox_guardrails(ctx: Context, placed: Sequence[Placed]) -> Iterator[Diagnostic]:
+    by_sandbox: dict[str, list[Placed]] = defaultdict(list)
+    for facts, doc in placed:
+        if facts.sandbox is not None:
+            by_sandbox[facts.sandbox].append((facts, doc))
+    for sandbox, entries in sorted(by_sandbox.items()):
         if len(entries) > MAX_DESTINATIONS_PER_SANDBOX:
-            for entry in entries[MAX_DESTINATIONS_PER_SANDBOX:]:
-                yield entry.doc.diagnostic(
+            for _, doc in entries[MAX_DESTINATIONS_PER_SANDBOX:]:
+                yield doc.diagnostic(
                     "CP150",
                     f"sandbox '{sandbox}' has {len(entries)} Custom Personalization destinations; Adobe's "
                     f"guardrail is {MAX_DESTINATIONS_PER_SANDBOX}",
                     hint="consolidate destinations, or confirm the higher count with Adobe",
                     severity=WARNING,
                 )
-        attributes = [(entry, j) for entry in entries for j in range(len(entry.model.attributes))]
-        for entry, j in attributes[MAX_ATTRIBUTES_PER_SANDBOX:]:
-            yield entry.doc.diagnostic(
+        attributes = [(doc, j) for facts, doc in entries for j in range(facts.attributes)]
+        for doc, j in attributes[MAX_ATTRIBUTES_PER_SANDBOX:]:
+            yield doc.diagnostic(
                 "CP152",
                 f"sandbox '{sandbox}' maps {len(attributes)} attributes to personalization destinations; "
                 f"Adobe enforces at most {MAX_ATTRIBUTES_PER_SANDBOX}",
                 ("attributes", j),
                 hint="map fewer attributes: Adobe refuses the activation past the limit",
             )
-    for entry in ctx.project.destinations:
-        count = len(entry.model.audiences)
-        if count > MAX_AUDIENCES_PER_DESTINATION:
-            yield entry.doc.diagnostic(
-                "CP151",
-                f"{count} audiences mapped; Adobe's guardrail is {MAX_AUDIENCES_PER_DESTINATION} per destination",
-                ("audiences", MAX_AUDIENCES_PER_DESTINATION),
-                hint="split the audiences over several destinations",
-                severity=WARNING,
-            )
-    yield from _catalog_guardrails(ctx)
+
+
+def check_destination_guardrail(ctx: Context, entry: Entry[Destination]) -> Iterator[Diagnostic]:
+    count = len(entry.model.audiences)
+    if count > MAX_AUDIENCES_PER_DESTINATION:
+        yield entry.doc.diagnostic(
+            "CP151",
+            f"{count} audiences mapped; Adobe's guardrail is {MAX_AUDIENCES_PER_DESTINATION} per destination",
+            ("audiences", MAX_AUDIENCES_PER_DESTINATION),
+            hint="split the audiences over several destinations",
+            severity=WARNING,
+        )
 
 
 # (code, what is counted, limit, key pointed at, hint): all counted over a sandbox's catalog audiences
@@ -410,7 +396,7 @@ _CATALOG_GUARDRAILS = (
 )
 
 
-def _catalog_guardrails(ctx: Context) -> Iterator[Diagnostic]:
+def check_catalog_guardrails(ctx: Context) -> Iterator[Diagnostic]:
     """Adobe's per-sandbox audience guardrails, counted on the catalog (the audiences that exist,
     mapped or not); reported at each audience past the limit, in file order."""
     counted: dict[str, list[list[tuple[Doc, int]]]] = defaultdict(lambda: [[], [], []])
@@ -468,28 +454,75 @@ def _shown(when: date | datetime) -> str:
     return when.isoformat()
 
 
+# rules of the context: they read no destination
 RULES: tuple[Callable[[Context], Iterator[Diagnostic]], ...] = (
     check_duplicate_ids,
     check_duplicate_datastream_names,
-    check_datastream_reference,
     check_datastream_services,
-    check_edge_segmentation,
-    check_alias_unique_per_datastream,
-    check_windows,
-    check_duplicate_audiences,
-    check_attribute_targets,
-    check_catalog_audiences,
     check_merge_policy_references,
     check_active_on_edge_policies,
     check_merge_policy_settings,
     check_audience_ttl,
-    check_guardrails,
+    check_catalog_guardrails,
     check_catalog_freshness,
+    *GOVERNANCE_RULES,
 )
+DESTINATION_RULES: tuple[Callable[[Context, Entry[Destination]], Iterator[Diagnostic]], ...] = (
+    check_datastream_reference,
+    check_edge_segmentation,
+    check_windows,
+    check_duplicate_audiences,
+    check_attribute_targets,
+    check_destination_guardrail,
+    *GOVERNANCE_DESTINATION_RULES,
+)
+RULES_ACROSS: tuple[Callable[[Context, Sequence[Placed]], Iterator[Diagnostic]], ...] = (
+    check_duplicate_destination_ids,
+    check_alias_unique_per_datastream,
+    check_edge_policy_needed,
+    check_sandbox_guardrails,
+)
+
+
+def check_context(ctx: Context) -> list[Diagnostic]:
+    return [diagnostic for rule in RULES for diagnostic in rule(ctx)]
+
+
+def check_destination(ctx: Context, entry: Entry[Destination]) -> tuple[list[Diagnostic], DestinationFacts]:
+    """The diagnostics of one destination of ``ctx.project`` on its own, and its facts for the
+    rules across destinations."""
+    diagnostics = [diagnostic for rule in DESTINATION_RULES for diagnostic in rule(ctx, entry)]
+    catalog, unevaluated = check_catalog_audiences(ctx, entry)
+    diagnostics.extend(catalog)
+    counted: dict[str, list[int]] = {}
+    for sandbox, j in unevaluated:
+        counted.setdefault(sandbox, [0, j])[0] += 1
+    datastream = ctx.datastream_of(entry)
+    facts = DestinationFacts(
+        id=entry.model.id,
+        alias=entry.model.alias,
+        datastream=datastream.model.id if datastream else None,
+        sandbox=datastream.model.sandbox if datastream else None,
+        attributes=len(entry.model.attributes),
+        unevaluated=tuple((sandbox, count, j) for sandbox, (count, j) in counted.items()),
+    )
+    return diagnostics, facts
+
+
+def check_across(ctx: Context, placed: Sequence[Placed]) -> list[Diagnostic]:
+    """The rules across destinations, over every destination's facts in file order."""
+    return [diagnostic for rule in RULES_ACROSS for diagnostic in rule(ctx, placed)]
 
 
 def check_all(
     project: Project, *, now: int | None = None, max_catalog_age_days: int = DEFAULT_CATALOG_MAX_AGE_DAYS
 ) -> list[Diagnostic]:
     ctx = Context(project, now, max_catalog_age_days)
-    return [diagnostic for rule in (*RULES, *GOVERNANCE_RULES) for diagnostic in rule(ctx)]
+    diagnostics = check_context(ctx)
+    placed: list[Placed] = []
+    for entry in project.destinations:
+        own, facts = check_destination(ctx, entry)
+        diagnostics.extend(own)
+        placed.append((facts, entry.doc))
+    diagnostics.extend(check_across(ctx, placed))
+    return diagnostics
