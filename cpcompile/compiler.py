@@ -41,15 +41,20 @@ def compile_body(project: Project) -> dict[str, Any]:
     Every object's keys are in sorted order, as in the canonical JSON, so that the msgpack
     encoding (which keeps insertion order) can pack the body as it is."""
     datastreams = datastream_index(project)
-    namespaces = {a.id: a.namespace for c in project.catalogs for a in c.model.audiences}
+    namespaces = audience_namespaces(project)
     by_datastream: dict[str, list[Destination]] = defaultdict(list)
     for entry in project.destinations:
         by_datastream[datastreams[entry.model.datastream].model.id].append(entry.model)
     entries = {
-        entry.model.id: _datastream_entry(entry.model.access, by_datastream[entry.model.id], namespaces)
+        entry.model.id: compile_datastream(entry.model.access, by_datastream[entry.model.id], namespaces)
         for entry in project.datastreams
     }
     return BODY.entry(datastreams=dict(sorted(entries.items())))
+
+
+def audience_namespaces(project: Project) -> dict[str, str]:
+    """Each catalog audience's identity namespace (an audience in no catalog: DEFAULT_NAMESPACE)."""
+    return {a.id: a.namespace for c in project.catalogs for a in c.model.audiences}
 
 
 # mappings and audiences are the most numerous entries: built as plain dicts with the declared
@@ -58,9 +63,11 @@ _DESTINATION, _START, _END = MAPPING.keys["destination"], MAPPING.keys["start"],
 _MAPPINGS, _NAMESPACE = AUDIENCE.keys["mappings"], AUDIENCE.keys["namespace"]
 
 
-def _datastream_entry(
+def compile_datastream(
     access: str, destinations: list[Destination], namespaces: Mapping[str, str]
 ) -> dict[str, Any]:
+    """One datastream's entry of the body: it depends on nothing but its own destinations (in any
+    order), its access and the catalogs' namespaces, so a build can keep it (incremental.py)."""
     destinations = sorted(destinations, key=lambda d: (d.alias, d.id))
     mappings: defaultdict[str, list[dict[str, int]]] = defaultdict(list)
     for index, destination in enumerate(destinations):

@@ -79,16 +79,16 @@ def make_document(body: dict[str, Any]) -> dict[str, Any]:
     return encode_document(body)[0]
 
 
+def document_header(revision: str) -> dict[str, Any]:
+    """Every member of the document but ``body``, in sorted key order."""
+    return {"format": FORMAT, "min_reader_version": READER_VERSION, "revision": revision, "schema_version": SCHEMA_VERSION}
+
+
 def encode_document(body: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     """The document and its canonical JSON, encoding the (large) body only once: with sorted
     keys the body comes first, so the file is ``{"body":`` + body + the rest of the header."""
     body_bytes = canonical_json(body)
-    header = {
-        "format": FORMAT,
-        "min_reader_version": READER_VERSION,
-        "revision": revision_of_body_bytes(body_bytes),
-        "schema_version": SCHEMA_VERSION,
-    }
+    header = document_header(revision_of_body_bytes(body_bytes))
     # one join: concatenating one piece after another copied the (large) body each time
     data = b"".join((JSON_BODY_PREFIX, body_bytes, b",", canonical_json(header)[1:]))
     return {"body": body, **header}, data
