@@ -1,4 +1,4 @@
-"""Incremental builds: parsed documents and finished builds, cached by content hash.
+"""Incremental builds: parsed documents, finished builds and validation reports, cached by content hash.
 
 Everything here is an optimisation, and none of it may decide what a build writes: the artifact
 is a function of the reviewed config files and the cpcompile version only. So (docs/build.md):
@@ -20,13 +20,11 @@ import hmac
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from . import __version__, yamlsrc
+from . import __version__
 from .artifact_format.document import SCHEMA_VERSION
-from .atomic import write_atomic
 from .sources import SourceFile
 
 CACHE_FORMAT = 2
@@ -104,6 +102,8 @@ class Cache:
         data = self._read(path, "doc", source.sha256)
         if isinstance(data, dict):
             return data
+        from . import yamlsrc  # here: a run answered from the cache never needs the YAML parser
+
         data = yamlsrc.parse(source.text)  # a YamlProblem propagates and is not cached
         self._store(path, "doc", source.sha256, data)
         return data
@@ -116,8 +116,20 @@ class Cache:
     def store_build_record(self, digest: str, record: dict[str, Any]) -> None:
         self._store(self.directory / "builds" / f"{digest}.json", "build", digest, record)
 
+    # finished validations (validate_cache.py) ----------------------------------------------
+    def validation_record(self, digest: str) -> dict[str, Any] | None:
+        record = self._read(self.directory / "validations" / f"{digest}.json", "validation", digest)
+        return record if isinstance(record, dict) else None
+
+    def store_validation_record(self, digest: str, record: dict[str, Any]) -> None:
+        self._store(self.directory / "validations" / f"{digest}.json", "validation", digest, record)
+
     def flush(self) -> None:
         """Write what was learnt; failing to write a cache never fails the build."""
+        if not self._pending:
+            return
+        from .atomic import write_atomic  # here: a run answered from the cache writes nothing
+
         for path, data in self._pending.items():
             try:
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -199,6 +211,8 @@ def _read_key(path: Path) -> bytes | None:
 def _new_key(path: Path, *, replace: bool) -> bytes | None:
     """A new random key, written whole (0600) before it appears at ``path``. Two builds that
     start at once: the first link wins and the other one reads the winner's key."""
+    import tempfile  # here: only a first run makes a key
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".key.", suffix=".tmp")  # mode 0600
     try:
         key = os.urandom(KEY_BYTES)

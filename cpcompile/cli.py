@@ -71,19 +71,39 @@ def cli() -> None:
 @ROOT
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--strict", is_flag=True, help="Warnings fail too (exit 1).")
+@click.option(
+    "--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Where to keep reports for reuse, outside ROOT (shared with build).  [default: "
+    "$CPCOMPILE_CACHE_DIR, else $XDG_CACHE_HOME/cpcompile, else ~/.cache/cpcompile]",
+)
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
 @click.pass_context
-def validate(ctx: click.Context, root: Path, fmt: str, strict: bool) -> None:
+def validate(ctx: click.Context, root: Path, fmt: str, strict: bool, cache_dir: Path | None, no_cache: bool) -> None:
     """Check the config under ROOT (default: .) and report every problem at once.
+
+    An unchanged tree is answered from the report of the identical earlier run, the same
+    output and exit status; the cache is kept outside ROOT and its entries are authenticated
+    (docs/build.md), --no-cache turns it off.
 
     Exit status: 0 clean, 1 config errors (or warnings with --strict), 2 usage error,
     3 internal error.
     """
-    from .validate import validate_tree
+    from .cache import CacheSetupError, default_cache_dir, key_from_text
+    from .validate_cache import validate_root
 
-    result = validate_tree(root)
-    diagnostics = as_seen_from_working_directory(root, result.diagnostics)
-    click.echo(render(diagnostics, fmt, files_checked=result.files_checked, skipped=result.skipped), nl=False)
-    ctx.exit(result.exit_code(strict=strict))
+    try:
+        cache = None if no_cache else (cache_dir if cache_dir is not None else default_cache_dir(os.environ))
+    except CacheSetupError:  # no home directory: validate as ever, without a cache
+        cache = None
+    try:
+        secret = os.environ.get("CPCOMPILE_CACHE_KEY", "")
+        cache_key = key_from_text(secret) if secret and cache is not None else None
+        report = validate_root(root, cache_dir=cache, cache_key=cache_key)
+    except CacheSetupError as err:
+        raise click.UsageError(str(err)) from None
+    diagnostics = as_seen_from_working_directory(root, report.diagnostics)
+    click.echo(render(diagnostics, fmt, files_checked=report.files_checked, skipped=report.skipped), nl=False)
+    ctx.exit(report.exit_code(strict=strict))
 
 
 @cli.command()

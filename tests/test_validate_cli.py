@@ -74,12 +74,12 @@ def test_usage_errors_exit_2(runner, args):
 
 
 def test_internal_error_exits_3_with_a_one_line_apology(runner, monkeypatch):
-    def broken(root):
+    def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
     monkeypatch.delenv("CPCOMPILE_DEBUG", raising=False)
-    monkeypatch.setattr("cpcompile.validate.validate_tree", broken)
-    result = _validate(runner, VALID)
+    monkeypatch.setattr("cpcompile.validate.validate_files", broken)
+    result = _validate(runner, VALID, "--no-cache")  # a cached report would not reach it
     assert result.exit_code == 3
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
@@ -89,12 +89,12 @@ def test_internal_error_exits_3_with_a_one_line_apology(runner, monkeypatch):
 
 
 def test_internal_error_shows_the_traceback_with_cpcompile_debug(runner, monkeypatch):
-    def broken(root):
+    def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
     monkeypatch.setenv("CPCOMPILE_DEBUG", "1")
-    monkeypatch.setattr("cpcompile.validate.validate_tree", broken)
-    result = _validate(runner, VALID)
+    monkeypatch.setattr("cpcompile.validate.validate_files", broken)
+    result = _validate(runner, VALID, "--no-cache")
     assert result.exit_code == 3
     assert "Traceback (most recent call last)" in result.stderr
     assert 'raise RuntimeError("boom")' in result.stderr

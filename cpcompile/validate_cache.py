@@ -1,0 +1,153 @@
+"""`cpcompile validate` that reuses the report of an identical earlier validation.
+
+A pre-commit hook validates the same tree again and again. The report is a function of the
+files discovery finds (and what it finds wrong), the settings file, the cpcompile version and,
+for the catalog freshness warning (CP148), "now": ``SOURCE_DATE_EPOCH`` when it holds whole
+seconds, else the clock. So a report is stored under a digest of exactly those inputs, in the
+cache ``cpcompile build`` uses (cache.py: outside the root, HMAC-authenticated entries, every
+failure ignored), and an unchanged tree is answered from it without importing the models,
+the YAML parser or the rules: this module imports only the standard library and the small
+modules of the hit path at module level.
+
+What is stored is the diagnostics as found, relative to the root, in the order a cold run
+gives them, never rendered text: the output format, ``--strict`` and the working directory are
+applied on the way out, exactly as for a cold run.
+
+When "now" is the clock, a report also holds the span of time it is true for: a catalog's
+freshness warning appears at a precise second (its export time plus the limit), so the report
+is reused only between the latest such moment before the cold run and the next one after it,
+and only on the same UTC day (the day is part of the digest, as for ``build``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import sources
+from .cache import Cache, check_outside, input_digest
+from .diagnostics import Diagnostic, diagnostic_from_dict, exit_code
+
+_DAY = 86_400
+
+
+@dataclass
+class Report:
+    diagnostics: list[Diagnostic]  # relative to the root, sorted as validate_files sorts them
+    files_checked: int
+    skipped: int = 0
+    reused: bool = False  # answered from the cache
+
+    def exit_code(self, *, strict: bool = False) -> int:
+        return exit_code(self.diagnostics, strict=strict)
+
+
+def validate_root(
+    root: Path, *, cache_dir: Path | None = None, cache_key: bytes | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> Report:
+    """The report of ``cpcompile validate ROOT``. With ``cache_dir`` (which must be outside the
+    root, else cache.CacheDirInsideRoot), the report of an identical earlier validation is
+    reused and a new one stored; entries are authenticated with ``cache_key``, or with the key
+    file in ``cache_dir``. ``environ`` is read for SOURCE_DATE_EPOCH only."""
+    discovery = sources.discover(root)
+    cache = None
+    if cache_dir is not None:
+        check_outside(cache_dir, root)
+        cache = Cache(cache_dir, cache_key)
+    epoch = _source_date_epoch(environ)
+    clock = int(time.time())
+    digest = input_digest(_inputs(discovery), _options(discovery, epoch, clock))
+    if cache is not None:
+        reused = _reuse(cache.validation_record(digest), clock if epoch is None else None)
+        if reused is not None:
+            return reused
+    report, span = _validate(discovery, cache, clock if epoch is None else None)
+    if cache is not None:
+        try:
+            cache.store_validation_record(digest, _record(report, span))
+        except ValueError:  # text JSON cannot carry as UTF-8 (a lone surrogate): not cached
+            pass
+        cache.flush()
+    return report
+
+
+def _source_date_epoch(environ: Mapping[str, str]) -> str | None:
+    """SOURCE_DATE_EPOCH as the freshness rule reads it (rules.freshness_now): whole seconds,
+    else None and the rule reads the clock."""
+    value = environ.get("SOURCE_DATE_EPOCH", "").strip()
+    return value if value.isdigit() else None
+
+
+def _inputs(discovery: sources.Discovery) -> list[sources.SourceFile]:
+    return [*discovery.files, *([discovery.settings] if discovery.settings is not None else [])]
+
+
+def _options(discovery: sources.Discovery, epoch: str | None, clock: int) -> list[str]:
+    """Every input besides the files' content: what discovery itself reported, and "now"."""
+    found = [json.dumps(d.as_dict(), sort_keys=True) for d in discovery.diagnostics]
+    now = f"source_date_epoch={epoch}" if epoch is not None else f"day={clock // _DAY}"
+    return ["command=validate", f"unreadable={discovery.unreadable}", now, *found]
+
+
+def _validate(discovery: sources.Discovery, cache: Cache | None, clock: int | None) -> tuple[Report, list[int]]:
+    """A cold validation, and (when "now" is the clock) the span of seconds its report holds for."""
+    from .gcpause import paused_gc
+    from .load import parse_source
+    from .validate import validate_files
+
+    with paused_gc():
+        result = validate_files(discovery, cache.parse if cache is not None else parse_source)
+    report = Report(result.diagnostics, result.files_checked, result.skipped)
+    return report, ([] if clock is None else _freshness_span(result.project, discovery, clock))
+
+
+def _freshness_span(project: Any, discovery: sources.Discovery, clock: int) -> list[int]:
+    """[from, until): the seconds around ``clock`` in which no catalog crosses its freshness
+    limit (CP148 fires once now - exported > limit days). ``clock`` was read before the rules
+    ran, so a crossing during the run makes the span empty and the report is never reused."""
+    from .model import window_bounds
+    from .settings import catalog_max_age_days
+
+    limit = catalog_max_age_days(discovery.settings) * _DAY
+    start, until = 0, None
+    for entry in project.catalogs:
+        exported = entry.model.exported_at
+        if exported is None:
+            continue
+        begins, _ = window_bounds(exported, None)
+        if begins is None:
+            continue
+        crossing = begins + limit + 1  # the first second at which the warning is due
+        if crossing <= clock:
+            start = max(start, crossing)
+        else:
+            until = crossing if until is None else min(until, crossing)
+    return [start, until if until is not None else (clock // _DAY + 1) * _DAY]
+
+
+def _record(report: Report, span: list[int]) -> dict[str, Any]:
+    return {
+        "diagnostics": [d.as_dict() for d in report.diagnostics],
+        "files_checked": report.files_checked,
+        "skipped": report.skipped,
+        "span": span or None,
+    }
+
+
+def _reuse(record: dict[str, Any] | None, clock: int | None) -> Report | None:
+    """The report in ``record``, if it holds for ``clock`` (None: "now" is SOURCE_DATE_EPOCH)."""
+    if record is None:
+        return None
+    try:
+        span = record["span"]
+        if clock is not None and not (isinstance(span, list) and int(span[0]) <= clock < int(span[1])):
+            return None
+        diagnostics = [diagnostic_from_dict(d) for d in record["diagnostics"]]
+        return Report(diagnostics, int(record["files_checked"]), int(record["skipped"]), reused=True)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return None
