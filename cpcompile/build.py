@@ -17,18 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import sources
-from .artifact_format.encode import encode
+from . import incremental, sources
 from .atomic import fsync_dir, write_atomic
 from .cache import Cache, check_outside, input_digest
-from .compiler import compile_body, count
 from .diagnostics import Diagnostic, diagnostic_from_dict, exit_code
 from .gcpause import paused_gc
 from .load import parse_source
 from .manifest import MANIFEST, NO_PROVENANCE, Provenance, make_manifest, pretty_json
 from .artifact_format.signature import SIGNATURE_FILENAME, encode_signature
 from .artifact_format.signer import PrivateKey, signature_document
-from .validate import ValidationResult, validate_files
 
 ARTIFACT_JSON = "artifact.json"
 ARTIFACT_MSGPACK = "artifact.msgpack"
@@ -84,10 +81,10 @@ def build(
             return reused
     parse = cache.parse if cache else parse_source
     with paused_gc():
-        result = validate_files(discovery, parse)
-        outcome = BuildOutcome(result.diagnostics, result.files_checked)
-        if result.exit_code(strict=strict) == 0:
-            outcome.manifest = _write_outputs(out_dir, result, sign_key, provenance, built_at)
+        checked = incremental.check(discovery, cache, parse)
+        outcome = BuildOutcome(checked.diagnostics, checked.files_checked)
+        if exit_code(checked.diagnostics, strict=strict) == 0:
+            outcome.manifest = _write_outputs(out_dir, checked.compile(), sign_key, provenance, built_at)
             outcome.revision = outcome.manifest["artifact"]["revision"]
             if cache is not None:
                 cache.store_build_record(digest, _record(outcome))
@@ -102,15 +99,13 @@ def inputs(discovery: sources.Discovery) -> list[sources.SourceFile]:
 
 
 def _write_outputs(
-    out_dir: Path, result: ValidationResult, sign_key: PrivateKey | None, provenance: Provenance, built_at: int | None
+    out_dir: Path, compiled: incremental.Compiled, sign_key: PrivateKey | None, provenance: Provenance, built_at: int | None
 ) -> dict[str, Any]:
-    body = compile_body(result.project)
-    document, json_bytes, msgpack_bytes = encode(body)
-    outputs = {ARTIFACT_JSON: json_bytes, ARTIFACT_MSGPACK: msgpack_bytes}
+    outputs = {ARTIFACT_JSON: compiled.json, ARTIFACT_MSGPACK: compiled.msgpack}
     if sign_key is not None:
-        outputs[SIGNATURE] = encode_signature(signature_document(document["revision"], sign_key))
+        outputs[SIGNATURE] = encode_signature(signature_document(compiled.header["revision"], sign_key))
     manifest = make_manifest(
-        document, outputs, count(body).as_dict(),
+        compiled.header, outputs, compiled.counts.as_dict(),
         signed_by=sign_key.key_id if sign_key is not None else None, provenance=provenance, built_at=built_at,
     )
     out_dir.mkdir(parents=True, exist_ok=True)

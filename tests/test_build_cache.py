@@ -304,7 +304,7 @@ def _payload_changed_header_kept(path: Path, rng: random.Random) -> None:
     elif re.search(rb'"files_checked":\s*%d\b' % EXAMPLE_FILES, payload):  # one file more, same length
         payload = re.sub(rb'("files_checked":\s*)%d\b' % EXAMPLE_FILES, rb"\g<1>%d" % (EXAMPLE_FILES + 1), payload)
     else:
-        match = re.search(rb'"name":\s*"', payload)
+        match = re.search(rb'"(?:name|alias)":\s*"', payload)
         assert match, f"nothing to change in {path}"
         i = match.end()
         payload = payload[:i] + bytes([payload[i] ^ 0x01]) + payload[i + 1 :]
@@ -348,6 +348,9 @@ def test_corrupt_doc_cache_is_not_trusted_and_is_repaired(tmp_path):
     for path in cache_files(tmp_path, "docs"):
         _payload_changed_header_kept(path, random.Random(0))
     assert sum(b"adServerAlibs" in p.read_bytes() for p in cache_files(tmp_path, "docs")) == 1
+    # without the per-destination records and datastream pieces, every document is read again
+    for path in cache_files(tmp_path, "state") + cache_files(tmp_path, "piece"):
+        path.unlink()
     result = run("build", root, "--out", tmp_path / "out")
     assert result.exit_code == 0
     assert b"adServerAlibs" not in (tmp_path / "out/artifact.json").read_bytes()

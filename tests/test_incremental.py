@@ -1,0 +1,254 @@
+"""Incremental builds (cpcompile/incremental.py) give what a build from scratch gives.
+
+A tree is edited at random, step after step, and built after each step with one cache that
+lives through all of them: the report must equal ``validate_tree``'s (the whole validation,
+which never looks at a cache) and the artifact files must be the bytes that compiling the whole
+project writes. Most edits change destination files, which is what the cache answers for
+without loading; some change the context, which starts afresh.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cpcompile import incremental
+from cpcompile.build import build
+from cpcompile.diagnostics import sorted_diagnostics
+from cpcompile.validate import validate_tree
+
+from test_generate import gen
+
+UNKNOWN_AUDIENCE = "0badc0de-0000-4000-8000-000000000000"
+
+
+def _destinations(root: Path) -> list[Path]:
+    return sorted((root / "destinations").glob("*.yaml"))
+
+
+def _edit_line(path: Path, key: str, value: str) -> None:
+    text = path.read_text()
+    path.write_text(re.sub(rf"(?m)^{key}: .*$", f"{key}: {value}", text, count=1))
+
+
+def _value(path: Path, key: str) -> str:
+    found = re.search(rf"(?m)^{key}: (.*)$", path.read_text())
+    assert found, f"{key} in {path}"
+    return found.group(1)
+
+
+def _append_audience(path: Path, lines: str) -> None:
+    text = path.read_text()
+    path.write_text(text.replace("audiences:\n", f"audiences:\n{lines}", 1))
+
+
+# each edit: (rng, root, destination files) -> what it did, for the failure message
+def _alias_of_another(rng, root, files):
+    a, b = rng.sample(files, 2)
+    _edit_line(a, "alias", _value(b, "alias"))
+    return f"{a.name}: alias of {b.name}"
+
+
+def _new_alias(rng, root, files):
+    a = rng.choice(files)
+    _edit_line(a, "alias", f"alias-new-{rng.randrange(1000)}")
+    return f"{a.name}: new alias"
+
+
+def _id_of_another(rng, root, files):
+    a, b = rng.sample(files, 2)
+    _edit_line(a, "id", _value(b, "id"))
+    return f"{a.name}: id of {b.name}"
+
+
+def _other_datastream(rng, root, files):
+    a = rng.choice(files)
+    names = [p.stem for p in sorted((root / "datastreams").glob("*.yaml"))] + ["ds-unknown"]
+    name = rng.choice(names)
+    _edit_line(a, "datastream", name)
+    return f"{a.name}: datastream {name}"
+
+
+def _remove_file(rng, root, files):
+    a = rng.choice(files)
+    a.unlink()
+    return f"{a.name}: removed"
+
+
+def _copy_file(rng, root, files):
+    a = rng.choice(files)
+    copy = a.with_name(f"copy-{rng.randrange(10_000)}-{a.name}")
+    shutil.copy(a, copy)
+    return f"{a.name}: copied to {copy.name}"
+
+
+def _unknown_audience(rng, root, files):
+    a = rng.choice(files)
+    _append_audience(a, f"  - id: {UNKNOWN_AUDIENCE}\n")
+    return f"{a.name}: unknown audience"
+
+
+def _audience_twice(rng, root, files):
+    a = rng.choice(files)
+    first = re.search(r"(?m)^  - id: (.*)$", a.read_text())
+    assert first
+    _append_audience(a, f"  - id: {first.group(1)}\n")
+    return f"{a.name}: an audience twice"
+
+
+def _backwards_window(rng, root, files):
+    a = rng.choice(files)
+    first = re.search(r"(?m)^  - id: (.*)$", a.read_text())
+    assert first
+    _append_audience(a, f"  - id: {first.group(1)}\n    start: 2027-05-01\n    end: 2026-01-01\n")
+    return f"{a.name}: a window that ends before it starts"
+
+
+def _many_attributes(rng, root, files):
+    a = rng.choice(files)
+    more = "".join(f"  - source: person.extra{i}\n    target: extra{i}\n" for i in range(rng.randrange(20, 40)))
+    a.write_text(a.read_text().replace("attributes:\n", f"attributes:\n{more}", 1))
+    return f"{a.name}: many attributes"
+
+
+def _unknown_action(rng, root, files):
+    a = rng.choice(files)
+    _edit_line(a, "marketing_actions", "[onsitePersonalisation]")
+    return f"{a.name}: unknown marketing action"
+
+
+def _broken_yaml(rng, root, files):
+    a = rng.choice(files)
+    a.write_text(a.read_text() + "audiences: [\n")
+    return f"{a.name}: broken YAML"
+
+
+def _schema_error(rng, root, files):
+    a = rng.choice(files)
+    _edit_line(a, "alias", "not an alias!")
+    return f"{a.name}: invalid alias"
+
+
+def _comment_only(rng, root, files):
+    a = rng.choice(files)
+    a.write_text(a.read_text() + f"# note {rng.randrange(1000)}\n")
+    return f"{a.name}: a comment"
+
+
+def _datastream_flag(rng, root, files):
+    ds = rng.choice(sorted((root / "datastreams").glob("*.yaml")))
+    key = rng.choice(["edge_segmentation", "personalization_destinations"])
+    _edit_line(ds, key, rng.choice(["true", "false"]))
+    return f"{ds.name}: {key}"
+
+
+def _catalog_evaluation(rng, root, files):
+    catalog = rng.choice(sorted((root / "audiences").glob("*.yaml")))
+    text = catalog.read_text()
+    spots = [m.start() for m in re.finditer(r"evaluation: \w+", text)]
+    if not spots:
+        return f"{catalog.name}: nothing to change"
+    at = rng.choice(spots)
+    end = text.index("\n", at)
+    catalog.write_text(text[:at] + f"evaluation: {rng.choice(['edge', 'streaming', 'batch'])}" + text[end:])
+    return f"{catalog.name}: an audience's evaluation"
+
+
+def _catalog_namespace(rng, root, files):
+    catalog = rng.choice(sorted((root / "audiences").glob("*.yaml")))
+    text = catalog.read_text()
+    spots = [m.start() for m in re.finditer(r"namespace: \w+", text)]
+    at = rng.choice(spots)
+    namespace = rng.choice(["ups", "CustomerAudienceUpload"])
+    catalog.write_text(text[:at] + f"namespace: {namespace}" + text[text.index("\n", at):])
+    return f"{catalog.name}: an audience's namespace"
+
+
+# edits that leave a config that still builds come up more often: the pieces get compiled
+DESTINATION_EDITS = [
+    _alias_of_another, _id_of_another, _other_datastream, _unknown_audience, _audience_twice, _backwards_window,
+    _unknown_action, _broken_yaml, _schema_error,
+    *[_new_alias, _remove_file, _copy_file, _many_attributes, _comment_only] * 3,
+]
+CONTEXT_EDITS = [_datastream_flag, _catalog_evaluation, _catalog_namespace]
+
+
+def _assert_like_a_whole_build(root: Path, out: Path, cache: Path, history: list[str]) -> bool:
+    outcome = build(root, out, cache_dir=cache)
+    reference = validate_tree(root)
+    assert outcome.diagnostics == sorted_diagnostics(reference.diagnostics), history
+    assert outcome.files_checked == reference.files_checked, history
+    if reference.exit_code() == 0:
+        whole = incremental.compile_whole(reference.project)
+        assert (out / "artifact.json").read_bytes() == whole.json, history
+        assert (out / "artifact.msgpack").read_bytes() == whole.msgpack, history
+        assert outcome.manifest is not None and outcome.manifest["counts"] == whole.counts.as_dict(), history
+        return True
+    assert outcome.revision is None, history
+    return False
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_builds_after_random_edits_equal_whole_builds(tmp_path, seed):
+    rng = random.Random(seed)
+    root = tmp_path / "config"
+    gen.generate(root, "s", seed=seed, governance=seed % 2 == 0)
+    pristine = {p: p.read_bytes() for p in root.rglob("*.yaml")}
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    history: list[str] = []
+    assert _assert_like_a_whole_build(root, out, cache, history)
+    built = set()
+    for step in range(20):
+        if rng.random() < 0.4:  # back to the start: the cache has seen these contents before
+            shutil.rmtree(root / "destinations")
+            (root / "destinations").mkdir()
+            for path, data in pristine.items():
+                path.write_bytes(data)
+            history.append("restored")
+        for _ in range(rng.randint(1, 2)):
+            edits = CONTEXT_EDITS if rng.random() < 0.2 else DESTINATION_EDITS
+            files = _destinations(root)
+            if len(files) < 3:
+                continue
+            history.append(rng.choice(edits)(rng, root, files))
+        if _assert_like_a_whole_build(root, out, cache, history):
+            built.add((out / "artifact.json").read_bytes())
+    assert len(built) >= 2, "too few of the edited configs built to compare their artifacts"
+
+
+def test_one_changed_destination_loads_only_itself(tmp_path, monkeypatch):
+    """The point of it all: after one destination file changes, that file is the only one whose
+    model is built, and the datastream it is on the only one compiled."""
+    root = tmp_path / "config"
+    gen.generate(root, "s", seed=3)
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    assert build(root, out, cache_dir=cache).revision is not None
+    changed = _destinations(root)[0]
+    _edit_line(changed, "alias", "alias-renamed")
+
+    loaded: list[str] = []
+    compiled: list[str] = []
+    real_load, real_compile = incremental.load_entry, incremental.compile_datastream
+    monkeypatch.setattr(incremental, "load_entry", lambda source, *a: loaded.append(source.relpath) or real_load(source, *a))
+
+    def compile_datastream(access, destinations, namespaces):
+        compiled.append(sorted(d.alias for d in destinations))
+        return real_compile(access, destinations, namespaces)
+
+    monkeypatch.setattr(incremental, "compile_datastream", compile_datastream)
+    outcome = build(root, out, cache_dir=cache)
+    assert outcome.revision is not None
+    ids = {p.stem: _value(p, "id") for p in (root / "datastreams").glob("*.yaml")}  # named by file or id
+
+    def datastream(path: Path) -> str:
+        return ids.get(_value(path, "datastream"), _value(path, "datastream"))
+
+    on_its_datastream = [p for p in _destinations(root) if datastream(p) == datastream(changed)]
+    assert 1 < len(on_its_datastream) < len(_destinations(root))
+    assert loaded[0] == "destinations/" + changed.name
+    assert sorted(loaded) == sorted({f"destinations/{p.name}" for p in on_its_datastream})  # to compile its datastream
+    assert len(compiled) == 1 and "alias-renamed" in compiled[0]
