@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from operator import attrgetter
 from importlib import resources
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from . import yamlsrc
 from .model import CatalogAudience, Datastream, Destination, Expression, Policy
@@ -122,8 +122,7 @@ def did_you_mean(value: str, known: dict[str, str], cutoff: float = 0.6) -> str 
     return by_lower[close[0]] if close else None
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):  # one per catalog audience, field and dataset: a tuple is quick to make
     """One labelled thing an audience or attribute draws labels from."""
 
     what: str  # "audience 'X'", "dataset 'crm'", ...

@@ -149,7 +149,7 @@ def _check_by_destination(discovery: sources.Discovery, cache: Cache | None, par
         return None
     ctx = Context(project, None, settings.catalog_max_age_days(discovery.settings))
     state = _State.from_value(_read_value(cache, "state", digest)) if cache is not None else None
-    context_diagnostics = rules.check_context(ctx)  # cheap, and CP148's verdict moves with the clock
+    context_diagnostics = state.context if state is not None else rules.check_context(ctx, clock=False)
     known = state.destinations if state is not None else {}
     destinations: list[_Destination] = []
     try:
@@ -165,7 +165,7 @@ def _check_by_destination(discovery: sources.Discovery, cache: Cache | None, par
         forget_checked_ids()
     placed = [(d.facts, Doc(d.source)) for d in destinations if d.facts is not None]
     diagnostics = [
-        *discovery.diagnostics, *diagnostics, *context_diagnostics,
+        *discovery.diagnostics, *diagnostics, *context_diagnostics, *rules.check_clock(ctx),
         *(diagnostic for d in destinations for diagnostic in d.diagnostics),
         *rules.check_across(ctx, placed),
     ]
@@ -173,7 +173,7 @@ def _check_by_destination(discovery: sources.Discovery, cache: Cache | None, par
     diagnostics = [*settings.apply_settings(diagnostics, adjust), *settings_problems]
     if cache is not None:
         records = {d.source.relpath: _Record(d.source.sha256, d.diagnostics, d.facts) for d in destinations}
-        _store_value(cache, "state", digest, _State(records).to_value())
+        _store_value(cache, "state", digest, _State(context_diagnostics, records).to_value())
     checked = len(discovery.files) + discovery.unreadable + (discovery.settings is not None)
     compile = partial(_compile_by_datastream, project, digest, destinations, cache, parse)
     return Checked(sorted_diagnostics(diagnostics), checked, compile)
@@ -198,12 +198,15 @@ class _Record(NamedTuple):
 
 @dataclass
 class _State:
-    """What a build under one context learnt: each destination file's record, by path."""
+    """What a build under one context learnt: the context's diagnostics that depend on its files
+    alone, and each destination file's record, by path."""
 
+    context: list[Diagnostic]
     destinations: dict[str, _Record]
 
     def to_value(self) -> dict[str, Any]:
         return {
+            "context": [d.as_dict() for d in self.context],
             "destinations": {
                 path: [r.sha256, [d.as_dict() for d in r.diagnostics], r.facts.as_dict() if r.facts else None]
                 for path, r in self.destinations.items()
@@ -223,7 +226,7 @@ class _State:
                 )
                 for path, (sha256, found, facts) in value["destinations"].items()
             }
-            return cls(destinations)
+            return cls([diagnostic_from_dict(d) for d in value["context"]], destinations)
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from .governance import Labels, Policies
 from .model import CatalogAudience, Datastream, Destination, MergePolicy
@@ -17,8 +17,7 @@ from .settings import DEFAULT_CATALOG_MAX_AGE_DAYS
 UNEVALUATED, NO_MERGE_POLICY = "unevaluated", "no merge policy"
 
 
-@dataclass(frozen=True)
-class CatalogItem:
+class CatalogItem(NamedTuple):  # one per catalog audience: a tuple is quick to make
     sandbox: str
     doc: Doc
     path: tuple[str | int, ...]
@@ -70,6 +69,7 @@ class Context:
     now: int | None = None  # Unix seconds for the time-dependent rules (CP148); None: freshness_now()
     max_catalog_age_days: int = DEFAULT_CATALOG_MAX_AGE_DAYS
     datastreams: dict[str, Entry[Datastream]] = field(init=False)
+    _quiet: dict[str, str | None] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.datastreams = datastream_index(self.project)
@@ -133,12 +133,13 @@ class Context:
         policy = self.merge_policies.get((item.sandbox, audience.merge_policy))
         return policy if policy is not None and not policy.active_on_edge else None
 
-    @cached_property
-    def quiet_audiences(self) -> dict[str, str]:
-        """The audiences a mapping in their own sandbox says nothing about, with that sandbox:
-        nearly every mapping of a config is one, so it is decided once per audience."""
-        return {
-            audience_id: item.sandbox
-            for audience_id, (audience, item) in self.audiences.items()
-            if self.own_sandbox_verdict(audience, item) is None
-        }
+    def quiet_sandbox(self, audience_id: str) -> str | None:
+        """The sandbox of an audience that a mapping in its own sandbox says nothing about, else
+        None: nearly every mapping of a config is one, so it is decided once per audience."""
+        try:
+            return self._quiet[audience_id]
+        except KeyError:
+            found = self.audiences.get(audience_id)
+            quiet = found[1].sandbox if found and self.own_sandbox_verdict(*found) is None else None
+            self._quiet[audience_id] = quiet
+            return quiet

@@ -171,11 +171,11 @@ def check_catalog_audiences(ctx: Context, entry: Entry[Destination]) -> tuple[li
     merge policy evaluates on edge, which CP146 counts across destinations."""
     out: list[Diagnostic] = []
     unevaluated: list[tuple[str, int]] = []
-    quiet = ctx.quiet_audiences
+    quiet = ctx.quiet_sandbox
     datastream = ctx.datastream_of(entry)
     sandbox = datastream.model.sandbox if datastream else None
     for j, mapping in enumerate(entry.model.audiences):
-        home = quiet.get(mapping.id)
+        home = quiet(mapping.id)
         if home is not None and (home == sandbox or sandbox is None):
             continue
         path = ("audiences", j, "id")
@@ -454,7 +454,7 @@ def _shown(when: date | datetime) -> str:
     return when.isoformat()
 
 
-# rules of the context: they read no destination
+# rules of the context: they read no destination; all but the last are a function of the files
 RULES: tuple[Callable[[Context], Iterator[Diagnostic]], ...] = (
     check_duplicate_ids,
     check_duplicate_datastream_names,
@@ -464,9 +464,9 @@ RULES: tuple[Callable[[Context], Iterator[Diagnostic]], ...] = (
     check_merge_policy_settings,
     check_audience_ttl,
     check_catalog_guardrails,
-    check_catalog_freshness,
     *GOVERNANCE_RULES,
 )
+CLOCK_RULES: tuple[Callable[[Context], Iterator[Diagnostic]], ...] = (check_catalog_freshness,)
 DESTINATION_RULES: tuple[Callable[[Context, Entry[Destination]], Iterator[Diagnostic]], ...] = (
     check_datastream_reference,
     check_edge_segmentation,
@@ -484,8 +484,14 @@ RULES_ACROSS: tuple[Callable[[Context, Sequence[Placed]], Iterator[Diagnostic]],
 )
 
 
-def check_context(ctx: Context) -> list[Diagnostic]:
-    return [diagnostic for rule in RULES for diagnostic in rule(ctx)]
+def check_context(ctx: Context, *, clock: bool = True) -> list[Diagnostic]:
+    """The context's diagnostics; without ``clock``, only those that depend on the files alone."""
+    return [diagnostic for rule in (*RULES, *(CLOCK_RULES if clock else ())) for diagnostic in rule(ctx)]
+
+
+def check_clock(ctx: Context) -> list[Diagnostic]:
+    """The context's diagnostics that depend on the time as well as the files (CP148)."""
+    return [diagnostic for rule in CLOCK_RULES for diagnostic in rule(ctx)]
 
 
 def check_destination(ctx: Context, entry: Entry[Destination]) -> tuple[list[Diagnostic], DestinationFacts]:

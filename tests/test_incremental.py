@@ -252,3 +252,22 @@ def test_one_changed_destination_loads_only_itself(tmp_path, monkeypatch):
     assert loaded[0] == "destinations/" + changed.name
     assert sorted(loaded) == sorted({f"destinations/{p.name}" for p in on_its_datastream})  # to compile its datastream
     assert len(compiled) == 1 and "alias-renamed" in compiled[0]
+
+
+def test_catalog_freshness_follows_the_clock_not_the_cache(tmp_path, monkeypatch):
+    """CP148 depends on the time: an incremental build on a later day says what a whole build
+    says then, although the context's other diagnostics come from the cache."""
+    root = tmp_path / "config"
+    gen.generate(root, "s", seed=1)
+    catalog = sorted((root / "audiences").glob("*.yaml"))[0]
+    catalog.write_text("exported_at: 2026-01-01\n" + catalog.read_text())
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    day = 86_400
+    exported = 1_767_225_600  # 2026-01-01T00:00:00Z
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(exported + day))
+    assert not [d for d in build(root, out, cache_dir=cache).diagnostics if d.code == "CP148"]
+    _edit_line(_destinations(root)[0], "alias", "alias-later")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(exported + 40 * day))
+    outcome = build(root, out, cache_dir=cache)
+    assert [d.code for d in outcome.diagnostics if d.code == "CP148"] == ["CP148"]
+    assert outcome.diagnostics == sorted_diagnostics(validate_tree(root).diagnostics)
