@@ -198,3 +198,49 @@ def test_a_bad_source_or_key_is_a_usage_error(runner, artifact: Path, tmp_path: 
     key.write_text("hello\n")
     result = runner.invoke(cli, ["serve", str(artifact), "--check", "--public-key", str(key), "--profiles", str(tmp_path / "p.db")])
     assert result.exit_code == 2, result.output
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").iterdir():
+            children = [int(c) for c in (task / "children").read_text().split()]
+            found += children
+            todo += children
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the worker's /proc maps")
+def test_the_server_runs_the_app_on_uvloop(artifact: Path, tmp_path: Path) -> None:
+    """uvloop is a dependency and run() names it: Granian's own choice ("auto") would be
+    asyncio's loop without it, and rloop whenever that is installed, as it is here (a stand-in
+    that fails the worker if anything starts it)."""
+    other = tmp_path / "other-loop" / "rloop"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("def new_event_loop():\n    raise SystemExit('rloop was chosen')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(other.parent), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    port = free_port()
+    log = open(tmp_path / "serve.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cpcompile", "serve", str(artifact), "--port", str(port), "--org-id", ORG,
+         "--profiles", str(tmp_path / "p.db")],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=1).read()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError((tmp_path / "serve.log").read_text())
+                time.sleep(0.1)
+        workers = _descendants(process.pid)
+        assert workers, "Granian serves from a worker process"
+        assert any("/uvloop/loop." in Path(f"/proc/{pid}/maps").read_text() for pid in workers)
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
