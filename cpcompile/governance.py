@@ -143,7 +143,6 @@ class Labels:
         self.project = project
         self.datasets: dict[tuple[str, str], tuple[list[str], Source]] = {}
         self.fields: dict[tuple[str, str], tuple[list[str], list[str], Source]] = {}
-        self.audiences: dict[str, tuple[str, CatalogAudience, Source]] = {}
         self.pdg: dict[tuple[str, str], Source] = {}
         for entry in project.catalogs:
             sandbox, doc = entry.model.sandbox, entry.doc
@@ -158,8 +157,16 @@ class Labels:
                     self.pdg.setdefault(
                         (sandbox, m.id), Source(f"merge policy '{m.name}' (identity_graph: pdg)", doc, ("merge_policies", i))
                     )
+
+    @cached_property
+    def audiences(self) -> dict[str, tuple[str, CatalogAudience, Source]]:
+        """Each catalog audience (the first listed of an id), with its sandbox and where it is."""
+        out: dict[str, tuple[str, CatalogAudience, Source]] = {}
+        for entry in self.project.catalogs:
+            sandbox, doc = entry.model.sandbox, entry.doc
             for i, a in enumerate(entry.model.audiences):
-                self.audiences.setdefault(a.id, (sandbox, a, Source(f"audience '{a.name}'", doc, ("audiences", i))))
+                out.setdefault(a.id, (sandbox, a, Source(f"audience '{a.name}'", doc, ("audiences", i))))
+        return out
 
     def audience_lineage(self, audience_id: str) -> Lineage:
         found = self.audiences.get(audience_id)
@@ -183,18 +190,29 @@ class Labels:
     def audience_sets(self) -> dict[str, frozenset[str]]:
         """Each labelled audience's labels (an audience without any is not listed): the labels
         of ``audience_lineage``, without building the lineage of every audience."""
-        out = {}
-        for audience_id, (sandbox, audience, _) in self.audiences.items():
-            labels = set(audience.labels)
-            for name in audience.datasets:
-                dataset = self.datasets.get((sandbox, name))
-                if dataset is not None:
-                    labels.update(dataset[0])
-            if (sandbox, audience.merge_policy or "") in self.pdg:
-                labels.add(PDG_LABEL)
-            if labels:
-                out[audience_id] = frozenset(labels)
+        out: dict[str, frozenset[str]] = {}
+        seen: set[str] = set()
+        for entry in self.project.catalogs:
+            sandbox = entry.model.sandbox
+            for audience in entry.model.audiences:
+                if audience.id in seen:
+                    continue  # the first listed counts, as in ``audiences``
+                seen.add(audience.id)
+                if audience.labels or audience.datasets or self.pdg:
+                    labels = self._own_labels(sandbox, audience)
+                    if labels:
+                        out[audience.id] = labels
         return out
+
+    def _own_labels(self, sandbox: str, audience: CatalogAudience) -> frozenset[str]:
+        labels = set(audience.labels)
+        for name in audience.datasets:
+            dataset = self.datasets.get((sandbox, name))
+            if dataset is not None:
+                labels.update(dataset[0])
+        if (sandbox, audience.merge_policy or "") in self.pdg:
+            labels.add(PDG_LABEL)
+        return frozenset(labels)
 
     def field_lineage(self, sandbox: str, path: str) -> Lineage:
         found = self.fields.get((sandbox, path))
