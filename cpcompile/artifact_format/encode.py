@@ -55,14 +55,15 @@ def join_fragments(fragments: Iterable[Fragment]) -> tuple[dict[str, Any], bytes
     names = [f.datastream for f in ordered]
     if len(set(names)) != len(names):
         raise ValueError("two fragments of one datastream")
-    body_start, body_end = b'{"datastreams":{', b"}}"
-    json_parts = b",".join(f.json for f in ordered)
-    digest = hashlib.sha256(body_start)
-    digest.update(json_parts)
-    digest.update(body_end)
+    body = [b'{"datastreams":{']
+    for i, fragment in enumerate(ordered):
+        body.extend((b",", fragment.json) if i else (fragment.json,))
+    body.append(b"}}")
+    digest = hashlib.sha256()
+    for part in body:  # the body is hashed in its parts and joined once, with the header
+        digest.update(part)
     header = document_header(REVISION_PREFIX + digest.hexdigest())
-    # one join each: concatenating one piece after another copied the (large) body each time
-    json_bytes = b"".join((JSON_BODY_PREFIX, body_start, json_parts, body_end, b",", canonical_json(header)[1:]))
+    json_bytes = b"".join((JSON_BODY_PREFIX, *body, b",", canonical_json(header)[1:]))
     packer = msgpack.Packer(use_bin_type=True)
     msgpack_bytes = b"".join((
         packer.pack_map_header(1 + len(header)),
