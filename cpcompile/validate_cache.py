@@ -69,10 +69,11 @@ def validate_root(
     report, span = _validate(discovery, cache, clock if epoch is None else None)
     if cache is not None:
         try:
-            cache.store_validation_record(digest, _record(report, span))
+            if span is not None:
+                cache.store_validation_record(digest, _record(report, span))
         except ValueError:  # text JSON cannot carry as UTF-8 (a lone surrogate): not cached
             pass
-        cache.flush()
+        cache.flush()  # the parsed documents too
     return report
 
 
@@ -94,8 +95,9 @@ def _options(discovery: sources.Discovery, epoch: str | None, clock: int) -> lis
     return ["command=validate", f"unreadable={discovery.unreadable}", now, *found]
 
 
-def _validate(discovery: sources.Discovery, cache: Cache | None, clock: int | None) -> tuple[Report, list[int]]:
-    """A cold validation, and (when "now" is the clock) the span of seconds its report holds for."""
+def _validate(discovery: sources.Discovery, cache: Cache | None, clock: int | None) -> tuple[Report, list[int] | None]:
+    """A cold validation, and (when "now" is the clock) the span of seconds its report holds for:
+    [] when "now" is SOURCE_DATE_EPOCH, None when the span could not be worked out."""
     from .gcpause import paused_gc
     from .load import parse_source
     from .validate import validate_files
@@ -103,7 +105,12 @@ def _validate(discovery: sources.Discovery, cache: Cache | None, clock: int | No
     with paused_gc():
         result = validate_files(discovery, cache.parse if cache is not None else parse_source)
     report = Report(result.diagnostics, result.files_checked, result.skipped)
-    return report, ([] if clock is None else _freshness_span(result.project, discovery, clock))
+    if clock is None:
+        return report, []
+    try:
+        return report, _freshness_span(result.project, discovery, clock)
+    except (AttributeError, TypeError, ValueError, OverflowError):  # no span: the report is not stored
+        return report, None
 
 
 def _freshness_span(project: Any, discovery: sources.Discovery, clock: int) -> list[int]:

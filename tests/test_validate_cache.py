@@ -200,6 +200,18 @@ def test_a_report_is_not_reused_past_the_second_a_catalog_turns_stale(tmp_path, 
     assert len(cold_runs) == 3
 
 
+def test_a_report_whose_span_cannot_be_worked_out_is_not_stored(tmp_path, cache_dir, cold_runs, monkeypatch):
+    def broken(*args):
+        raise ValueError("no bounds")
+
+    root = _stale_catalog(tmp_path)
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    monkeypatch.setattr("cpcompile.model.window_bounds", broken)  # the rules keep their own reference
+    _same(run("validate", root), run("validate", root, "--no-cache"))
+    assert _entries(cache_dir) == [] and list(cache_dir.glob("v*/docs/*/*.json"))
+    assert len(cold_runs) == 2
+
+
 def _forge(entry: Path) -> None:
     header, _, _ = entry.read_bytes().partition(b"\n")
     entry.write_bytes(header + b'\n' + FORGED)
