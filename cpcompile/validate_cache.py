@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from . import sources
 from .cache import Cache, check_outside, input_digest
@@ -46,20 +46,18 @@ class Report:
         return exit_code(self.diagnostics, strict=strict)
 
 
-def validate_root(
-    root: Path, *, cache_dir: Path | None = None, cache_key: bytes | None = None,
-    environ: Mapping[str, str] = os.environ,
-) -> Report:
+def validate_root(root: Path, *, cache_dir: Path | None = None, cache_key: bytes | None = None) -> Report:
     """The report of ``cpcompile validate ROOT``. With ``cache_dir`` (which must be outside the
     root, else cache.CacheDirInsideRoot), the report of an identical earlier validation is
     reused and a new one stored; entries are authenticated with ``cache_key``, or with the key
-    file in ``cache_dir``. ``environ`` is read for SOURCE_DATE_EPOCH only."""
+    file in ``cache_dir``. Reads SOURCE_DATE_EPOCH from the environment, as the freshness rule
+    (CP148) does."""
     discovery = sources.discover(root)
     cache = None
     if cache_dir is not None:
         check_outside(cache_dir, root)
         cache = Cache(cache_dir, cache_key)
-    epoch = _source_date_epoch(environ)
+    epoch = _source_date_epoch()
     clock = int(time.time())
     digest = input_digest(_inputs(discovery), _options(discovery, epoch, clock))
     if cache is not None:
@@ -77,10 +75,10 @@ def validate_root(
     return report
 
 
-def _source_date_epoch(environ: Mapping[str, str]) -> str | None:
+def _source_date_epoch() -> str | None:
     """SOURCE_DATE_EPOCH as the freshness rule reads it (rules.freshness_now): whole seconds,
     else None and the rule reads the clock."""
-    value = environ.get("SOURCE_DATE_EPOCH", "").strip()
+    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     return value if value.isdigit() else None
 
 
