@@ -150,6 +150,25 @@ def test_discovery_findings_settings_and_paths_are_inputs(tmp_path, cache_dir, c
     assert len(cold_runs) == 3
 
 
+def test_changed_cpcompile_code_is_a_miss(tmp_path, cache_dir, cold_runs, monkeypatch):
+    # the version says which release made a report; a checkout of cpcompile being edited
+    # changes the code without changing the version
+    import cpcompile.validate_cache as validate_cache
+
+    code = tmp_path / "code"
+    (code / "__pycache__").mkdir(parents=True)
+    (code / "rules.py").write_text("RULES = ()\n")
+    monkeypatch.setattr(validate_cache, "_CODE", code)
+    root = _tree(tmp_path)
+    run("validate", root)
+    (code / "__pycache__" / "rules.cpython.pyc").write_bytes(b"compiled")  # byte code is not code
+    run("validate", root)
+    assert len(cold_runs) == 1
+    (code / "rules.py").write_text("RULES = (check_everything,)\n")
+    run("validate", root)
+    assert len(cold_runs) == 2
+
+
 def _stale_catalog(tmp_path: Path) -> Path:
     root = copy_example(tmp_path / "config")
     edit(root / "audiences" / "prod.yaml", "sandbox: prod\n", "sandbox: prod\nexported_at: 2026-11-01T12:00:00Z\n")
