@@ -15,6 +15,7 @@ is a function of the reviewed config files and the cpcompile version only. So (d
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -33,8 +34,9 @@ KEY_BYTES = 32
 MIN_KEY_TEXT = 16  # characters of CPCOMPILE_CACHE_KEY: anything shorter is not a secret
 _MAGIC = b"cpcompile-cache-2"
 # what an entry's tag covers besides its payload: entries of another format, cpcompile version or
-# schema never verify, even when written under the same key
+# schema, or of other code (code_fingerprint), never verify, even when written under the same key
 _CONTEXT = f"cpcompile-cache {CACHE_FORMAT} cpcompile {__version__} schema {SCHEMA_VERSION}".encode()
+_CODE = Path(__file__).resolve().parent  # cpcompile's own files: the code that makes every entry
 
 
 class CacheSetupError(ValueError):
@@ -90,6 +92,7 @@ class Cache:
         # a new tool version may parse or check differently: it gets a folder of its own
         self.directory = directory / f"v{CACHE_FORMAT}-{__version__}-schema{SCHEMA_VERSION}"
         self._key = key if key is not None else _key_file(directory)
+        self._context = b"%s code %s" % (_CONTEXT, code_fingerprint().encode())
         self._pending: dict[Path, bytes] = {}
 
     @property
@@ -116,6 +119,23 @@ class Cache:
     def store_build_record(self, digest: str, record: dict[str, Any]) -> None:
         self._store(self.directory / "builds" / f"{digest}.json", "build", digest, record)
 
+    # what an incremental build keeps (incremental.py): JSON values and bytes, by kind and digest
+    def value(self, kind: str, digest: str) -> Any:
+        return self._read(self._entry(kind, digest), kind, digest)
+
+    def store_value(self, kind: str, digest: str, value: Any) -> None:
+        self._store(self._entry(kind, digest), kind, digest, value)
+
+    def blob(self, kind: str, digest: str) -> bytes | None:
+        return self._verified(self._entry(kind, digest), kind, digest)
+
+    def store_blob(self, kind: str, digest: str, payload: bytes) -> None:
+        if self._key is not None:
+            self._pending[self._entry(kind, digest)] = self._framed(kind, digest, payload)
+
+    def _entry(self, kind: str, digest: str) -> Path:
+        return self.directory / kind / digest[:2] / digest
+
     # finished validations (validate_cache.py) ----------------------------------------------
     def validation_record(self, digest: str) -> dict[str, Any] | None:
         record = self._read(self.directory / "validations" / f"{digest}.json", "validation", digest)
@@ -141,27 +161,55 @@ class Cache:
     # entries: a header line with the tag, then the JSON payload --------------------------------
     def _tag(self, kind: str, lookup: str, payload: bytes) -> bytes:
         assert self._key is not None
-        message = b"\0".join((_CONTEXT, kind.encode(), lookup.encode(), payload))
+        message = b"\0".join((self._context, kind.encode(), lookup.encode(), payload))
         return hmac.new(self._key, message, hashlib.sha256).hexdigest().encode()
+
+    def _framed(self, kind: str, lookup: str, payload: bytes) -> bytes:
+        return b"%s %s\n" % (_MAGIC, self._tag(kind, lookup, payload)) + payload
 
     def _store(self, path: Path, kind: str, lookup: str, value: Any) -> None:
         if self._key is None:
             return
         payload = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-        self._pending[path] = b"%s %s\n" % (_MAGIC, self._tag(kind, lookup, payload)) + payload
+        self._pending[path] = self._framed(kind, lookup, payload)
 
-    def _read(self, path: Path, kind: str, lookup: str) -> Any:
-        """The value stored at ``path`` for ``lookup``, or None unless its tag verifies."""
+    def _verified(self, path: Path, kind: str, lookup: str) -> bytes | None:
+        """The payload stored at ``path`` for ``lookup``, or None unless its tag verifies."""
         if self._key is None:
             return None
         try:
             header, _, payload = path.read_bytes().partition(b"\n")
-            magic, tag = header.split(b" ")
-            if magic != _MAGIC or not hmac.compare_digest(tag, self._tag(kind, lookup, payload)):
-                return None
-            return json.loads(payload)
-        except (OSError, ValueError):
+        except OSError:
             return None
+        magic, _, tag = header.partition(b" ")
+        if magic != _MAGIC or not hmac.compare_digest(tag, self._tag(kind, lookup, payload)):
+            return None
+        return payload
+
+    def _read(self, path: Path, kind: str, lookup: str) -> Any:
+        """The value stored at ``path`` for ``lookup``, or None unless its tag verifies."""
+        payload = self._verified(path, kind, lookup)
+        try:
+            return None if payload is None else json.loads(payload)
+        except ValueError:
+            return None
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """The path, size and modification time of each of cpcompile's own files (under 1 ms): the
+    version alone would let a checkout of cpcompile that is being edited reuse the entries of
+    the code before the edit."""
+    h = hashlib.sha256()
+    for folder, subfolders, names in os.walk(_CODE):
+        subfolders[:] = sorted(name for name in subfolders if name != "__pycache__")
+        for name in sorted(names):
+            try:
+                st = os.stat(os.path.join(folder, name))
+            except OSError:
+                continue
+            h.update(f"{os.path.relpath(folder, _CODE)}/{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
 
 
 def input_digest(files: Iterable[SourceFile], extra: Iterable[str]) -> str:

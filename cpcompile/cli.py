@@ -176,8 +176,8 @@ def build(
             raise click.UsageError(str(err)) from None
         raise click.BadParameter(str(err), param_hint="--sign-key") from None
     out_dir = out if out is not None else root / "build"
-    cache = None if no_cache else (cache_dir if cache_dir is not None else default_cache_dir(os.environ))
     try:
+        cache = None if no_cache else (cache_dir if cache_dir is not None else default_cache_dir(os.environ))
         built_at = parse_source_date_epoch(os.environ.get("SOURCE_DATE_EPOCH"))
         secret = os.environ.get("CPCOMPILE_CACHE_KEY", "")
         cache_key = key_from_text(secret) if secret and cache is not None else None

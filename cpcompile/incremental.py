@@ -31,7 +31,7 @@ from typing import Any, Callable, NamedTuple
 
 from . import rules, settings, sources
 from .artifact_format.encode import Fragment, encode, encode_fragment, join_fragments
-from .cache import _MAGIC, Cache, input_digest
+from .cache import Cache, input_digest
 from .compiler import Counts, audience_namespaces, compile_body, compile_datastream, count
 from .diagnostics import Diagnostic, diagnostic_from_dict, sorted_diagnostics
 from .load import Parse, load_entry, load_project
@@ -100,13 +100,13 @@ def _compile_by_datastream(
         name, access = entry.model.id, entry.model.access
         own = by_datastream.get(name, [])
         key = input_digest((d.source for d in own), [f"context={digest}", f"datastream={name}", f"access={access}"])
-        piece = _Piece.from_bytes(_read_blob(cache, "piece", key)) if cache is not None else None
+        piece = _Piece.from_bytes(cache.blob("piece", key)) if cache is not None else None
         if piece is None or piece.fragment.datastream != name:
             if namespaces is None:
                 namespaces = audience_namespaces(project)
             piece = _Piece.of(name, compile_datastream(access, _models(own, parse), namespaces))
             if cache is not None:
-                _store_blob(cache, "piece", key, piece.to_bytes())
+                cache.store_blob("piece", key, piece.to_bytes())
         pieces.append(piece)
     header, json_bytes, msgpack_bytes = join_fragments(p.fragment for p in pieces)
     audiences: set[str] = set()
@@ -148,7 +148,7 @@ def _check_by_destination(discovery: sources.Discovery, cache: Cache | None, par
     if any(d.is_error for d in diagnostics):
         return None
     ctx = Context(project, None, settings.catalog_max_age_days(discovery.settings))
-    state = _State.from_value(_read_value(cache, "state", digest)) if cache is not None else None
+    state = _State.from_value(cache.value("state", digest)) if cache is not None else None
     context_diagnostics = state.context if state is not None else rules.check_context(ctx, clock=False)
     known = state.destinations if state is not None else {}
     destinations: list[_Destination] = []
@@ -173,7 +173,7 @@ def _check_by_destination(discovery: sources.Discovery, cache: Cache | None, par
     diagnostics = [*settings.apply_settings(diagnostics, adjust), *settings_problems]
     if cache is not None:
         records = {d.source.relpath: _Record(d.source.sha256, d.diagnostics, d.facts) for d in destinations}
-        _store_value(cache, "state", digest, _State(context_diagnostics, records).to_value())
+        cache.store_value("state", digest, _State(context_diagnostics, records).to_value())
     checked = len(discovery.files) + discovery.unreadable + (discovery.settings is not None)
     compile = partial(_compile_by_datastream, project, digest, destinations, cache, parse)
     return Checked(sorted_diagnostics(diagnostics), checked, compile)
@@ -276,34 +276,3 @@ class _Piece:
         except (KeyError, TypeError, ValueError):
             return None
 
-
-# --- cache entries -------------------------------------------------------------------------------
-
-
-def _path(cache: Cache, kind: str, lookup: str) -> Any:
-    return cache.directory / kind / lookup[:2] / lookup
-
-
-def _read_value(cache: Cache, kind: str, lookup: str) -> Any:
-    return cache._read(_path(cache, kind, lookup), kind, lookup)
-
-
-def _store_value(cache: Cache, kind: str, lookup: str, value: Any) -> None:
-    cache._store(_path(cache, kind, lookup), kind, lookup, value)
-
-
-def _read_blob(cache: Cache, kind: str, lookup: str) -> bytes | None:
-    if cache._key is None:
-        return None
-    try:
-        header, _, payload = _path(cache, kind, lookup).read_bytes().partition(b"\n")
-    except OSError:
-        return None
-    import hmac
-
-    return payload if hmac.compare_digest(header, _MAGIC + b" " + cache._tag(kind, lookup, payload)) else None
-
-
-def _store_blob(cache: Cache, kind: str, lookup: str, payload: bytes) -> None:
-    if cache._key is not None:
-        cache._pending[_path(cache, kind, lookup)] = _MAGIC + b" " + cache._tag(kind, lookup, payload) + b"\n" + payload

@@ -21,7 +21,6 @@ and only on the same UTC day (the day is part of the digest, as for ``build``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -30,11 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from . import sources
-from .cache import Cache, check_outside, input_digest
+from .cache import Cache, check_outside, code_fingerprint, input_digest
 from .diagnostics import Diagnostic, diagnostic_from_dict, exit_code
 
 _DAY = 86_400
-_CODE = Path(__file__).resolve().parent  # cpcompile's own files: the code that makes a report
 
 
 @dataclass
@@ -92,23 +90,7 @@ def _options(discovery: sources.Discovery, epoch: str | None, clock: int) -> lis
     """Every input besides the files' content: what discovery itself reported, and "now"."""
     found = [json.dumps(d.as_dict(), sort_keys=True) for d in discovery.diagnostics]
     now = f"source_date_epoch={epoch}" if epoch is not None else f"day={clock // _DAY}"
-    return ["command=validate", f"code={_code_fingerprint()}", f"unreadable={discovery.unreadable}", now, *found]
-
-
-def _code_fingerprint() -> str:
-    """The path, size and modification time of each of cpcompile's own files (under 1 ms): the
-    version alone would let a checkout of cpcompile that is being edited reuse the report of
-    the code before the edit."""
-    h = hashlib.sha256()
-    for folder, subfolders, names in os.walk(_CODE):
-        subfolders[:] = sorted(name for name in subfolders if name != "__pycache__")
-        for name in sorted(names):
-            try:
-                st = os.stat(os.path.join(folder, name))
-            except OSError:
-                continue
-            h.update(f"{os.path.relpath(folder, _CODE)}/{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
-    return h.hexdigest()
+    return ["command=validate", f"code={code_fingerprint()}", f"unreadable={discovery.unreadable}", now, *found]
 
 
 def _validate(discovery: sources.Discovery, cache: Cache | None, clock: int | None) -> tuple[Report, list[int] | None]:

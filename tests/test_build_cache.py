@@ -784,3 +784,18 @@ def test_a_cached_report_does_not_outlive_the_day(tmp_path: Path, cache_dir: Pat
     monkeypatch.setattr(clock, "time", lambda: float(exported + 40 * 86400))
     later = run("build", root, "--out", tmp_path / "out")
     assert later.exit_code == 0 and "CP148" in later.output, later.output
+
+
+def test_without_a_home_directory_build_is_a_usage_error(tmp_path, monkeypatch):
+    """No --cache-dir, no CPCOMPILE_CACHE_DIR or XDG_CACHE_HOME, and no home: nowhere to keep the
+    cache, which the user must settle (exit 2, not an internal error)."""
+    def no_home() -> Path:
+        raise RuntimeError("no home")
+
+    root = copy_example(tmp_path / "root")
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    result = run("build", root, env={"CPCOMPILE_CACHE_DIR": None, "XDG_CACHE_HOME": None, "HOME": None})
+    assert result.exit_code == 2, result.output
+    assert "--no-cache" in result.output
+    assert not (root / "build").exists()
+    assert run("build", root, "--no-cache", env={"HOME": None}).exit_code == 0

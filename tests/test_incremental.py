@@ -271,3 +271,36 @@ def test_catalog_freshness_follows_the_clock_not_the_cache(tmp_path, monkeypatch
     outcome = build(root, out, cache_dir=cache)
     assert [d.code for d in outcome.diagnostics if d.code == "CP148"] == ["CP148"]
     assert outcome.diagnostics == sorted_diagnostics(validate_tree(root).diagnostics)
+
+
+def test_entries_of_other_code_are_not_used(tmp_path, monkeypatch):
+    """The cache's entries are tagged with a fingerprint of cpcompile's own files: a checkout of
+    cpcompile being edited never reuses what the code before the edit checked or compiled."""
+    import cpcompile.cache as cache_module
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "rules.py").write_text("RULES = ()\n")
+    monkeypatch.setattr(cache_module, "_CODE", code)
+    root = tmp_path / "config"
+    gen.generate(root, "s", seed=2)
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    checked: list[str] = []
+    real = incremental._check_destination
+    monkeypatch.setattr(
+        incremental, "_check_destination", lambda ctx, source, parse: checked.append(source.relpath) or real(ctx, source, parse)
+    )
+    try:
+        cache_module.code_fingerprint.cache_clear()
+        build(root, out, cache_dir=cache)
+        _edit_line(_destinations(root)[0], "alias", "alias-edited")
+        checked.clear()
+        assert build(root, out, cache_dir=cache).revision is not None
+        assert checked == ["destinations/" + _destinations(root)[0].name]  # the others from the cache
+        (code / "rules.py").write_text("RULES = (check_everything,)\n")
+        cache_module.code_fingerprint.cache_clear()
+        checked.clear()
+        outcome = build(root, out, cache_dir=cache)
+        assert not outcome.up_to_date and len(checked) == len(_destinations(root))
+    finally:
+        cache_module.code_fingerprint.cache_clear()

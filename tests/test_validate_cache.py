@@ -153,20 +153,28 @@ def test_discovery_findings_settings_and_paths_are_inputs(tmp_path, cache_dir, c
 def test_changed_cpcompile_code_is_a_miss(tmp_path, cache_dir, cold_runs, monkeypatch):
     # the version says which release made a report; a checkout of cpcompile being edited
     # changes the code without changing the version
-    import cpcompile.validate_cache as validate_cache
+    import cpcompile.cache as cache
 
     code = tmp_path / "code"
     (code / "__pycache__").mkdir(parents=True)
     (code / "rules.py").write_text("RULES = ()\n")
-    monkeypatch.setattr(validate_cache, "_CODE", code)
+    monkeypatch.setattr(cache, "_CODE", code)
     root = _tree(tmp_path)
-    run("validate", root)
-    (code / "__pycache__" / "rules.cpython.pyc").write_bytes(b"compiled")  # byte code is not code
-    run("validate", root)
-    assert len(cold_runs) == 1
-    (code / "rules.py").write_text("RULES = (check_everything,)\n")
-    run("validate", root)
-    assert len(cold_runs) == 2
+
+    def validate() -> None:  # as a new process would: the fingerprint is taken once a process
+        cache.code_fingerprint.cache_clear()
+        run("validate", root)
+
+    try:
+        validate()
+        (code / "__pycache__" / "rules.cpython.pyc").write_bytes(b"compiled")  # byte code is not code
+        validate()
+        assert len(cold_runs) == 1
+        (code / "rules.py").write_text("RULES = (check_everything,)\n")
+        validate()
+        assert len(cold_runs) == 2
+    finally:
+        cache.code_fingerprint.cache_clear()
 
 
 def _stale_catalog(tmp_path: Path) -> Path:
