@@ -23,6 +23,14 @@ A second run (``--swaps``) rewrites the artifact file 100 times during a lookup 
 server polls every 50 ms) and counts non-2xx answers and socket errors: the target is zero.
 If uvicorn is installed, the same application under uvicorn (httptools, uvloop) is measured
 on the floor and lookup routes too: the figures that chose Granian.
+
+``--granian "OPTIONS"`` (repeatable, e.g. ``--granian "--task-impl rust"``) compares Granian
+settings instead: `cpcompile serve` as shipped and the same application under
+``python -m granian --interface asgi OPTIONS`` (and under uvicorn with ``--uvicorn``), started
+in turn for ``--rounds`` rounds, each measured in three cycles of the GET floor, the POST floor
+and lookups; the ratios are taken within one cycle, so a machine shared with other work moves
+them less than the requests/s. Medians over all cycles are printed, with the ranges, and the
+server's CPU time per request, which moves less still.
 """
 
 from __future__ import annotations
@@ -56,6 +64,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--swaps", type=int, default=100)
+    parser.add_argument("--granian", action="append", default=[], metavar="OPTIONS",
+                        help="compare these Granian command-line options with the shipped settings (repeatable)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the --granian comparison")
+    parser.add_argument("--uvicorn", action="store_true", help="compare the same application under uvicorn with the shipped settings (and any --granian)")
     parser.add_argument("--profiles", choices=["sqlite", "redis"], default="sqlite",
                         help="redis: also measure the interact route with a Redis store, with one and two replicas")
     args = parser.parse_args()
@@ -68,17 +80,25 @@ def main() -> None:
         scripts = write_scripts(work, datastream, audiences, ecids)
         print(f"serve_bench: size {args.size}, {args.connections} connections, {args.duration:g} s a route, "
               f"server and wrk sharing {os.cpu_count()} CPUs", flush=True)
+        if args.granian or args.uvicorn:
+            compare_granian(work, artifact, scripts, args)
+            return
         results = {}
-        with server(work, artifact, "granian") as base:
+        shipped = server(work, artifact, "granian")
+        with shipped as base:
             for name, path, script in [("floor  GET /livez", "/livez", None),
                                        (POST_FLOOR, "/livez", scripts["lookup"]),
                                        ("lookup POST /v1/lookup", "/v1/lookup", scripts["lookup"]),
                                        ("interact POST /ee/v1/interact", "/ee/v1/interact", scripts["interact"])]:
-                results[name] = wrk(base + path, script, args.duration, args.connections)
+                results[name] = shipped.measure(base + path, script, args.duration, args.connections)
         floor = results["floor  GET /livez"]
-        print(f"{'route':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs floor':>9}")
+        # The server's CPU time per request (all its threads) moves less than requests/s when
+        # other work shares the machine; while the server is CPU-bound, the floor's CPU time
+        # over a route's is what that route's requests/s ratio tends to.
+        print(f"{'route':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs floor':>9} {'CPU us':>7} {'by CPU':>7}")
         for name, r in results.items():
-            print(f"{name:34} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['rps'] / floor['rps']:9.2f}")
+            print(f"{name:34} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['rps'] / floor['rps']:9.2f} "
+                  f"{r['cpu_us']:7.1f} {floor['cpu_us'] / r['cpu_us']:7.2f}")
         lookup = results["lookup POST /v1/lookup"]
         interact = results["interact POST /ee/v1/interact"]
         post_floor = results[POST_FLOOR]
@@ -157,12 +177,55 @@ def _lua(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class server:
-    """`cpcompile serve` (or the same app under uvicorn) on a free port."""
+def compare_granian(work: Path, artifact: Path, scripts: dict[str, Path], args: argparse.Namespace) -> None:
+    """Granian settings side by side. Each round starts every configuration in turn; each server
+    is measured in three cycles of GET floor, POST floor and lookups, and each ratio is taken
+    within one cycle, seconds apart, so that other work on the machine moves it less."""
+    import statistics
 
-    def __init__(self, work: Path, artifact: Path, stack: str, profiles: str | None = None) -> None:
+    configs: dict[str, tuple[str, list[str]]] = {"cpcompile serve": ("granian", [])}
+    configs.update({options: ("granian-cli", options.split()) for options in args.granian})
+    if args.uvicorn:
+        configs["uvicorn (httptools, uvloop)"] = ("uvicorn", [])
+    routes = {"GET floor": ("/livez", None), "POST floor": ("/livez", scripts["lookup"]), "lookup": ("/v1/lookup", scripts["lookup"])}
+    cycles: dict[str, list[dict[str, dict[str, float]]]] = {name: [] for name in configs}
+    for round_ in range(args.rounds):
+        for name, (stack, options) in configs.items():
+            one = server(work, artifact, stack, granian_options=options)
+            with one as base:
+                for _ in range(3):
+                    m = {route: one.measure(base + path, script, args.duration, args.connections) for route, (path, script) in routes.items()}
+                    cycles[name].append(m)
+                    print(f"round {round_ + 1} {name:34} " + " ".join(f"{r} {m[r]['rps']:6.0f}/s ({m[r]['cpu_us']:.0f} us CPU)" for r in routes)
+                          + f"  lookup/GET {m['lookup']['rps'] / m['GET floor']['rps']:.2f}  POST/GET {m['POST floor']['rps'] / m['GET floor']['rps']:.2f}"
+                          + f"  load {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"{'settings':34} {'GET floor/s':>13} {'POST floor/s':>13} {'lookup/s':>13} {'lookup/GET':>16} {'POST/GET':>16} "
+          f"{'CPU us GET/POST/lookup':>23} {'by CPU':>7}")
+
+    def spread(values: list[float], digits: int) -> str:
+        """the median and, in brackets, the range"""
+        return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+    for name, measured in cycles.items():
+        rps = {r: [m[r]["rps"] for m in measured] for r in routes}
+        lookup_ratio = [m["lookup"]["rps"] / m["GET floor"]["rps"] for m in measured]
+        post_ratio = [m["POST floor"]["rps"] / m["GET floor"]["rps"] for m in measured]
+        cpu = {r: statistics.median(m[r]["cpu_us"] for m in measured) for r in routes}
+        cpus = "/".join(f"{cpu[r]:.0f}" for r in routes)
+        print(f"{name:34} {statistics.median(rps['GET floor']):13.0f} {statistics.median(rps['POST floor']):13.0f} "
+              f"{statistics.median(rps['lookup']):13.0f} {spread(lookup_ratio, 2):>16} {spread(post_ratio, 2):>16} "
+              f"{cpus:>23} {cpu['GET floor'] / cpu['lookup']:7.2f}")
+
+
+class server:
+    """`cpcompile serve` (or the same app under uvicorn, or under Granian's own command line
+    with ``granian_options``) on a free port."""
+
+    def __init__(self, work: Path, artifact: Path, stack: str, profiles: str | None = None,
+                 granian_options: list[str] | None = None) -> None:
         self.work, self.artifact, self.stack = work, artifact, stack
         self.profiles = profiles or str(work / "profiles.sqlite3")
+        self.granian_options = granian_options or []
 
     def __enter__(self) -> str:
         import socket
@@ -179,9 +242,13 @@ class server:
             from cpcompile.serve.settings import ServeSettings
 
             env[ENVIRONMENT] = settings_to_environment(ServeSettings(
-                artifact=str(self.artifact), org_id=ORG, profiles=str(self.work / "profiles.sqlite3"), poll_interval=0.05))
-            command = [sys.executable, "-m", "uvicorn", "--factory", "cpcompile.serve.asgi:from_environment",
-                       "--port", str(port), "--log-level", "warning", "--no-access-log", "--loop", "uvloop", "--http", "httptools"]
+                artifact=str(self.artifact), org_id=ORG, profiles=self.profiles, poll_interval=0.05))
+            if self.stack == "granian-cli":
+                command = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--port", str(port),
+                           "--no-ws", "--log-level", "warning", *self.granian_options, "cpcompile.serve.asgi:from_environment"]
+            else:
+                command = [sys.executable, "-m", "uvicorn", "--factory", "cpcompile.serve.asgi:from_environment",
+                           "--port", str(port), "--log-level", "warning", "--no-access-log", "--loop", "uvloop", "--http", "httptools"]
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -193,6 +260,13 @@ class server:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     sys.exit(f"serve_bench: the {self.stack} server did not start")
                 time.sleep(0.1)
+
+    def measure(self, url: str, script: Path | None, duration: float, connections: int) -> dict[str, float]:
+        """wrk's figures, and the server's CPU time per request in microseconds (``cpu_us``)."""
+        before = self.cpu_seconds()
+        result = wrk(url, script, duration, connections)
+        result["cpu_us"] = (self.cpu_seconds() - before) / max(result["requests"], 1.0) * 1e6
+        return result
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server and its worker processes so far."""
