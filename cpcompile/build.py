@@ -21,8 +21,10 @@ from . import incremental, sources
 from .atomic import fsync_dir, write_atomic
 from .cache import Cache, check_outside, input_digest
 from .diagnostics import Diagnostic, diagnostic_from_dict, exit_code
+from .freshness import DAY, freshness_span, source_date_epoch
 from .gcpause import paused_gc
 from .load import parse_source
+from .settings import catalog_max_age_days
 from .manifest import MANIFEST, NO_PROVENANCE, Provenance, make_manifest, pretty_json
 from .artifact_format.signature import SIGNATURE_FILENAME, encode_signature
 from .artifact_format.signer import PrivateKey, signature_document
@@ -70,13 +72,14 @@ def build(
     key = sign_key.key_id if sign_key else ""
     # discovery's own findings (a stray or unreadable file) are inputs too: they change the report
     found = [f"{d.file}:{d.code}:{d.message}" for d in discovery.diagnostics]
-    options = [f"sign={key}", f"source={provenance.as_dict()}", f"epoch={built_at}", *found]
-    if built_at is None:
-        # a catalog's freshness warning (CP148) depends on today: a cached report lives a day
-        options.append(f"day={int(time.time()) // 86400}")
+    # a catalog's freshness warning (CP148) depends on "now": SOURCE_DATE_EPOCH, else the clock,
+    # and then a record holds for the day and only until a catalog crosses its limit
+    epoch, clock = source_date_epoch(), int(time.time())
+    now = f"source_date_epoch={epoch}" if epoch is not None else f"day={clock // DAY}"
+    options = [f"sign={key}", f"source={provenance.as_dict()}", f"epoch={built_at}", now, *found]
     digest = input_digest(inputs(discovery), options)
     if cache is not None:
-        reused = _reuse(cache, digest, out_dir)
+        reused = _reuse(cache, digest, out_dir, clock if epoch is None else None)
         if reused is not None and exit_code(reused.diagnostics, strict=strict) == 0:
             return reused
     parse = cache.parse if cache else parse_source
@@ -87,7 +90,9 @@ def build(
             outcome.manifest = _write_outputs(out_dir, checked.compile(), sign_key, provenance, built_at)
             outcome.revision = outcome.manifest["artifact"]["revision"]
             if cache is not None:
-                cache.store_build_record(digest, _record(outcome))
+                max_age = catalog_max_age_days(discovery.settings)
+                span = freshness_span(checked.catalogs, max_age, clock) if epoch is None else None
+                cache.store_build_record(digest, _record(outcome, span))
     if cache is not None:
         cache.flush()
     return outcome
@@ -140,21 +145,26 @@ def _remove_stale_temp_files(out_dir: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def _record(outcome: BuildOutcome) -> dict[str, Any]:
+def _record(outcome: BuildOutcome, span: list[int] | None) -> dict[str, Any]:
     assert outcome.manifest is not None
     return {
         "diagnostics": [d.as_dict() for d in outcome.diagnostics],
         "files_checked": outcome.files_checked,
         "manifest": outcome.manifest,
+        "span": span,
     }
 
 
-def _reuse(cache: Cache, digest: str, out_dir: Path) -> BuildOutcome | None:
-    """The outcome of an identical earlier build, if build/ still holds exactly its output."""
+def _reuse(cache: Cache, digest: str, out_dir: Path, clock: int | None) -> BuildOutcome | None:
+    """The outcome of an identical earlier build, if build/ still holds exactly its output and,
+    when "now" is the clock, ``clock`` is within the seconds its report holds for."""
     record = cache.build_record(digest)
     if record is None:
         return None
     try:
+        span = record["span"]
+        if clock is not None and not (isinstance(span, list) and int(span[0]) <= clock < int(span[1])):
+            return None
         manifest = record["manifest"]
         if (out_dir / MANIFEST).read_bytes() != pretty_json(manifest):
             return None

@@ -35,7 +35,7 @@ from .cache import Cache, input_digest
 from .compiler import Counts, audience_namespaces, compile_body, compile_datastream, count
 from .diagnostics import Diagnostic, diagnostic_from_dict, sorted_diagnostics
 from .load import Parse, load_entry, load_project
-from .model import Destination, forget_checked_ids
+from .model import Catalog, Destination, forget_checked_ids
 from .project import Doc, Entry, Project
 from .rule_context import Context, DestinationFacts
 from .validate import validate_files
@@ -66,6 +66,7 @@ class Checked:
     diagnostics: list[Diagnostic]  # what validate.validate_files reports of the same files
     files_checked: int
     compile: Callable[[], Compiled]  # the artifact, for a config that passed
+    catalogs: list[Entry[Catalog]]  # the catalog files that loaded
 
 
 def check(discovery: sources.Discovery, cache: Cache | None, parse: Parse) -> Checked:
@@ -76,7 +77,7 @@ def check(discovery: sources.Discovery, cache: Cache | None, parse: Parse) -> Ch
     if checked is not None:
         return checked
     result = validate_files(discovery, parse)
-    return Checked(result.diagnostics, result.files_checked, partial(compile_whole, result.project))
+    return Checked(result.diagnostics, result.files_checked, partial(compile_whole, result.project), result.project.catalogs)
 
 
 def compile_whole(project: Project) -> Compiled:
@@ -176,7 +177,7 @@ def _check_by_destination(discovery: sources.Discovery, cache: Cache | None, par
         cache.store_value("state", digest, _State(context_diagnostics, records).to_value())
     checked = len(discovery.files) + discovery.unreadable + (discovery.settings is not None)
     compile = partial(_compile_by_datastream, project, digest, destinations, cache, parse)
-    return Checked(sorted_diagnostics(diagnostics), checked, compile)
+    return Checked(sorted_diagnostics(diagnostics), checked, compile, project.catalogs)
 
 
 def _check_destination(ctx: Context, source: sources.SourceFile, parse: Parse) -> _Destination:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import difflib
-import os
-import time
 from collections import defaultdict
 from datetime import date, datetime, timezone
 from typing import Callable, Iterator, Sequence
 
 from .compiler import DEFAULT_NAMESPACE
 from .diagnostics import Diagnostic, Severity
+from .freshness import freshness_now
 from .governance_rules import GOVERNANCE_DESTINATION_RULES, GOVERNANCE_RULES
 from .model import Destination, MergePolicy, window_bounds
 from .settings import DEFAULT_CATALOG_MAX_AGE_DAYS
@@ -418,13 +417,6 @@ def check_catalog_guardrails(ctx: Context) -> Iterator[Diagnostic]:
                     hint=hint,
                     severity=WARNING,
                 )
-
-
-def freshness_now() -> int:
-    """"Now" for CP148: SOURCE_DATE_EPOCH when it holds whole Unix seconds (a build of one commit
-    then reports the same whenever it runs), else the clock."""
-    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    return int(value) if value.isdigit() else int(time.time())
 
 
 def check_catalog_freshness(ctx: Context) -> Iterator[Diagnostic]:

@@ -22,7 +22,6 @@ and only on the same UTC day (the day is part of the digest, as for ``build``).
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +29,9 @@ from typing import Any
 
 from . import sources
 from .cache import Cache, check_outside, code_fingerprint, input_digest
+from .freshness import DAY, freshness_span, source_date_epoch
 from .diagnostics import Diagnostic, diagnostic_from_dict, exit_code
 
-_DAY = 86_400
 
 
 @dataclass
@@ -57,7 +56,7 @@ def validate_root(root: Path, *, cache_dir: Path | None = None, cache_key: bytes
     if cache_dir is not None:
         check_outside(cache_dir, root)
         cache = Cache(cache_dir, cache_key)
-    epoch = _source_date_epoch()
+    epoch = source_date_epoch()
     clock = int(time.time())
     digest = input_digest(_inputs(discovery), _options(discovery, epoch, clock))
     if cache is not None:
@@ -75,13 +74,6 @@ def validate_root(root: Path, *, cache_dir: Path | None = None, cache_key: bytes
     return report
 
 
-def _source_date_epoch() -> str | None:
-    """SOURCE_DATE_EPOCH as the freshness rule reads it (rules.freshness_now): whole seconds,
-    else None and the rule reads the clock."""
-    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    return value if value.isdigit() else None
-
-
 def _inputs(discovery: sources.Discovery) -> list[sources.SourceFile]:
     return [*discovery.files, *([discovery.settings] if discovery.settings is not None else [])]
 
@@ -89,7 +81,7 @@ def _inputs(discovery: sources.Discovery) -> list[sources.SourceFile]:
 def _options(discovery: sources.Discovery, epoch: str | None, clock: int) -> list[str]:
     """Every input besides the files' content: what discovery itself reported, and "now"."""
     found = [json.dumps(d.as_dict(), sort_keys=True) for d in discovery.diagnostics]
-    now = f"source_date_epoch={epoch}" if epoch is not None else f"day={clock // _DAY}"
+    now = f"source_date_epoch={epoch}" if epoch is not None else f"day={clock // DAY}"
     return ["command=validate", f"code={code_fingerprint()}", f"unreadable={discovery.unreadable}", now, *found]
 
 
@@ -98,6 +90,7 @@ def _validate(discovery: sources.Discovery, cache: Cache | None, clock: int | No
     [] when "now" is SOURCE_DATE_EPOCH, None when the span could not be worked out."""
     from .gcpause import paused_gc
     from .load import parse_source
+    from .settings import catalog_max_age_days
     from .validate import validate_files
 
     with paused_gc():
@@ -106,33 +99,9 @@ def _validate(discovery: sources.Discovery, cache: Cache | None, clock: int | No
     if clock is None:
         return report, []
     try:
-        return report, _freshness_span(result.project, discovery, clock)
+        return report, freshness_span(result.project.catalogs, catalog_max_age_days(discovery.settings), clock)
     except (AttributeError, TypeError, ValueError, OverflowError):  # no span: the report is not stored
         return report, None
-
-
-def _freshness_span(project: Any, discovery: sources.Discovery, clock: int) -> list[int]:
-    """[from, until): the seconds around ``clock`` in which no catalog crosses its freshness
-    limit (CP148 fires once now - exported > limit days). ``clock`` was read before the rules
-    ran, so a crossing during the run makes the span empty and the report is never reused."""
-    from .model import window_bounds
-    from .settings import catalog_max_age_days
-
-    limit = catalog_max_age_days(discovery.settings) * _DAY
-    start, until = 0, None
-    for entry in project.catalogs:
-        exported = entry.model.exported_at
-        if exported is None:
-            continue
-        begins, _ = window_bounds(exported, None)
-        if begins is None:
-            continue
-        crossing = begins + limit + 1  # the first second at which the warning is due
-        if crossing <= clock:
-            start = max(start, crossing)
-        else:
-            until = crossing if until is None else min(until, crossing)
-    return [start, until if until is not None else (clock // _DAY + 1) * _DAY]
 
 
 def _record(report: Report, span: list[int]) -> dict[str, Any]:

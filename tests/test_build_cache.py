@@ -799,3 +799,22 @@ def test_without_a_home_directory_build_is_a_usage_error(tmp_path, monkeypatch):
     assert "--no-cache" in result.output
     assert not (root / "build").exists()
     assert run("build", root, "--no-cache", env={"HOME": None}).exit_code == 0
+
+
+def test_a_build_record_is_not_reused_past_the_second_a_catalog_turns_stale(tmp_path, monkeypatch):
+    """With the clock as "now", CP148 appears at a precise second: an identical earlier build of
+    the same day is reused only before it."""
+    import time
+
+    root = copy_example(tmp_path / "root")
+    edit(root / "audiences" / "prod.yaml", "sandbox: prod\n", "sandbox: prod\nexported_at: 2026-01-01T12:00:00Z\n")
+    crossing = 1_767_268_800 + 30 * 86_400 + 1  # 2026-01-01T12:00:00Z plus the default 30 days
+    env = {"SOURCE_DATE_EPOCH": None}
+    monkeypatch.setattr(time, "time", lambda: crossing - 10)
+    first = run("build", root, env=env)
+    assert first.exit_code == 0 and "CP148" not in first.output
+    again = run("build", root, env=env)
+    assert "up to date" in again.output
+    monkeypatch.setattr(time, "time", lambda: crossing + 10)
+    later = run("build", root, env=env)
+    assert later.exit_code == 0 and "CP148" in later.output and "up to date" not in later.output
