@@ -63,6 +63,8 @@ class _Destination:
 
 @dataclass
 class Checked:
+    """A validated config, and how to compile it."""
+
     diagnostics: list[Diagnostic]  # what validate.validate_files reports of the same files
     files_checked: int
     compile: Callable[[], Compiled]  # the artifact, for a config that passed
@@ -87,10 +89,25 @@ def compile_whole(project: Project) -> Compiled:
 
 
 def _compile_by_datastream(
-    project: Project, digest: str, destinations: list[_Destination], cache: Cache | None, parse: Parse
+    discovery: sources.Discovery, project: Project, digest: str, destinations: list[_Destination],
+    cache: Cache | None, parse: Parse,
 ) -> Compiled:
     """Each datastream's piece from the cache when its destinations did not change, else
-    compiled now; joined."""
+    compiled now; joined. Should a destination the cache answered for not load after all (the
+    cache is authenticated, so only a cpcompile that loads differently could), the whole config
+    is validated and compiled."""
+    try:
+        return _join_pieces(project, digest, destinations, cache, parse)
+    except _NoLongerLoads:
+        result = validate_files(discovery, parse)
+        if result.exit_code() != 0:
+            raise
+        return compile_whole(result.project)
+
+
+def _join_pieces(
+    project: Project, digest: str, destinations: list[_Destination], cache: Cache | None, parse: Parse
+) -> Compiled:
     namespaces: dict[str, str] | None = None
     by_datastream: dict[str, list[_Destination]] = {}
     for destination in destinations:
@@ -122,6 +139,10 @@ def _compile_by_datastream(
     return Compiled(header, json_bytes, msgpack_bytes, counts)
 
 
+class _NoLongerLoads(Exception):
+    """A destination file the cache says loaded, with this content, does not load now."""
+
+
 def _models(destinations: list[_Destination], parse: Parse) -> list[Destination]:
     """The models of ``destinations``, loading those the cache answered for."""
     models = []
@@ -129,8 +150,8 @@ def _models(destinations: list[_Destination], parse: Parse) -> list[Destination]
         for destination in destinations:
             if destination.model is None:
                 entry = load_entry(destination.source, [], parse)
-                if not isinstance(entry, Entry):  # it loaded when it was checked, with the same content
-                    raise AssertionError(f"{destination.source.relpath} no longer loads")
+                if not isinstance(entry, Entry):
+                    raise _NoLongerLoads(destination.source.relpath)
                 destination.model = entry.model
             models.append(destination.model)
     finally:
@@ -153,6 +174,7 @@ def _check_by_destination(discovery: sources.Discovery, cache: Cache | None, par
     context_diagnostics = state.context if state is not None else rules.check_context(ctx, clock=False)
     known = state.destinations if state is not None else {}
     destinations: list[_Destination] = []
+    learnt = state is None
     try:
         for source in discovery.files:
             if source.kind is not sources.Kind.DESTINATION:
@@ -162,6 +184,7 @@ def _check_by_destination(discovery: sources.Discovery, cache: Cache | None, par
                 destinations.append(_Destination(source, seen.diagnostics, seen.facts))
             else:
                 destinations.append(_check_destination(ctx, source, parse))
+                learnt = True
     finally:
         forget_checked_ids()
     placed = [(d.facts, Doc(d.source)) for d in destinations if d.facts is not None]
@@ -172,11 +195,11 @@ def _check_by_destination(discovery: sources.Discovery, cache: Cache | None, par
     ]
     adjust, settings_problems = settings.load_settings(discovery.settings)
     diagnostics = [*settings.apply_settings(diagnostics, adjust), *settings_problems]
-    if cache is not None:
+    if cache is not None and (learnt or len(known) != len(destinations)):
         records = {d.source.relpath: _Record(d.source.sha256, d.diagnostics, d.facts) for d in destinations}
         cache.store_value("state", digest, _State(context_diagnostics, records).to_value())
     checked = len(discovery.files) + discovery.unreadable + (discovery.settings is not None)
-    compile = partial(_compile_by_datastream, project, digest, destinations, cache, parse)
+    compile = partial(_compile_by_datastream, discovery, project, digest, destinations, cache, parse)
     return Checked(sorted_diagnostics(diagnostics), checked, compile, project.catalogs)
 
 

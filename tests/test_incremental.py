@@ -304,3 +304,27 @@ def test_entries_of_other_code_are_not_used(tmp_path, monkeypatch):
         assert not outcome.up_to_date and len(checked) == len(_destinations(root))
     finally:
         cache_module.code_fingerprint.cache_clear()
+
+
+def test_a_cached_destination_that_no_longer_loads_means_a_whole_compile(tmp_path, monkeypatch):
+    """Only a cpcompile that loads differently from the one that filled the cache could get
+    here (its entries are authenticated and tagged with the code): the build then compiles the
+    whole config rather than trust the cache."""
+    root = tmp_path / "config"
+    gen.generate(root, "s", seed=4)
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    build(root, out, cache_dir=cache)
+    _edit_line(_destinations(root)[0], "alias", "alias-edited")
+    calls: list[str] = []
+    real = incremental.load_entry
+
+    def load_entry(source, diagnostics, parse):
+        calls.append(source.relpath)
+        return real(source, diagnostics, parse) if len(calls) == 1 else None  # the changed file loads
+
+    monkeypatch.setattr(incremental, "load_entry", load_entry)
+    outcome = build(root, out, cache_dir=cache)
+    assert len(calls) > 1  # a cached destination of the changed datastream was asked for
+    whole = incremental.compile_whole(validate_tree(root).project)
+    assert outcome.revision == whole.header["revision"]
+    assert (out / "artifact.json").read_bytes() == whole.json
