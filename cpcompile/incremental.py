@@ -127,7 +127,7 @@ def _join_pieces(
                 cache.store_blob("piece", key, piece.to_bytes())
         pieces.append(piece)
     header, json_bytes, msgpack_bytes = join_fragments(p.fragment for p in pieces)
-    audiences: set[str] = set()
+    audiences: set[bytes] = set()
     for piece in pieces:
         audiences.update(piece.audiences)
     counts = Counts(
@@ -262,19 +262,20 @@ class _Piece:
     fragment: Fragment
     destinations: int
     mappings: int
-    audiences: list[str]
+    audiences: list[bytes]  # the ids, UTF-8: only counted, across pieces
 
     @classmethod
     def of(cls, name: str, entry: dict[str, Any]) -> _Piece:
         mappings = sum(len(audience["mappings"]) for audience in entry["audiences"].values())
-        return cls(encode_fragment(name, entry), len(entry["destinations"]), mappings, list(entry["audiences"]))
+        audiences = [audience.encode() for audience in entry["audiences"]]
+        return cls(encode_fragment(name, entry), len(entry["destinations"]), mappings, audiences)
 
     # stored as: a line of JSON with the lengths and counts, then the JSON piece, the msgpack
     # piece and the audience ids, one a line (an audience id is a UUID: it holds no newline)
     def to_bytes(self) -> bytes:
         import json
 
-        audiences = "\n".join(self.audiences).encode()
+        audiences = b"\n".join(self.audiences)
         head = {
             "datastream": self.fragment.datastream, "json": len(self.fragment.json), "msgpack": len(self.fragment.msgpack),
             "destinations": self.destinations, "mappings": self.mappings, "audiences": len(self.audiences),
@@ -292,7 +293,7 @@ class _Piece:
             head = json.loads(line)
             json_end = head["json"]
             msgpack_end = json_end + head["msgpack"]
-            audiences = rest[msgpack_end:].decode().split("\n") if head["audiences"] else []
+            audiences = rest[msgpack_end:].split(b"\n") if head["audiences"] else []
             if len(audiences) != head["audiences"]:
                 return None
             fragment = Fragment(str(head["datastream"]), rest[:json_end], rest[json_end:msgpack_end])
