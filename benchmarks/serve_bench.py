@@ -27,8 +27,8 @@ on the floor and lookup routes too: the figures that chose Granian.
 ``--granian "OPTIONS"`` (repeatable, e.g. ``--granian "--task-impl rust"``) compares Granian
 settings instead: `cpcompile serve` as shipped and the same application under
 ``python -m granian --interface asgi OPTIONS`` (and under uvicorn with ``--uvicorn``), started
-in turn for ``--rounds`` rounds, each measured in three cycles of the GET floor, the POST floor
-and lookups; the ratios are taken within one cycle, so a machine shared with other work moves
+in turn for ``--rounds`` rounds, each measured in three cycles of the GET floor, the POST floor,
+lookups and interact requests; the ratios are taken within one cycle, so a machine shared with other work moves
 them less than the requests/s. Medians over all cycles are printed, with the ranges, and the
 server's CPU time per request, which moves less still.
 """
@@ -187,7 +187,8 @@ def compare_granian(work: Path, artifact: Path, scripts: dict[str, Path], args: 
     configs.update({options: ("granian-cli", options.split()) for options in args.granian})
     if args.uvicorn:
         configs["uvicorn (httptools, uvloop)"] = ("uvicorn", [])
-    routes = {"GET floor": ("/livez", None), "POST floor": ("/livez", scripts["lookup"]), "lookup": ("/v1/lookup", scripts["lookup"])}
+    routes = {"GET floor": ("/livez", None), "POST floor": ("/livez", scripts["lookup"]), "lookup": ("/v1/lookup", scripts["lookup"]),
+              "interact": ("/ee/v1/interact", scripts["interact"])}
     cycles: dict[str, list[dict[str, dict[str, float]]]] = {name: [] for name in configs}
     for round_ in range(args.rounds):
         for name, (stack, options) in configs.items():
@@ -199,8 +200,8 @@ def compare_granian(work: Path, artifact: Path, scripts: dict[str, Path], args: 
                     print(f"round {round_ + 1} {name:34} " + " ".join(f"{r} {m[r]['rps']:6.0f}/s ({m[r]['cpu_us']:.0f} us CPU)" for r in routes)
                           + f"  lookup/GET {m['lookup']['rps'] / m['GET floor']['rps']:.2f}  POST/GET {m['POST floor']['rps'] / m['GET floor']['rps']:.2f}"
                           + f"  load {os.getloadavg()[0]:.1f}", flush=True)
-    print(f"{'settings':34} {'GET floor/s':>13} {'POST floor/s':>13} {'lookup/s':>13} {'lookup/GET':>16} {'POST/GET':>16} "
-          f"{'CPU us GET/POST/lookup':>23} {'by CPU':>7}")
+    print(f"{'settings':34} {'GET floor/s':>12} {'POST floor/s':>12} {'lookup/s':>9} {'interact/s':>10} {'lookup/GET':>16} "
+          f"{'POST/GET':>16} {'CPU us GET/POST/lookup/interact':>31} {'by CPU':>7}")
 
     def spread(values: list[float], digits: int) -> str:
         """the median and, in brackets, the range"""
@@ -212,9 +213,9 @@ def compare_granian(work: Path, artifact: Path, scripts: dict[str, Path], args: 
         post_ratio = [m["POST floor"]["rps"] / m["GET floor"]["rps"] for m in measured]
         cpu = {r: statistics.median(m[r]["cpu_us"] for m in measured) for r in routes}
         cpus = "/".join(f"{cpu[r]:.0f}" for r in routes)
-        print(f"{name:34} {statistics.median(rps['GET floor']):13.0f} {statistics.median(rps['POST floor']):13.0f} "
-              f"{statistics.median(rps['lookup']):13.0f} {spread(lookup_ratio, 2):>16} {spread(post_ratio, 2):>16} "
-              f"{cpus:>23} {cpu['GET floor'] / cpu['lookup']:7.2f}")
+        median = {r: statistics.median(rps[r]) for r in routes}
+        print(f"{name:34} {median['GET floor']:12.0f} {median['POST floor']:12.0f} {median['lookup']:9.0f} {median['interact']:10.0f} "
+              f"{spread(lookup_ratio, 2):>16} {spread(post_ratio, 2):>16} {cpus:>31} {cpu['GET floor'] / cpu['lookup']:7.2f}")
 
 
 class server:
