@@ -21,7 +21,7 @@ from . import incremental, sources
 from .atomic import fsync_dir, write_atomic
 from .cache import Cache, check_outside, input_digest
 from .diagnostics import Diagnostic, diagnostic_from_dict, exit_code
-from .freshness import DAY, freshness_span, source_date_epoch
+from .freshness import DAY, freshness_span, holds_at, source_date_epoch
 from .gcpause import paused_gc
 from .load import parse_source
 from .settings import catalog_max_age_days
@@ -162,8 +162,7 @@ def _reuse(cache: Cache, digest: str, out_dir: Path, clock: int | None) -> Build
     if record is None:
         return None
     try:
-        span = record["span"]
-        if clock is not None and not (isinstance(span, list) and int(span[0]) <= clock < int(span[1])):
+        if not holds_at(record["span"], clock):
             return None
         manifest = record["manifest"]
         if (out_dir / MANIFEST).read_bytes() != pretty_json(manifest):

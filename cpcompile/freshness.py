@@ -25,6 +25,17 @@ def freshness_now() -> int:
     return int(epoch) if epoch is not None else int(time.time())
 
 
+def holds_at(span: object, clock: int | None) -> bool:
+    """Whether a stored report with ``span`` (freshness_span's, as stored) holds at ``clock``;
+    None: "now" is SOURCE_DATE_EPOCH, for which a report was stored under that value."""
+    if clock is None:
+        return True
+    try:
+        return isinstance(span, list) and int(span[0]) <= clock < int(span[1])
+    except (IndexError, TypeError, ValueError):
+        return False
+
+
 def freshness_span(catalogs: Iterable[Any], max_age_days: int, clock: int) -> list[int]:
     """[from, until): the seconds around ``clock`` in which no catalog (entries of the project's
     catalogs) crosses its freshness limit (CP148 fires once now - exported > the limit), and

@@ -29,7 +29,7 @@ from typing import Any
 
 from . import sources
 from .cache import Cache, check_outside, code_fingerprint, input_digest
-from .freshness import DAY, freshness_span, source_date_epoch
+from .freshness import DAY, freshness_span, holds_at, source_date_epoch
 from .diagnostics import Diagnostic, diagnostic_from_dict, exit_code
 
 
@@ -118,8 +118,7 @@ def _reuse(record: dict[str, Any] | None, clock: int | None) -> Report | None:
     if record is None:
         return None
     try:
-        span = record["span"]
-        if clock is not None and not (isinstance(span, list) and int(span[0]) <= clock < int(span[1])):
+        if not holds_at(record["span"], clock):
             return None
         diagnostics = [diagnostic_from_dict(d) for d in record["diagnostics"]]
         return Report(diagnostics, int(record["files_checked"]), int(record["skipped"]), reused=True)

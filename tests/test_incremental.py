@@ -53,12 +53,6 @@ def _alias_of_another(rng, root, files):
     return f"{a.name}: alias of {b.name}"
 
 
-def _new_alias(rng, root, files):
-    a = rng.choice(files)
-    _edit_line(a, "alias", f"alias-new-{rng.randrange(1000)}")
-    return f"{a.name}: new alias"
-
-
 def _id_of_another(rng, root, files):
     a, b = rng.sample(files, 2)
     _edit_line(a, "id", _value(b, "id"))
@@ -73,12 +67,6 @@ def _other_datastream(rng, root, files):
     return f"{a.name}: datastream {name}"
 
 
-def _remove_file(rng, root, files):
-    a = rng.choice(files)
-    a.unlink()
-    return f"{a.name}: removed"
-
-
 def _copy_file(rng, root, files):
     a = rng.choice(files)
     copy = a.with_name(f"copy-{rng.randrange(10_000)}-{a.name}")
@@ -86,57 +74,39 @@ def _copy_file(rng, root, files):
     return f"{a.name}: copied to {copy.name}"
 
 
-def _unknown_audience(rng, root, files):
-    a = rng.choice(files)
-    _append_audience(a, f"  - id: {UNKNOWN_AUDIENCE}\n")
-    return f"{a.name}: unknown audience"
+def _first_audience(path: Path) -> str:
+    first = re.search(r"(?m)^  - id: (.*)$", path.read_text())
+    assert first, f"an audience in {path}"
+    return first.group(1)
 
 
-def _audience_twice(rng, root, files):
-    a = rng.choice(files)
-    first = re.search(r"(?m)^  - id: (.*)$", a.read_text())
-    assert first
-    _append_audience(a, f"  - id: {first.group(1)}\n")
-    return f"{a.name}: an audience twice"
-
-
-def _backwards_window(rng, root, files):
-    a = rng.choice(files)
-    first = re.search(r"(?m)^  - id: (.*)$", a.read_text())
-    assert first
-    _append_audience(a, f"  - id: {first.group(1)}\n    start: 2027-05-01\n    end: 2026-01-01\n")
-    return f"{a.name}: a window that ends before it starts"
-
-
-def _many_attributes(rng, root, files):
-    a = rng.choice(files)
+def _more_attributes(path: Path, rng: random.Random) -> None:
     more = "".join(f"  - source: person.extra{i}\n    target: extra{i}\n" for i in range(rng.randrange(20, 40)))
-    a.write_text(a.read_text().replace("attributes:\n", f"attributes:\n{more}", 1))
-    return f"{a.name}: many attributes"
+    path.write_text(path.read_text().replace("attributes:\n", f"attributes:\n{more}", 1))
 
 
-def _unknown_action(rng, root, files):
-    a = rng.choice(files)
-    _edit_line(a, "marketing_actions", "[onsitePersonalisation]")
-    return f"{a.name}: unknown marketing action"
+def _one_file(what: str, change):
+    """An edit of one destination file, picked at random: ``change(path, rng)``."""
+    def edit(rng, root, files):
+        a = rng.choice(files)
+        change(a, rng)
+        return f"{a.name}: {what}"
+    return edit
 
 
-def _broken_yaml(rng, root, files):
-    a = rng.choice(files)
-    a.write_text(a.read_text() + "audiences: [\n")
-    return f"{a.name}: broken YAML"
-
-
-def _schema_error(rng, root, files):
-    a = rng.choice(files)
-    _edit_line(a, "alias", "not an alias!")
-    return f"{a.name}: invalid alias"
-
-
-def _comment_only(rng, root, files):
-    a = rng.choice(files)
-    a.write_text(a.read_text() + f"# note {rng.randrange(1000)}\n")
-    return f"{a.name}: a comment"
+_new_alias = _one_file("new alias", lambda a, rng: _edit_line(a, "alias", f"alias-new-{rng.randrange(1000)}"))
+_remove_file = _one_file("removed", lambda a, rng: a.unlink())
+_unknown_audience = _one_file("unknown audience", lambda a, rng: _append_audience(a, f"  - id: {UNKNOWN_AUDIENCE}\n"))
+_audience_twice = _one_file("an audience twice", lambda a, rng: _append_audience(a, f"  - id: {_first_audience(a)}\n"))
+_backwards_window = _one_file(
+    "a window that ends before it starts",
+    lambda a, rng: _append_audience(a, f"  - id: {_first_audience(a)}\n    start: 2027-05-01\n    end: 2026-01-01\n"),
+)
+_many_attributes = _one_file("many attributes", _more_attributes)
+_unknown_action = _one_file("unknown marketing action", lambda a, rng: _edit_line(a, "marketing_actions", "[onsitePersonalisation]"))
+_broken_yaml = _one_file("broken YAML", lambda a, rng: a.write_text(a.read_text() + "audiences: [\n"))
+_schema_error = _one_file("invalid alias", lambda a, rng: _edit_line(a, "alias", "not an alias!"))
+_comment_only = _one_file("a comment", lambda a, rng: a.write_text(a.read_text() + f"# note {rng.randrange(1000)}\n"))
 
 
 def _datastream_flag(rng, root, files):
