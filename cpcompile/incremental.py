@@ -69,6 +69,7 @@ class Checked:
     files_checked: int
     compile: Callable[[], Compiled]  # the artifact, for a config that passed
     catalogs: list[Entry[Catalog]]  # the catalog files that loaded
+    skipped: int  # files with errors before the cross-file rules, so not part of them
 
 
 def check(discovery: sources.Discovery, cache: Cache | None, parse: Parse) -> Checked:
@@ -79,7 +80,8 @@ def check(discovery: sources.Discovery, cache: Cache | None, parse: Parse) -> Ch
     if checked is not None:
         return checked
     result = validate_files(discovery, parse)
-    return Checked(result.diagnostics, result.files_checked, partial(compile_whole, result.project), result.project.catalogs)
+    compile = partial(compile_whole, result.project)
+    return Checked(result.diagnostics, result.files_checked, compile, result.project.catalogs, result.skipped)
 
 
 def compile_whole(project: Project) -> Compiled:
@@ -200,7 +202,9 @@ def _check_by_destination(discovery: sources.Discovery, cache: Cache | None, par
         cache.store_value("state", digest, _State(context_diagnostics, records).to_value())
     checked = len(discovery.files) + discovery.unreadable + (discovery.settings is not None)
     compile = partial(_compile_by_datastream, discovery, project, digest, destinations, cache, parse)
-    return Checked(sorted_diagnostics(diagnostics), checked, compile, project.catalogs)
+    # the context loaded without an error: only destination files that did not load are left out
+    skipped = sum(1 for d in destinations if d.facts is None and any(x.is_error for x in d.diagnostics))
+    return Checked(sorted_diagnostics(diagnostics), checked, compile, project.catalogs, skipped)
 
 
 def _check_destination(ctx: Context, source: sources.SourceFile, parse: Parse) -> _Destination:

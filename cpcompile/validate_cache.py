@@ -88,18 +88,18 @@ def _options(discovery: sources.Discovery, epoch: str | None, clock: int) -> lis
 def _validate(discovery: sources.Discovery, cache: Cache | None, clock: int | None) -> tuple[Report, list[int] | None]:
     """A cold validation, and (when "now" is the clock) the span of seconds its report holds for:
     [] when "now" is SOURCE_DATE_EPOCH, None when the span could not be worked out."""
+    from . import incremental
     from .gcpause import paused_gc
     from .load import parse_source
     from .settings import catalog_max_age_days
-    from .validate import validate_files
 
-    with paused_gc():
-        result = validate_files(discovery, cache.parse if cache is not None else parse_source)
-    report = Report(result.diagnostics, result.files_checked, result.skipped)
+    with paused_gc():  # checking again only the destination files the cache has no record of
+        checked = incremental.check(discovery, cache, cache.parse if cache is not None else parse_source)
+    report = Report(checked.diagnostics, checked.files_checked, checked.skipped)
     if clock is None:
         return report, []
     try:
-        return report, freshness_span(result.project.catalogs, catalog_max_age_days(discovery.settings), clock)
+        return report, freshness_span(checked.catalogs, catalog_max_age_days(discovery.settings), clock)
     except (AttributeError, TypeError, ValueError, OverflowError):  # no span: the report is not stored
         return report, None
 

@@ -21,6 +21,7 @@ from cpcompile.build import build
 from cpcompile.diagnostics import sorted_diagnostics
 from cpcompile.validate import validate_tree
 
+from conftest import run
 from test_generate import gen
 
 UNKNOWN_AUDIENCE = "0badc0de-0000-4000-8000-000000000000"
@@ -298,3 +299,23 @@ def test_a_cached_destination_that_no_longer_loads_means_a_whole_compile(tmp_pat
     whole = incremental.compile_whole(validate_tree(root).project)
     assert outcome.revision == whole.header["revision"]
     assert (out / "artifact.json").read_bytes() == whole.json
+
+
+def test_validate_checks_only_the_changed_destination_too(tmp_path, monkeypatch):
+    """`cpcompile validate` keeps and reuses the same per-destination records as build: after
+    one file changes, only it is checked, and the report is the whole validation's."""
+    root = tmp_path / "config"
+    gen.generate(root, "s", seed=5)
+    cache = tmp_path / "cache"
+    assert run("build", root, "--cache-dir", cache).exit_code == 0
+    target = _destinations(root)[0]
+    _edit_line(target, "alias", _value(_destinations(root)[1], "alias"))  # CP131 if on one datastream
+    checked: list[str] = []
+    real = incremental._check_destination
+    monkeypatch.setattr(
+        incremental, "_check_destination", lambda ctx, source, parse: checked.append(source.relpath) or real(ctx, source, parse)
+    )
+    warm = run("validate", root, "--format", "json", "--cache-dir", cache)
+    assert checked == ["destinations/" + target.name]
+    cold = run("validate", root, "--format", "json", "--no-cache")
+    assert (warm.exit_code, warm.output) == (cold.exit_code, cold.output)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import cpcompile.validate
+import cpcompile.incremental
 from cpcompile.cache import Cache
 from cpcompile.render import FORMATS
 from conftest import CASES_DIR, copy_example, edit, run
@@ -31,13 +31,13 @@ FORGED = json.dumps(FORGED_RECORD, separators=(",", ":")).encode()
 def cold_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many validations were actually run (not answered from the cache)."""
     calls: list[int] = []
-    real = cpcompile.validate.validate_files
+    real = cpcompile.incremental.check
 
     def counted(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cpcompile.validate, "validate_files", counted)
+    monkeypatch.setattr(cpcompile.incremental, "check", counted)
     return calls
 
 

@@ -78,7 +78,7 @@ def test_internal_error_exits_3_with_a_one_line_apology(runner, monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.delenv("CPCOMPILE_DEBUG", raising=False)
-    monkeypatch.setattr("cpcompile.validate.validate_files", broken)
+    monkeypatch.setattr("cpcompile.incremental.check", broken)
     result = _validate(runner, VALID, "--no-cache")  # a cached report would not reach it
     assert result.exit_code == 3
     assert result.stdout == ""
@@ -93,7 +93,7 @@ def test_internal_error_shows_the_traceback_with_cpcompile_debug(runner, monkeyp
         raise RuntimeError("boom")
 
     monkeypatch.setenv("CPCOMPILE_DEBUG", "1")
-    monkeypatch.setattr("cpcompile.validate.validate_files", broken)
+    monkeypatch.setattr("cpcompile.incremental.check", broken)
     result = _validate(runner, VALID, "--no-cache")
     assert result.exit_code == 3
     assert "Traceback (most recent call last)" in result.stderr
