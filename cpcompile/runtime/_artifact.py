@@ -20,7 +20,7 @@ from bisect import bisect_right, insort
 # collections.abc re-exports Mapping from here; importing collections.abc itself would load
 # the whole collections package (~1.5 ms) on every replica for an isinstance fallback
 from _collections_abc import Mapping
-from itertools import compress
+from itertools import accumulate, chain, compress, repeat
 from math import isfinite
 from operator import itemgetter
 from time import time as _time
@@ -37,13 +37,15 @@ if TYPE_CHECKING:
     from cpcompile.runtime._index import AttributeSpecs, DatastreamIndex, Destination
     from cpcompile.runtime._lazy import Spans
 
-    # (audience ID -> key, key -> segment, first key past every mapping's, such a key -> the
-    # keys it stands for, the number of audiences (keys per destination), each
-    # destination's item without segments, (since, until) the plan holds or None for always,
-    # the audience IDs by rank)
+    # (audience ID -> key, index -> segment (None before its first hit), the first key past
+    # every index, such a key -> the indexes it stands for, index -> destination, destination
+    # -> the first index of the next one, each destination's item without segments,
+    # destination -> its first index, index -> audience ID, (since, until) the plan holds or
+    # None for always)
     Plan = Tuple[
-        Dict[str, int], Dict[int, "_Segment"], int, Dict[int, Tuple[int, ...]], int,
-        Tuple[Dict[str, Any], ...], Optional[Tuple[float, float]], List[str],
+        Dict[str, int], List[Optional["_Segment"]], int, Dict[int, Tuple[int, ...]], List[int],
+        List[int], Tuple[Dict[str, Any], ...], List[int], List[str],
+        Optional[Tuple[float, float]],
     ]
 
     Memberships = Union[Iterable[str], Mapping[str, Mapping[str, Any]]]
@@ -184,9 +186,9 @@ class Artifact:
         UTC), Unix seconds, or None for the current time. ``attributes``: the profile's
         attributes as nested dicts, used only when ``authenticated``. See docs/runtime.md.
         """
-        entry = self._common_request(datastream_id, memberships, now, attributes)
-        if entry is not None:
-            return _from_plan(entry, memberships, True)
+        answer = self._from_plan(datastream_id, memberships, now, attributes, True)
+        if answer is not None:
+            return answer
         resolved = self._resolve(datastream_id, memberships, now, attributes, authenticated)
         if resolved is None:
             return []
@@ -213,20 +215,27 @@ class Artifact:
         gives to every answer with that audience: changing it raises ``TypeError``. Copy a
         segment (``dict(segment)``) to change it. See docs/runtime.md, "Shared answers".
         """
-        entry = self._common_request(datastream_id, memberships, now, attributes)
-        if entry is None:
+        answer = self._from_plan(datastream_id, memberships, now, attributes, False)
+        if answer is None:
             return self.lookup(
                 datastream_id, memberships, now=now, attributes=attributes,
                 authenticated=authenticated,
             )
-        return _from_plan(entry, memberships, False)
+        return answer
 
-    def _common_request(
-        self, datastream_id: Any, memberships: Any, now: Any, attributes: Any
-    ) -> DatastreamIndex | None:
-        """The datastream's entry when this is the common request, which the plan answers: a
-        datastream the artifact knows by this exact ID and that answers anyone, a collection of
-        IDs (``_ID_COLLECTIONS``), the current time, no attributes. None for any other."""
+    def _from_plan(
+        self, datastream_id: Any, memberships: Any, now: Any, attributes: Any, fresh: bool
+    ) -> Payload | None:
+        """The answer to the common request from the datastream's plan (``_plan``), or None for
+        any other request. The common request: a datastream the artifact knows by this exact
+        ID and that answers anyone, a collection of IDs (``_ID_COLLECTIONS``), the current
+        time, no attributes. ``fresh``: each segment is a new dict, else the plan's read-only
+        one.
+
+        The hot path of both lookups, in one function (each call it would make costs about
+        0.1 µs of a dense answer's 8); audiences hit for the first time go through
+        ``_first_hits``.
+        """
         entry = self._index.get(datastream_id) if type(datastream_id) is str else None
         if entry is None and self._pending:
             entry = self._decoded(datastream_id)
@@ -238,7 +247,52 @@ class Artifact:
             or entry[3]  # authenticated-only
         ):
             return None
-        return entry
+        plan = entry[5][2]
+        if plan is None or (plan[9] and not plan[9][0] <= _time() < plan[9][1]):
+            plan = _plan(entry)
+        keys = plan[0]  # every audience of the datastream has a key
+        # intersecting with the plan's keys (rather than the audiences) finds their entries in
+        # the CPU caches when they are read next
+        found = _found_ids(keys, memberships, entry[4])
+        if len(found) > 1:  # one C-level call reads every key (a map of keys.__getitem__
+            ordered = sorted(itemgetter(*found)(keys))  # costs a third more)
+        elif found:
+            ordered = [keys[next(iter(found))]]
+        else:
+            return []
+        if ordered[0] < 0:
+            if ordered[0] < -1:  # audiences hit for the first time
+                ordered = _first_hits(plan, entry[0], found)
+            del ordered[: bisect_right(ordered, -1)]  # audiences without an active mapping
+            if not ordered:
+                return []
+        segments = plan[1]
+        past = plan[2]
+        while ordered[-1] >= past:  # an audience on several destinations: the indexes it
+            for index in plan[3][ordered.pop()]:  # stands for (at least two, all below `past`)
+                if segments[index] is None:  # its first hit
+                    _made(plan, entry[0], index)
+                insort(ordered, index)
+        # the indexes are ordered by destination, so each new destination starts a new item (a
+        # loop beats bisecting for each destination's bounds and cutting one list of segments,
+        # or itertools.groupby, even for 50 hits; and one loop for both kinds of segments, with
+        # a test of `fresh` for each, costs 4 ns a segment)
+        destination_of = plan[4]
+        ends = plan[5]
+        heads = plan[6]
+        items = []
+        limit = 0  # the first index of the next destination: an index past it starts an item
+        for index in ordered:
+            segment = {**segments[index]} if fresh else segments[index]
+            if index >= limit:
+                destination = destination_of[index]
+                limit = ends[destination]
+                item = heads[destination].copy()
+                item["segments"] = part = [segment]
+                items.append(item)
+            else:
+                part.append(segment)
+        return items
 
     def lookup_bytes(
         self,
@@ -360,27 +414,28 @@ def _plan(entry: DatastreamIndex) -> Plan:
     """What the lookups answer a datastream's common requests from, for the instants around
     now; kept in the entry's slot for them (two threads that make one store equal values).
 
-    Every mapping active at ``now`` gets a key, destination * audiences + the audience's rank
-    (audience IDs are in sorted order), so that sorting the keys of a profile's hits orders
-    them by destination, then ID, and a key at or past the next multiple of the number of
-    audiences starts the next destination's item. An audience with one active mapping (the
-    usual case) has its key; one with several has a key past every mapping's, standing for
-    its keys; one with none has -1. Windows make this depend on time: the plan holds while no
-    window starts or ends, i.e. in ``[the last window bound <= now, the next one)``, and is
-    made again outside. Segments are made on their first hit (``_make_segments``).
+    Every mapping active at ``now`` gets an index, its place in the order by destination, then
+    audience ID (audiences are in ID order), so that sorting the indexes of a profile's hits
+    orders them the same way, and an index at or past the first of the next destination starts
+    that destination's item. An audience with one active mapping (the usual case) has its
+    index as its key once its segment is made, and ``-2 - its destination`` until then, below
+    every index (see ``_first_hits``); one with several has a key past every index, standing
+    for its indexes; one with none has -1. Windows make this depend on time: the plan holds while no window
+    starts or ends, i.e. in ``[the last window bound <= now, the next one)``, and is made
+    again outside. Segments are made on their first hit: most audiences are never hit.
     """
     now = _time()
     audiences = entry[0]
-    n = len(audiences) or 1
-    count = len(entry[1])
-    past = count * n
+    mapped: list[list[str]] = [[] for _ in entry[1]]  # each destination's audience IDs
     keys: dict[str, int] = {}
-    several: dict[int, tuple[int, ...]] = {}
+    several: list[tuple[str, list[tuple[int, int]]]] = []  # [(destination, place)] each
     bounds: set[int] = set()
-    for rank, (audience_id, audience) in enumerate(audiences.items()):
+    for audience_id, audience in audiences.items():
         mappings = audience["mappings"]
         if len(mappings) == 1 and len(mappings[0]) == 1:  # the usual: one, without a window
-            keys[audience_id] = mappings[0]["destination"] * n + rank
+            destination = mappings[0]["destination"]
+            keys[audience_id] = -2 - destination
+            mapped[destination].append(audience_id)
             continue
         active = []
         for mapping in mappings:
@@ -392,12 +447,13 @@ def _plan(entry: DatastreamIndex) -> Plan:
                     bounds.add(end)
                 if not (_NEG_INF if start is None else start) <= now < (_INF if end is None else end):
                     continue
-            active.append(mapping["destination"] * n + rank)
+            ids = mapped[mapping["destination"]]
+            active.append((mapping["destination"], len(ids)))
+            ids.append(audience_id)
         if len(active) == 1:
-            keys[audience_id] = active[0]
+            keys[audience_id] = -2 - active[0][0]
         elif active:
-            keys[audience_id] = past + len(several)
-            several[past + len(several)] = tuple(active)
+            several.append((audience_id, active))
         else:  # known, so that it does not look like an ID in another case, but no hit
             keys[audience_id] = -1
     window = None
@@ -410,23 +466,43 @@ def _plan(entry: DatastreamIndex) -> Plan:
         {"type": "profileLookup", "destinationId": destination_id, "alias": alias}
         for destination_id, alias, _ in entry[1]
     )
-    # segments are made on their first hit (_segments_of): most audiences are never hit
-    segments: dict[int, _Segment] = {}
-    plan = keys, segments, past, several, n, heads, window, list(audiences)
+    ends = list(accumulate(map(len, mapped)))
+    past = ends[-1] if ends else 0
+    starts = [0, *ends[:-1]]
+    destination_of = list(chain.from_iterable(repeat(d, len(ids)) for d, ids in enumerate(mapped)))
+    segments: list[_Segment | None] = [None] * past
+    audience_of = list(chain.from_iterable(mapped))
+    stands_for: dict[int, tuple[int, ...]] = {}
+    plan = keys, segments, past, stands_for, destination_of, ends, heads, starts, audience_of, window
+    for audience_id, active in several:
+        key = keys[audience_id] = past + len(stands_for)
+        stands_for[key] = tuple(starts[destination] + place for destination, place in active)
     entry[5][2] = plan
     return plan
 
 
-def _make_segments(plan: Plan, audiences: dict[str, Any], keys: list[int]) -> None:
-    """Make the segments of these keys that the plan does not have yet. Two threads may
-    make one; either is kept."""
-    segment_of = plan[1]
-    ids = plan[7]
-    n = plan[4]
-    for key in keys:
-        if key not in segment_of:
-            audience_id = ids[key % n]
-            segment_of[key] = _Segment(id=audience_id, namespace=audiences[audience_id]["namespace"])
+def _first_hits(plan: Plan, audiences: dict[str, Any], found: set[str]) -> list[int]:
+    """The sorted keys of these audiences of the plan, once those hit for the first time (a
+    key below -1) have their segment and, as their key, their index. Two threads may make one
+    segment; either is kept."""
+    keys = plan[0]
+    audience_of = plan[8]
+    for audience_id in found:
+        key = keys[audience_id]
+        if key < -1:
+            destination = -2 - key
+            # a scan of the destination's audience IDs, once per audience and plan
+            index = audience_of.index(audience_id, plan[7][destination], plan[5][destination])
+            _made(plan, audiences, index)
+            keys[audience_id] = index  # after its segment: who reads the index finds it
+    return sorted(map(keys.__getitem__, found))
+
+
+def _made(plan: Plan, audiences: dict[str, Any], index: int) -> str:
+    """Make the segment of this index; return its audience ID."""
+    audience_id = plan[8][index]
+    plan[1][index] = _Segment(id=audience_id, namespace=audiences[audience_id]["namespace"])
+    return audience_id
 
 
 def _found_ids(audiences: dict[str, Any], ids: Any, hex_ids: bool) -> set[str]:
@@ -442,70 +518,6 @@ def _found_ids(audiences: dict[str, Any], ids: Any, hex_ids: bool) -> set[str]:
     except TypeError:
         found = _found_in_mixed(audiences, ids)
     return found
-
-
-def _from_plan(entry: DatastreamIndex, ids: Any, fresh: bool) -> Payload:
-    """The answer to the common request (a collection of IDs, the current time, no attributes,
-    a datastream open to it) from the datastream's plan, made again when the time has passed a
-    window bound. ``fresh``: as ``_planned``."""
-    plan = entry[5][2]
-    if plan is None or (plan[6] and not plan[6][0] <= _time() < plan[6][1]):
-        plan = _plan(entry)
-    # the plan has a key for every audience; intersecting with it (rather than the audiences)
-    # finds its entries in the CPU caches when their keys are read next
-    found = _found_ids(plan[0], ids, entry[4])
-    return _planned(entry, plan, found, fresh) if found else []
-
-
-def _planned(entry: DatastreamIndex, plan: Plan, found: set[str], fresh: bool) -> Payload:
-    """The answer for these hits (audience IDs of the datastream) from the datastream's
-    current plan. ``fresh``: each segment is a new dict, else the plan's read-only one."""
-    keys = plan[0]  # every audience of the datastream has a key
-    if len(found) == 1:
-        ordered = [keys[next(iter(found))]]
-    else:  # one C-level call reads every key (a map of keys.__getitem__ costs a third more)
-        ordered = sorted(itemgetter(*found)(keys))
-    if ordered[0] < 0:  # audiences without an active mapping
-        del ordered[: bisect_right(ordered, -1)]
-        if not ordered:
-            return []
-    past = plan[2]
-    while ordered[-1] >= past:  # an audience on several destinations: the keys it stands for
-        for key in plan[3][ordered.pop()]:  # (at least two, all below `past`)
-            insort(ordered, key)
-    # the keys are ordered by destination, so each new destination starts a new item (a
-    # loop beats bisecting for each destination's bounds and cutting one list of segments,
-    # even for 50 hits)
-    segment_of = plan[1]
-    heads = plan[5]
-    n = plan[4]
-    while True:
-        items = []
-        limit = 0  # the first key of the next destination: a key past it starts an item
-        try:
-            if fresh:
-                for key in ordered:
-                    if key >= limit:
-                        destination = key // n
-                        limit = destination * n + n
-                        item = heads[destination].copy()
-                        item["segments"] = part = [{**segment_of[key]}]
-                        items.append(item)
-                    else:
-                        part.append({**segment_of[key]})
-                return items
-            for key in ordered:
-                if key >= limit:
-                    destination = key // n
-                    limit = destination * n + n
-                    item = heads[destination].copy()
-                    item["segments"] = part = [segment_of[key]]
-                    items.append(item)
-                else:
-                    part.append(segment_of[key])
-            return items
-        except KeyError:  # segments are made on their first hit
-            _make_segments(plan, entry[0], ordered)
 
 
 def _items(entry: DatastreamIndex, found: Iterable[str], now: float | None) -> Payload:
