@@ -7,12 +7,14 @@ import copy
 import json
 import pickle
 import random
+import sys
+import threading
 import time
 import types
 from typing import Any
 
 import pytest
-from runtime_helpers import AUD_1, AUD_2, DS, document_bytes, random_body
+from runtime_helpers import AUD_1, AUD_2, DAY, DS, document_bytes, random_body, small_body
 
 from cpcompile import runtime
 from cpcompile.artifact_format.document import canonical_json, make_document
@@ -129,6 +131,57 @@ def test_the_plan_follows_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
         assert lookup(DS, [AUD_2, AUD_1])[1]["segments"] == [
             {"id": AUD_1, "namespace": "ups"}, {"id": AUD_2, "namespace": "ups"}
         ]
+
+
+def test_an_audience_mapped_twice_to_one_destination_is_listed_twice() -> None:
+    """Two mappings of one audience to one destination that both hold now (two windows) give
+    it two places in that destination's segments, as the general path (``now`` given) does,
+    on its first hit and after."""
+    now = time.time()
+    body = small_body()
+    body["datastreams"][DS]["audiences"][AUD_1]["mappings"] = [
+        {"destination": 0, "end": int(now + DAY), "start": int(now - DAY)},
+        {"destination": 0, "start": int(now - 2 * DAY)},
+        {"destination": 1},
+    ]
+    artifact = runtime.loads(document_bytes(body))
+    expected = artifact.lookup(DS, [AUD_1, AUD_2], now=now)
+    assert [len(item["segments"]) for item in expected] == [2, 2]
+    for _ in range(2):
+        assert artifact.lookup_shared(DS, [AUD_2, AUD_1]) == expected
+        assert artifact.lookup(DS, [AUD_1, AUD_2]) == expected
+
+
+def test_first_hits_in_many_threads_answer_as_one_thread() -> None:
+    """Threads that hit the same audiences of new plans for the first time, each making their
+    segments, all get the whole answer."""
+    rng = random.Random(21)
+    body = random_body(rng, time.time())
+    data = canonical_json(make_document(body))
+    reference = runtime.loads(data)
+    profiles = list(_profiles(rng, reference, body))
+    expected = [reference.lookup(datastream_id, ids) for datastream_id, ids in profiles]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        for _ in range(3):
+            artifact = runtime.loads(data)
+            answers: list[list[Any]] = [[] for _ in range(4)]
+            start = threading.Barrier(len(answers))
+
+            def ask(answers: list[Any]) -> None:
+                start.wait()
+                for datastream_id, ids in profiles:
+                    answers.append(artifact.lookup_shared(datastream_id, ids))
+
+            threads = [threading.Thread(target=ask, args=(a,)) for a in answers]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert all(a == expected for a in answers)
+    finally:
+        sys.setswitchinterval(interval)
 
 
 @pytest.mark.parametrize(
