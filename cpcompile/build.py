@@ -57,7 +57,8 @@ def build(
 ) -> BuildOutcome:
     """Validate ``root`` and, if it passes (warnings included when ``strict``), write out_dir.
 
-    Reads the config files and the cache, nothing else: no environment, no git. ``built_at``
+    Reads the config files and the cache, nothing else: no git, and of the environment only
+    SOURCE_DATE_EPOCH, which is "now" for the catalog freshness warning (freshness.py). ``built_at``
     (Unix seconds) and ``provenance`` go to the manifest as given; the command line gathers
     them (manifest.parse_source_date_epoch, manifest.git_provenance). ``cache_dir`` must be
     outside the root (else cache.CacheDirInsideRoot); its entries are authenticated with ``cache_key``,
