@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import Callable, Iterator, Sequence
 
@@ -515,7 +516,9 @@ def check_across(ctx: Context, placed: Sequence[Placed]) -> list[Diagnostic]:
 def check_all(
     project: Project, *, now: int | None = None, max_catalog_age_days: int = DEFAULT_CATALOG_MAX_AGE_DAYS
 ) -> list[Diagnostic]:
-    ctx = Context(project, now, max_catalog_age_days)
+    # the rules see the project without its destinations, as an incremental build does: a rule
+    # of one destination cannot come to depend on the others
+    ctx = Context(replace(project, destinations=[]), now, max_catalog_age_days)
     diagnostics = check_context(ctx)
     placed: list[Placed] = []
     for entry in project.destinations:
