@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import ssl
 import subprocess
 import sys
@@ -243,4 +244,54 @@ def test_the_server_runs_the_app_on_uvloop(artifact: Path, tmp_path: Path) -> No
     finally:
         process.terminate()
         process.wait(10)
+        log.close()
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")  # a zombie has ended; reaping it is its new parent's job
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_end_when_the_server_process_is_killed(artifact: Path, tmp_path: Path) -> None:
+    """A supervisor killed outright (SIGKILL, the out-of-memory killer) cannot stop its workers:
+    they used to live on, holding the port. Now they stop with it."""
+    port = free_port()
+    log = open(tmp_path / "serve.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cpcompile", "serve", str(artifact), "--port", str(port), "--org-id", ORG,
+         "--profiles", str(tmp_path / "p.db")],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=1).read()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError((tmp_path / "serve.log").read_text())
+                time.sleep(0.1)
+        workers = _descendants(process.pid)
+        assert workers, "Granian serves from a worker process"
+        process.kill()
+        process.wait(10)
+        deadline = time.monotonic() + 15
+        while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_running(pid) for pid in workers), (tmp_path / "serve.log").read_text()
+        with pytest.raises((urllib.error.URLError, ConnectionError)):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=1)
+    finally:
+        for pid in workers:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
         log.close()

@@ -13,6 +13,7 @@ import os
 
 from . import build_app
 from .app import ServeApp
+from .parent import end_with_supervisor
 from .settings import ServeSettings, check
 
 ENVIRONMENT = "CPCOMPILE_SERVE_SETTINGS"
@@ -23,6 +24,7 @@ def settings_to_environment(settings: ServeSettings) -> str:
 
 
 def from_environment() -> ServeApp:
+    end_with_supervisor()
     raw = json.loads(os.environ[ENVIRONMENT])
     for name in ("allowed_origins", "api_tokens"):
         raw[name] = tuple(raw[name])

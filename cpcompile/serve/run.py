@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from .asgi import ENVIRONMENT, settings_to_environment
+from .parent import SUPERVISOR
 from .settings import ServeSettings
 
 
@@ -16,6 +17,7 @@ def run(settings: ServeSettings) -> None:
     from granian.server import Server
 
     os.environ[ENVIRONMENT] = settings_to_environment(settings)
+    os.environ[SUPERVISOR] = str(os.getpid())  # each worker ends with this process (parent.py)
     Server(
         "cpcompile.serve.asgi:from_environment",
         factory=True,
