@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -212,15 +213,9 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the worker's /proc maps")
-def test_the_server_runs_the_app_on_uvloop(artifact: Path, tmp_path: Path) -> None:
-    """uvloop is a dependency and run() names it: Granian's own choice ("auto") would be
-    asyncio's loop without it, and rloop whenever that is installed, as it is here (a stand-in
-    that fails the worker if anything starts it)."""
-    other = tmp_path / "other-loop" / "rloop"
-    other.mkdir(parents=True)
-    (other / "__init__.py").write_text("def new_event_loop():\n    raise SystemExit('rloop was chosen')\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(other.parent), *filter(None, [os.environ.get("PYTHONPATH")])])}
+@contextmanager
+def _plain_server(artifact: Path, tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """`cpcompile serve` over plain HTTP, once it answers /livez; stopped (if still running) after."""
     port = free_port()
     log = open(tmp_path / "serve.log", "wb")
     process = subprocess.Popen(
@@ -238,13 +233,27 @@ def test_the_server_runs_the_app_on_uvloop(artifact: Path, tmp_path: Path) -> No
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError((tmp_path / "serve.log").read_text())
                 time.sleep(0.1)
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(10)
+        log.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the worker's /proc maps")
+def test_the_server_runs_the_app_on_uvloop(artifact: Path, tmp_path: Path) -> None:
+    """uvloop is a dependency and run() names it: Granian's own choice ("auto") would be
+    asyncio's loop without it, and rloop whenever that is installed, as it is here (a stand-in
+    that fails the worker if anything starts it)."""
+    other = tmp_path / "other-loop" / "rloop"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("def new_event_loop():\n    raise SystemExit('rloop was chosen')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(other.parent), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    with _plain_server(artifact, tmp_path, env) as (process, _):
         workers = _descendants(process.pid)
         assert workers, "Granian serves from a worker process"
         assert any("/uvloop/loop." in Path(f"/proc/{pid}/maps").read_text() for pid in workers)
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
 
 
 def _running(pid: int) -> bool:
@@ -259,39 +268,20 @@ def _running(pid: int) -> bool:
 def test_workers_end_when_the_server_process_is_killed(artifact: Path, tmp_path: Path) -> None:
     """A supervisor killed outright (SIGKILL, the out-of-memory killer) cannot stop its workers:
     they used to live on, holding the port. Now they stop with it."""
-    port = free_port()
-    log = open(tmp_path / "serve.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cpcompile", "serve", str(artifact), "--port", str(port), "--org-id", ORG,
-         "--profiles", str(tmp_path / "p.db")],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
     workers: list[int] = []
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=1).read()
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError((tmp_path / "serve.log").read_text())
+        with _plain_server(artifact, tmp_path) as (process, port):
+            workers = _descendants(process.pid)
+            assert workers, "Granian serves from a worker process"
+            process.kill()
+            process.wait(10)
+            deadline = time.monotonic() + 15
+            while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
                 time.sleep(0.1)
-        workers = _descendants(process.pid)
-        assert workers, "Granian serves from a worker process"
-        process.kill()
-        process.wait(10)
-        deadline = time.monotonic() + 15
-        while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not any(_running(pid) for pid in workers), (tmp_path / "serve.log").read_text()
-        with pytest.raises((urllib.error.URLError, ConnectionError)):
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=1)
+            assert not any(_running(pid) for pid in workers), (tmp_path / "serve.log").read_text()
+            with pytest.raises((urllib.error.URLError, ConnectionError)):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=1)
     finally:
         for pid in workers:
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
-        log.close()
