@@ -21,10 +21,9 @@ from . import incremental, sources
 from .atomic import fsync_dir, write_atomic
 from .cache import Cache, check_outside, input_digest
 from .diagnostics import Diagnostic, diagnostic_from_dict, exit_code
-from .freshness import DAY, freshness_span, holds_at, source_date_epoch
+from .freshness import freshness_span, holds_at, now_key, source_date_epoch
 from .gcpause import paused_gc
 from .load import parse_source
-from .settings import catalog_max_age_days
 from .manifest import MANIFEST, NO_PROVENANCE, Provenance, make_manifest, pretty_json
 from .artifact_format.signature import SIGNATURE_FILENAME, encode_signature
 from .artifact_format.signer import PrivateKey, signature_document
@@ -71,14 +70,11 @@ def build(
         check_outside(cache_dir, root)
         cache = Cache(cache_dir, cache_key)
     key = sign_key.key_id if sign_key else ""
-    # discovery's own findings (a stray or unreadable file) are inputs too: they change the report
-    found = [f"{d.file}:{d.code}:{d.message}" for d in discovery.diagnostics]
     # a catalog's freshness warning (CP148) depends on "now": SOURCE_DATE_EPOCH, else the clock,
     # and then a record holds for the day and only until a catalog crosses its limit
     epoch, clock = source_date_epoch(), int(time.time())
-    now = f"source_date_epoch={epoch}" if epoch is not None else f"day={clock // DAY}"
-    options = [f"sign={key}", f"source={provenance.as_dict()}", f"epoch={built_at}", now, *found]
-    digest = input_digest(inputs(discovery), options)
+    options = [f"sign={key}", f"source={provenance.as_dict()}", f"epoch={built_at}", now_key(epoch, clock)]
+    digest = input_digest(discovery.inputs(), [*options, *discovery.findings()])
     if cache is not None:
         reused = _reuse(cache, digest, out_dir, clock if epoch is None else None)
         if reused is not None and exit_code(reused.diagnostics, strict=strict) == 0:
@@ -91,17 +87,11 @@ def build(
             outcome.manifest = _write_outputs(out_dir, checked.compile(), sign_key, provenance, built_at)
             outcome.revision = outcome.manifest["artifact"]["revision"]
             if cache is not None:
-                max_age = catalog_max_age_days(discovery.settings)
-                span = freshness_span(checked.catalogs, max_age, clock) if epoch is None else None
+                span = freshness_span(checked.catalogs, checked.max_catalog_age_days, clock) if epoch is None else None
                 cache.store_build_record(digest, _record(outcome, span))
     if cache is not None:
         cache.flush()
     return outcome
-
-
-def inputs(discovery: sources.Discovery) -> list[sources.SourceFile]:
-    """Every file a build of ``discovery`` reads: the config files and the settings file."""
-    return [*discovery.files, *([discovery.settings] if discovery.settings is not None else [])]
 
 
 def _write_outputs(

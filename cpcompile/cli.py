@@ -163,7 +163,6 @@ def build(
     """
     from . import sources
     from .build import build as run_build
-    from .build import inputs
     from .cache import CacheSetupError, default_cache_dir, key_from_text
     from .manifest import ManifestOptionError, git_provenance, parse_source_date_epoch
     from .artifact_format.errors import KeyFileError
@@ -182,7 +181,7 @@ def build(
         secret = os.environ.get("CPCOMPILE_CACHE_KEY", "")
         cache_key = key_from_text(secret) if secret and cache is not None else None
         discovery = sources.discover(root)
-        provenance = git_provenance(root, inputs(discovery))
+        provenance = git_provenance(root, discovery.inputs())
         outcome = run_build(
             root, out_dir, sign_key=key, cache_dir=cache, cache_key=cache_key, strict=strict,
             built_at=built_at, provenance=provenance, discovery=discovery,

@@ -19,6 +19,12 @@ def source_date_epoch() -> str | None:
     return value if value.isdigit() else None
 
 
+def now_key(epoch: str | None, clock: int) -> str:
+    """What "now" adds to the digest of a kept report: SOURCE_DATE_EPOCH, else the UTC day of
+    ``clock`` (and then the report's span, freshness_span, says when in that day it holds)."""
+    return f"source_date_epoch={epoch}" if epoch is not None else f"day={clock // DAY}"
+
+
 def freshness_now() -> int:
     """"Now" for CP148."""
     epoch = source_date_epoch()

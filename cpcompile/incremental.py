@@ -25,6 +25,7 @@ from scratch: the same bytes and the same diagnostics.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, NamedTuple
@@ -69,6 +70,7 @@ class Checked:
     files_checked: int
     compile: Callable[[], Compiled]  # the artifact, for a config that passed
     catalogs: list[Entry[Catalog]]  # the catalog files that loaded
+    max_catalog_age_days: int  # the settings' limit for CP148
     skipped: int  # files with errors before the cross-file rules, so not part of them
 
 
@@ -76,12 +78,13 @@ def check(discovery: sources.Discovery, cache: Cache | None, parse: Parse) -> Ch
     """The diagnostics of the config ``discovery`` found, as validate.validate_files gives them,
     checking again only the destinations the cache has no record of under this context. When a
     file of the context (or discovery itself) has an error, the whole validation runs."""
-    checked = _check_by_destination(discovery, cache, parse)
+    max_age = settings.catalog_max_age_days(discovery.settings)
+    checked = _check_by_destination(discovery, cache, parse, max_age)
     if checked is not None:
         return checked
     result = validate_files(discovery, parse)
     compile = partial(compile_whole, result.project)
-    return Checked(result.diagnostics, result.files_checked, compile, result.project.catalogs, result.skipped)
+    return Checked(result.diagnostics, result.files_checked, compile, result.project.catalogs, max_age, result.skipped)
 
 
 def compile_whole(project: Project) -> Compiled:
@@ -161,17 +164,18 @@ def _models(destinations: list[_Destination], parse: Parse) -> list[Destination]
     return models
 
 
-def _check_by_destination(discovery: sources.Discovery, cache: Cache | None, parse: Parse) -> Checked | None:
+def _check_by_destination(
+    discovery: sources.Discovery, cache: Cache | None, parse: Parse, max_catalog_age_days: int
+) -> Checked | None:
     if any(d.is_error for d in discovery.diagnostics):
         return None
-    context_files = [f for f in discovery.files if f.kind is not sources.Kind.DESTINATION]
-    settings_files = [discovery.settings] if discovery.settings is not None else []
-    found = [f"{d.file}:{d.code}:{d.message}" for d in discovery.diagnostics]
-    digest = input_digest([*context_files, *settings_files], found)
+    context = [f for f in discovery.inputs() if f.kind is not sources.Kind.DESTINATION]
+    digest = input_digest(context, discovery.findings())
+    context_files = [f for f in context if f.kind is not sources.Kind.SETTINGS]
     project, diagnostics = load_project(context_files, parse)
     if any(d.is_error for d in diagnostics):
         return None
-    ctx = Context(project, None, settings.catalog_max_age_days(discovery.settings))
+    ctx = Context(project, None, max_catalog_age_days)
     state = _State.from_value(cache.value("state", digest)) if cache is not None else None
     context_diagnostics = state.context if state is not None else rules.check_context(ctx, clock=False)
     known = state.destinations if state is not None else {}
@@ -204,7 +208,7 @@ def _check_by_destination(discovery: sources.Discovery, cache: Cache | None, par
     compile = partial(_compile_by_datastream, discovery, project, digest, destinations, cache, parse)
     # the context loaded without an error: only destination files that did not load are left out
     skipped = sum(1 for d in destinations if d.facts is None and any(x.is_error for x in d.diagnostics))
-    return Checked(sorted_diagnostics(diagnostics), checked, compile, project.catalogs, skipped)
+    return Checked(sorted_diagnostics(diagnostics), checked, compile, project.catalogs, max_catalog_age_days, skipped)
 
 
 def _check_destination(ctx: Context, source: sources.SourceFile, parse: Parse) -> _Destination:
@@ -277,8 +281,6 @@ class _Piece:
     # stored as: a line of JSON with the lengths and counts, then the JSON piece, the msgpack
     # piece and the audience ids, one a line (an audience id is a UUID: it holds no newline)
     def to_bytes(self) -> bytes:
-        import json
-
         audiences = b"\n".join(self.audiences)
         head = {
             "datastream": self.fragment.datastream, "json": len(self.fragment.json), "msgpack": len(self.fragment.msgpack),
@@ -288,8 +290,6 @@ class _Piece:
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> _Piece | None:
-        import json
-
         if data is None:
             return None
         try:

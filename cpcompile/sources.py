@@ -22,6 +22,7 @@ from __future__ import annotations
 import enum
 import errno
 import hashlib
+import json
 import os
 import stat
 from dataclasses import dataclass
@@ -71,6 +72,16 @@ class Discovery:
     diagnostics: list[Diagnostic]
     unreadable: int = 0  # files found but not read: too large, not UTF-8, bad link, not regular
     settings: SourceFile | None = None  # the root's cpcompile.yaml, when there is one and it was read
+
+    def inputs(self) -> list[SourceFile]:
+        """Every file a build or a validation reads: the config files and the settings file."""
+        return [*self.files, *([self.settings] if self.settings is not None else [])]
+
+    def findings(self) -> list[str]:
+        """Discovery's own diagnostics (a stray or unreadable file), each whole as a line of JSON
+        (a file name cannot make two differ as the same text): they change the report, so
+        whatever keeps a report counts them among its inputs."""
+        return [json.dumps(d.as_dict(), sort_keys=True) for d in self.diagnostics]
 
 
 @dataclass(frozen=True)

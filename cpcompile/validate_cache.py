@@ -21,15 +21,14 @@ and only on the same UTC day (the day is part of the digest, as for ``build``).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import sources
-from .cache import Cache, check_outside, code_fingerprint, input_digest
-from .freshness import DAY, freshness_span, holds_at, source_date_epoch
+from .cache import Cache, check_outside, input_digest
+from .freshness import freshness_span, holds_at, now_key, source_date_epoch
 from .diagnostics import Diagnostic, diagnostic_from_dict, exit_code
 
 
@@ -58,7 +57,7 @@ def validate_root(root: Path, *, cache_dir: Path | None = None, cache_key: bytes
         cache = Cache(cache_dir, cache_key)
     epoch = source_date_epoch()
     clock = int(time.time())
-    digest = input_digest(_inputs(discovery), _options(discovery, epoch, clock))
+    digest = input_digest(discovery.inputs(), _options(discovery, epoch, clock))
     if cache is not None:
         reused = _reuse(cache.validation_record(digest), clock if epoch is None else None)
         if reused is not None:
@@ -74,15 +73,10 @@ def validate_root(root: Path, *, cache_dir: Path | None = None, cache_key: bytes
     return report
 
 
-def _inputs(discovery: sources.Discovery) -> list[sources.SourceFile]:
-    return [*discovery.files, *([discovery.settings] if discovery.settings is not None else [])]
-
-
 def _options(discovery: sources.Discovery, epoch: str | None, clock: int) -> list[str]:
     """Every input besides the files' content: what discovery itself reported, and "now"."""
-    found = [json.dumps(d.as_dict(), sort_keys=True) for d in discovery.diagnostics]
-    now = f"source_date_epoch={epoch}" if epoch is not None else f"day={clock // DAY}"
-    return ["command=validate", f"code={code_fingerprint()}", f"unreadable={discovery.unreadable}", now, *found]
+    # cpcompile's own code is not among them: every cache entry's tag covers it (cache.code_fingerprint)
+    return ["command=validate", f"unreadable={discovery.unreadable}", now_key(epoch, clock), *discovery.findings()]
 
 
 def _validate(discovery: sources.Discovery, cache: Cache | None, clock: int | None) -> tuple[Report, list[int] | None]:
@@ -91,7 +85,6 @@ def _validate(discovery: sources.Discovery, cache: Cache | None, clock: int | No
     from . import incremental
     from .gcpause import paused_gc
     from .load import parse_source
-    from .settings import catalog_max_age_days
 
     with paused_gc():  # checking again only the destination files the cache has no record of
         checked = incremental.check(discovery, cache, cache.parse if cache is not None else parse_source)
@@ -99,7 +92,7 @@ def _validate(discovery: sources.Discovery, cache: Cache | None, clock: int | No
     if clock is None:
         return report, []
     try:
-        return report, freshness_span(checked.catalogs, catalog_max_age_days(discovery.settings), clock)
+        return report, freshness_span(checked.catalogs, checked.max_catalog_age_days, clock)
     except (AttributeError, TypeError, ValueError, OverflowError):  # no span: the report is not stored
         return report, None
 
