@@ -123,3 +123,26 @@ def with_body_bytes(body: bytes, **header: Any) -> bytes:
         **header,
     }
     return b'{"body":' + body + b"," + canonical_json(fields)[1:]
+
+
+def byte_edits(length: int, max_cut: int, pieces: list[bytes]) -> Any:
+    """A hypothesis strategy of one to three edits of a text of ``length`` bytes: (where, how
+    many bytes to cut there, what to put in their place); ``apply_edits`` makes them."""
+    from hypothesis import strategies as st
+
+    return st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=length),
+            st.integers(min_value=0, max_value=max_cut),
+            st.sampled_from(pieces),
+        ),
+        min_size=1,
+        max_size=3,
+    )
+
+
+def apply_edits(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
+    for at, cut, piece in edits:
+        at = min(at, len(data))
+        data = data[:at] + piece + data[at + cut :]
+    return data

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import pytest
-from runtime_helpers import DS, random_body, small_body, with_body_bytes
+from runtime_helpers import DS, apply_edits, byte_edits, random_body, small_body, with_body_bytes
 
 from cpcompile import runtime
 from cpcompile.artifact_format.document import canonical_json, make_document, read_document
@@ -138,31 +138,17 @@ def test_edits_inside_the_audiences(old: bytes, new: bytes) -> None:
 
 def test_random_edits_agree() -> None:
     from hypothesis import given, settings
-    from hypothesis import strategies as st
 
     pieces = [
         b" ", b",", b"{}", b"[]", b"0", b"1", b"9", b"10", b"-", b'"', b"\\", b"\\u0030", b"\xc3\xa9", b"\xff",
         b'"audiences":{}', b'"destination":', b'"start":', b'{"destination":2}', b'"mappings":[', b"}", b"]",
         b'"namespace":"x"', b"},", b"00",
     ]
-    edits = st.lists(
-        st.tuples(
-            st.integers(min_value=0, max_value=len(_CANONICAL)),
-            st.integers(min_value=0, max_value=30),
-            st.sampled_from(pieces),
-        ),
-        min_size=1,
-        max_size=3,
-    )
 
     @settings(max_examples=400, deadline=None)
-    @given(edits)
+    @given(byte_edits(len(_CANONICAL), 30, pieces))
     def check(changes: list[tuple[int, int, bytes]]) -> None:
-        body = _CANONICAL
-        for at, cut, piece in changes:
-            at = min(at, len(body))
-            body = body[:at] + piece + body[at + cut :]
-        data = with_body_bytes(body)
+        data = with_body_bytes(apply_edits(_CANONICAL, changes))
         try:
             _agree(data)
         except ValueError:

@@ -13,7 +13,9 @@ import pytest
 
 from cpcompile.artifact_format import signer
 from cpcompile.artifact_format.signature import encode_signature
-from runtime_helpers import AUD_1, DS, doc_with, document_bytes, msgpack_bytes, small_body, with_body_bytes
+from runtime_helpers import (
+    AUD_1, DS, apply_edits, byte_edits, doc_with, document_bytes, msgpack_bytes, small_body, with_body_bytes,
+)
 
 from cpcompile import runtime
 from cpcompile.artifact_format.document import canonical_json, make_document
@@ -803,18 +805,8 @@ def test_canonical_artifacts_load(change: Any) -> None:
 
 
 def _edits() -> Any:
-    from hypothesis import strategies as st
-
     pieces = [b" ", b",", b"{}", b"0", b"-", b'"', b"\\", b"\\u0030", b'"audiences":{}', _ENTRY, b"}", b"]"]
-    return st.lists(
-        st.tuples(
-            st.integers(min_value=0, max_value=len(_CANONICAL_BODY)),
-            st.integers(min_value=0, max_value=40),
-            st.sampled_from(pieces),
-        ),
-        min_size=1,
-        max_size=3,
-    )
+    return byte_edits(len(_CANONICAL_BODY), 40, pieces)
 
 
 def _accepted(data: bytes) -> bool:
@@ -833,11 +825,7 @@ def test_the_fast_canonical_check_agrees_with_encoding_again() -> None:
     @settings(max_examples=300, deadline=None)
     @given(_edits())
     def check(edits: list[tuple[int, int, bytes]]) -> None:
-        body = _CANONICAL_BODY
-        for at, cut, piece in edits:
-            at = min(at, len(body))
-            body = body[:at] + piece + body[at + cut :]
-        data = with_body_bytes(body)
+        data = with_body_bytes(apply_edits(_CANONICAL_BODY, edits))
         try:
             canonical = canonical_json(json.loads(data)) == data
         except (ValueError, RecursionError):

@@ -498,11 +498,10 @@ def _first_hits(plan: Plan, audiences: dict[str, Any], found: set[str]) -> list[
     return sorted(map(keys.__getitem__, found))
 
 
-def _made(plan: Plan, audiences: dict[str, Any], index: int) -> str:
-    """Make the segment of this index; return its audience ID."""
+def _made(plan: Plan, audiences: dict[str, Any], index: int) -> None:
+    """Make the segment of this index."""
     audience_id = plan[8][index]
     plan[1][index] = _Segment(id=audience_id, namespace=audiences[audience_id]["namespace"])
-    return audience_id
 
 
 def _found_ids(audiences: dict[str, Any], ids: Any, hex_ids: bool) -> set[str]:
