@@ -20,6 +20,7 @@ from typing import Any, Iterator
 from . import incremental, sources
 from .atomic import fsync_dir, write_atomic
 from .cache import Cache, check_outside, input_digest
+from .cache_tidy import DEFAULT_LIMITS, CacheLimits
 from .diagnostics import Diagnostic, diagnostic_from_dict, exit_code
 from .freshness import freshness_span, holds_at, now_key, source_date_epoch
 from .gcpause import paused_gc
@@ -49,6 +50,7 @@ def build(
     sign_key: PrivateKey | None = None,
     cache_dir: Path | None = None,
     cache_key: bytes | None = None,
+    cache_limits: CacheLimits = DEFAULT_LIMITS,
     strict: bool = False,
     built_at: int | None = None,
     provenance: Provenance = NO_PROVENANCE,
@@ -60,15 +62,15 @@ def build(
     SOURCE_DATE_EPOCH, which is "now" for the catalog freshness warning (freshness.py). ``built_at``
     (Unix seconds) and ``provenance`` go to the manifest as given; the command line gathers
     them (manifest.parse_source_date_epoch, manifest.git_provenance). ``cache_dir`` must be
-    outside the root (else cache.CacheDirInsideRoot); its entries are authenticated with ``cache_key``,
-    or with the key file in it. ``discovery``: the files of ``root``, if the caller has already
-    found them."""
+    outside the root (else cache.CacheDirInsideRoot); its entries are authenticated with
+    ``cache_key``, or with the key file in it, and it is kept within ``cache_limits``.
+    ``discovery``: the files of ``root``, if the caller has already found them."""
     if discovery is None:
         discovery = sources.discover(root)
     cache = None
     if cache_dir is not None:
         check_outside(cache_dir, root)
-        cache = Cache(cache_dir, cache_key)
+        cache = Cache(cache_dir, cache_key, cache_limits)
     key = sign_key.key_id if sign_key else ""
     # a catalog's freshness warning (CP148) depends on "now": SOURCE_DATE_EPOCH, else the clock,
     # and then a record holds for the day and only until a catalog crosses its limit

@@ -10,7 +10,9 @@ is a function of the reviewed config files and the cpcompile version only. So (d
   created on first use, mode 0600. An entry whose tag does not verify under that key (forged,
   copied from another cache, written by another version, damaged) is ignored;
 - anything else that goes wrong (missing, truncated, unreadable, unwritable) is ignored too and
-  the work is simply done again.
+  the work is simply done again;
+- it stays within size and age limits (cache_tidy.py): what has not been used for long, then the
+  least recently used, is deleted.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import hmac
 import json
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from . import __version__
 from .artifact_format.document import SCHEMA_VERSION
+from .cache_tidy import DAY, DEFAULT_LIMITS, CacheLimits, due, tidy
 from .sources import SourceFile
 
 CACHE_FORMAT = 2
@@ -86,9 +90,12 @@ def check_outside(directory: Path, root: Path) -> None:
 
 class Cache:
     """The cache in ``directory`` (outside the root; see ``check_outside``), authenticated with
-    ``key``, or with the key file in ``directory`` when ``key`` is None."""
+    ``key``, or with the key file in ``directory`` when ``key`` is None, and kept within
+    ``limits`` (cache_tidy.py)."""
 
-    def __init__(self, directory: Path, key: bytes | None = None):
+    def __init__(self, directory: Path, key: bytes | None = None, limits: CacheLimits = DEFAULT_LIMITS):
+        self.root = directory
+        self.limits = limits
         # a new tool version may parse or check differently: it gets a folder of its own
         self.directory = directory / f"v{CACHE_FORMAT}-{__version__}-schema{SCHEMA_VERSION}"
         self._key = key if key is not None else _key_file(directory)
@@ -157,6 +164,9 @@ class Cache:
             except OSError:
                 pass
         self._pending.clear()
+        now = time.time()
+        if due(self.root, self.limits, now):
+            tidy(self.root, self.limits, now)
 
     # entries: a header line with the tag, then the JSON payload --------------------------------
     def _tag(self, kind: str, lookup: str, payload: bytes) -> bytes:
@@ -184,6 +194,7 @@ class Cache:
         magic, _, tag = header.partition(b" ")
         if magic != _MAGIC or not hmac.compare_digest(tag, self._tag(kind, lookup, payload)):
             return None
+        _mark_used(path)
         return payload
 
     def _read(self, path: Path, kind: str, lookup: str) -> Any:
@@ -193,6 +204,16 @@ class Cache:
             return None if payload is None else json.loads(payload)
         except ValueError:
             return None
+
+
+def _mark_used(path: Path) -> None:
+    """Refresh the mtime of an entry read, by which cache_tidy tells the entries in use; once a
+    day is enough for limits counted in days, and spares a write on every read."""
+    try:
+        if time.time() - path.stat().st_mtime >= DAY:
+            os.utime(path)
+    except OSError:
+        pass
 
 
 @functools.cache

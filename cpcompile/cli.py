@@ -89,6 +89,7 @@ def validate(ctx: click.Context, root: Path, fmt: str, strict: bool, cache_dir: 
     3 internal error.
     """
     from .cache import CacheSetupError, default_cache_dir, key_from_text
+    from .cache_tidy import CacheLimitError, limits_from_environ
     from .validate_cache import validate_root
 
     try:
@@ -98,8 +99,9 @@ def validate(ctx: click.Context, root: Path, fmt: str, strict: bool, cache_dir: 
     try:
         secret = os.environ.get("CPCOMPILE_CACHE_KEY", "")
         cache_key = key_from_text(secret) if secret and cache is not None else None
-        report = validate_root(root, cache_dir=cache, cache_key=cache_key)
-    except CacheSetupError as err:
+        limits = limits_from_environ(os.environ)
+        report = validate_root(root, cache_dir=cache, cache_key=cache_key, cache_limits=limits)
+    except (CacheSetupError, CacheLimitError) as err:
         raise click.UsageError(str(err)) from None
     diagnostics = as_seen_from_working_directory(root, report.diagnostics)
     click.echo(render(diagnostics, fmt, files_checked=report.files_checked, skipped=report.skipped), nl=False)
@@ -164,6 +166,7 @@ def build(
     from . import sources
     from .build import build as run_build
     from .cache import CacheSetupError, default_cache_dir, key_from_text
+    from .cache_tidy import CacheLimitError, limits_from_environ
     from .manifest import ManifestOptionError, git_provenance, parse_source_date_epoch
     from .artifact_format.errors import KeyFileError
     from .artifact_format.signer import signing_key
@@ -180,13 +183,14 @@ def build(
         built_at = parse_source_date_epoch(os.environ.get("SOURCE_DATE_EPOCH"))
         secret = os.environ.get("CPCOMPILE_CACHE_KEY", "")
         cache_key = key_from_text(secret) if secret and cache is not None else None
+        limits = limits_from_environ(os.environ)
         discovery = sources.discover(root)
         provenance = git_provenance(root, discovery.inputs())
         outcome = run_build(
-            root, out_dir, sign_key=key, cache_dir=cache, cache_key=cache_key, strict=strict,
+            root, out_dir, sign_key=key, cache_dir=cache, cache_key=cache_key, cache_limits=limits, strict=strict,
             built_at=built_at, provenance=provenance, discovery=discovery,
         )
-    except (CacheSetupError, ManifestOptionError) as err:
+    except (CacheSetupError, CacheLimitError, ManifestOptionError) as err:
         raise click.UsageError(str(err)) from None
     except OSError as err:  # an output directory that cannot be written: the setup, not a bug
         raise _Unwritable(f"cannot write {out_dir}: {err.strerror or err}") from None

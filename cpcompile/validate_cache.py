@@ -28,6 +28,7 @@ from typing import Any
 
 from . import sources
 from .cache import Cache, check_outside, input_digest
+from .cache_tidy import DEFAULT_LIMITS, CacheLimits
 from .freshness import freshness_span, holds_at, now_key, source_date_epoch
 from .diagnostics import Diagnostic, diagnostic_from_dict, exit_code
 
@@ -44,17 +45,19 @@ class Report:
         return exit_code(self.diagnostics, strict=strict)
 
 
-def validate_root(root: Path, *, cache_dir: Path | None = None, cache_key: bytes | None = None) -> Report:
+def validate_root(
+    root: Path, *, cache_dir: Path | None = None, cache_key: bytes | None = None, cache_limits: CacheLimits = DEFAULT_LIMITS
+) -> Report:
     """The report of ``cpcompile validate ROOT``. With ``cache_dir`` (which must be outside the
     root, else cache.CacheDirInsideRoot), the report of an identical earlier validation is
     reused and a new one stored; entries are authenticated with ``cache_key``, or with the key
-    file in ``cache_dir``. Reads SOURCE_DATE_EPOCH from the environment, as the freshness rule
-    (CP148) does."""
+    file in ``cache_dir``, and the cache is kept within ``cache_limits``. Reads SOURCE_DATE_EPOCH
+    from the environment, as the freshness rule (CP148) does."""
     discovery = sources.discover(root)
     cache = None
     if cache_dir is not None:
         check_outside(cache_dir, root)
-        cache = Cache(cache_dir, cache_key)
+        cache = Cache(cache_dir, cache_key, cache_limits)
     epoch = source_date_epoch()
     clock = int(time.time())
     digest = input_digest(discovery.inputs(), _options(discovery, epoch, clock))

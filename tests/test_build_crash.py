@@ -249,12 +249,15 @@ def test_sigkill_while_filling_the_cache(tmp_path):
     log = tmp_path / "operations.log"
     assert _run_all([start_killed_at(0, cache, args(tmp_path / "first"), env, log)]) == [0]
     operations = log.read_text().splitlines()
-    assert any(" os.link .key." in op for op in operations) and " os.rename " in operations[-1], operations
-    steps = len(operations)
+    renames = [at for at, op in enumerate(operations, 1) if " os.rename " in op]
+    assert any(" os.link .key." in op for op in operations) and renames, operations
+    assert any(" os.scandir " in op for op in operations[renames[-1]:]), operations  # then the look over the cache
+    steps, last_write = len(operations), renames[-1]
     shutil.rmtree(cache)
 
-    # the key file (first few operations), the document entries, the build record (last ones)
-    points = sorted({1, 3, 4, 5, steps // 2, steps - 1, steps})
+    # the key file (first few operations), the document entries, the build record (the last
+    # write), the look over the cache that follows it (cache_tidy)
+    points = sorted({1, 3, 4, 5, last_write // 2, last_write - 1, last_write, last_write + 2, steps})
     for i, at in enumerate(points):
         if i % 3 == 0:
             shutil.rmtree(cache, ignore_errors=True)  # else: whatever the last kill left
