@@ -9,6 +9,7 @@ from .app import ServeApp
 from .settings import ServeSettings, SettingsError, load_settings
 from .source import ArtifactSource, make_fetcher
 from .store import ProfileStore
+from .worker_metrics import WorkerFiles
 
 
 def open_store(location: str, *, timeout: float = 0.05, ttl: float | None = None) -> ProfileStore:
@@ -42,9 +43,10 @@ def open_source(settings: ServeSettings) -> ArtifactSource:
     )
 
 
-def build_app(settings: ServeSettings) -> ServeApp:
+def build_app(settings: ServeSettings, worker_files: WorkerFiles | None = None) -> ServeApp:
+    """The application; ``worker_files``: where the workers of one server add up their counters."""
     store = open_store(settings.profiles, timeout=settings.store_timeout, ttl=settings.profile_ttl)
-    return ServeApp(settings, open_source(settings), store)
+    return ServeApp(settings, open_source(settings), store, worker_files)
 
 
 __all__ = ["ServeApp", "ServeSettings", "SettingsError", "build_app", "load_settings", "open_source", "open_store"]

@@ -43,9 +43,10 @@ from .identity import (
     state_entries,
     valid_identity,
 )
-from .metrics import Metrics
+from .metrics import Metrics, whole_count
 from .settings import ServeSettings
 from .source import ArtifactSource
+from .worker_metrics import INTERVAL as WORKER_INTERVAL, WorkerFiles
 from .store import MAX_MEMBERSHIPS, Profile, ProfileError, ProfileStore, StoreUnavailable, profile_from_json
 
 _log = logging.getLogger("cpcompile.serve")
@@ -77,11 +78,16 @@ def problem_answer(error: BadRequest, request_id: str | None = None) -> Answer:
 
 
 class ServeApp:
-    def __init__(self, settings: ServeSettings, source: ArtifactSource, store: ProfileStore) -> None:
+    def __init__(
+        self, settings: ServeSettings, source: ArtifactSource, store: ProfileStore, worker_files: WorkerFiles | None = None
+    ) -> None:
         self.settings = settings
         self.source = source
         self.store = store
         self.metrics = Metrics()
+        # the other workers' counters, under `cpcompile serve --workers N` (worker_metrics.py)
+        self.workers = worker_files
+        self._sharing: asyncio.Task[None] | None = None
         self._origins = frozenset(settings.allowed_origins)
         self._tokens = [t.encode() for t in settings.api_tokens]
         self._identity_cookie = cookie_prefix(settings.org_id or "") + "identity"
@@ -126,12 +132,29 @@ class ServeApp:
     def start(self) -> None:
         if self._poller is None:
             self._poller = asyncio.get_running_loop().create_task(self.source.run())
+        if self.workers is not None and self._sharing is None:
+            self._sharing = asyncio.get_running_loop().create_task(self._share_counters(self.workers))
 
     async def stop(self) -> None:
         if self._poller is not None:
             self._poller.cancel()
             self._poller = None
+        if self._sharing is not None:
+            self._sharing.cancel()
+            self._sharing = None
+        if self.workers is not None:
+            self.workers.write(self.counters())
         await self.store.close()
+
+    def counters(self) -> dict[str, Any]:
+        """This worker's counters: requests, durations, degraded answers and reloads."""
+        source = self.source
+        return {**self.metrics.snapshot(), "reloads": source.reloads, "reload_failures": source.reload_failures}
+
+    async def _share_counters(self, workers: WorkerFiles) -> None:
+        while True:
+            workers.write(self.counters())
+            await asyncio.sleep(WORKER_INTERVAL)
 
     async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -509,13 +532,23 @@ async def _readyz(app: ServeApp, scope: dict[str, Any], headers: Mapping[bytes, 
 async def _metrics(app: ServeApp, scope: dict[str, Any], headers: Mapping[bytes, bytes], body: bytes, artifact: Artifact) -> Answer:
     source = app.source
     now = time.time()
-    text = app.metrics.render(
+    metrics, reloads, failures = app.metrics, source.reloads, source.reload_failures
+    others = app.workers.others() if app.workers is not None else []
+    if others:  # this worker's live counters, and the others' latest
+        metrics = Metrics()
+        metrics.add(app.metrics.snapshot())
+        for counters in others:
+            metrics.add(counters)
+            if isinstance(counters, dict):
+                reloads += whole_count(counters.get("reloads"))
+                failures += whole_count(counters.get("reload_failures"))
+    text = metrics.render(
         [
             ("cpcompile_artifact_age_seconds", "gauge", "Seconds since the current artifact was loaded.", now - source.loaded_at),
             ("cpcompile_artifact_seconds_since_refresh", "gauge", "Seconds since the artifact source was last read successfully.", source.stale_for(now)),
             ("cpcompile_artifact_stale", "gauge", "1 when refreshes have failed for longer than max_stale.", 1.0 if source.is_stale(now) else 0.0),
-            ("cpcompile_artifact_reloads_total", "counter", "New artifacts swapped in.", source.reloads),
-            ("cpcompile_artifact_reload_failures_total", "counter", "Refreshes that failed (fetch or verification).", source.reload_failures),
+            ("cpcompile_artifact_reloads_total", "counter", "New artifacts swapped in.", reloads),
+            ("cpcompile_artifact_reload_failures_total", "counter", "Refreshes that failed (fetch or verification).", failures),
         ],
         {"revision": artifact.revision},
     )

@@ -15,6 +15,7 @@ from . import build_app
 from .app import ServeApp
 from .parent import end_with_supervisor
 from .settings import ServeSettings, check
+from .worker_metrics import from_environment as worker_files_from
 
 ENVIRONMENT = "CPCOMPILE_SERVE_SETTINGS"
 
@@ -28,4 +29,4 @@ def from_environment() -> ServeApp:
     raw = json.loads(os.environ[ENVIRONMENT])
     for name in ("allowed_origins", "api_tokens"):
         raw[name] = tuple(raw[name])
-    return build_app(check(ServeSettings(**raw), source=ENVIRONMENT))
+    return build_app(check(ServeSettings(**raw), source=ENVIRONMENT), worker_files_from(os.environ))

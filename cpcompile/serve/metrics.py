@@ -6,10 +6,14 @@ Labels are route templates, never raw paths, so a client cannot grow the label s
 from __future__ import annotations
 
 import bisect
+import re
 from collections import defaultdict
-from typing import Iterable
+from typing import Any, Iterable
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+# what a route template or a reason looks like; another worker's file naming anything else is
+# not taken (it would become a label)
+_NAME = re.compile(r"[A-Za-z0-9_/{}.-]{1,200}")
 
 
 class Metrics:
@@ -29,6 +33,39 @@ class Metrics:
 
     def count_degraded(self, reason: str) -> None:
         self.degraded[reason] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counters as JSON values, for ``add`` in another process (worker_metrics.py)."""
+        return {
+            "requests": [[route, status, count] for (route, status), count in sorted(self.requests.items())],
+            "durations": {route: [counts, self._sums[route]] for route, counts in sorted(self._bucket_counts.items())},
+            "degraded": dict(sorted(self.degraded.items())),
+        }
+
+    def add(self, snapshot: Any) -> None:
+        """Add another worker's ``snapshot``; whatever in it is not shaped as ``snapshot`` makes it is skipped."""
+        if not isinstance(snapshot, dict):
+            return
+        for item in _list(snapshot.get("requests")):
+            if isinstance(item, list) and len(item) == 3 and _name(item[0]) and _status(item[1]) and _count(item[2]):
+                self.requests[(item[0], item[1])] += item[2]
+        durations = snapshot.get("durations")
+        for route, value in (durations.items() if isinstance(durations, dict) else ()):
+            if not (_name(route) and isinstance(value, list) and len(value) == 2):
+                continue
+            counts, total = value
+            if not (isinstance(counts, list) and len(counts) == len(BUCKETS) + 1 and all(map(_count, counts))):
+                continue
+            if not (isinstance(total, (int, float)) and 0 <= total < 1e12):
+                continue
+            mine = self._bucket_counts.setdefault(route, [0] * (len(BUCKETS) + 1))
+            for index, count in enumerate(counts):
+                mine[index] += count
+            self._sums[route] += total
+        degraded = snapshot.get("degraded")
+        for reason, count in (degraded.items() if isinstance(degraded, dict) else ()):
+            if _name(reason) and _count(count):
+                self.degraded[reason] += count
 
     def render(self, gauges: Iterable[tuple[str, str, str, float]], info: dict[str, str]) -> str:
         """``gauges``: (name, type, help, value); ``info``: labels of ``cpcompile_artifact_info``."""
@@ -66,6 +103,27 @@ class Metrics:
         for name, kind, help_text, value in gauges:
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {_number(value)}"]
         return "\n".join(lines) + "\n"
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _name(value: Any) -> bool:
+    return isinstance(value, str) and _NAME.fullmatch(value) is not None
+
+
+def _status(value: Any) -> bool:
+    return type(value) is int and 100 <= value <= 599
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and 0 <= value < 1 << 62
+
+
+def whole_count(value: Any) -> int:
+    """``value`` if it is a count (a non-negative int, as another worker writes one), else 0."""
+    return value if _count(value) else 0
 
 
 def _label(value: str) -> str:

@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 from pathlib import Path
 
 from .asgi import ENVIRONMENT, settings_to_environment
 from .parent import SUPERVISOR
 from .settings import ServeSettings
+from .worker_metrics import DIRECTORY as WORKER_COUNTERS
 
 
 def run(settings: ServeSettings) -> None:
+    os.environ[ENVIRONMENT] = settings_to_environment(settings)
+    os.environ[SUPERVISOR] = str(os.getpid())  # each worker ends with this process (parent.py)
+    if settings.workers <= 1:
+        os.environ.pop(WORKER_COUNTERS, None)
+        _serve(settings)
+        return
+    with tempfile.TemporaryDirectory(prefix="cpcompile-serve-metrics-") as counters:  # made 0700
+        os.environ[WORKER_COUNTERS] = counters  # /metrics adds up every worker's (worker_metrics.py)
+        _serve(settings)
+
+
+def _serve(settings: ServeSettings) -> None:
     from granian.constants import Interfaces, Loops
     from granian.log import LogLevels
     from granian.server import Server
 
-    os.environ[ENVIRONMENT] = settings_to_environment(settings)
-    os.environ[SUPERVISOR] = str(os.getpid())  # each worker ends with this process (parent.py)
     Server(
         "cpcompile.serve.asgi:from_environment",
         factory=True,
