@@ -17,7 +17,6 @@ is a function of the reviewed config files and the cpcompile version only. So (d
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
@@ -30,6 +29,7 @@ from typing import Any, Iterable, Mapping
 from . import __version__
 from .artifact_format.document import SCHEMA_VERSION
 from .cache_tidy import DAY, DEFAULT_LIMITS, CacheLimits, due, tidy
+from .fingerprint import code_fingerprint
 from .sources import SourceFile
 
 CACHE_FORMAT = 2
@@ -40,7 +40,6 @@ _MAGIC = b"cpcompile-cache-2"
 # what an entry's tag covers besides its payload: entries of another format, cpcompile version or
 # schema, or of other code (code_fingerprint), never verify, even when written under the same key
 _CONTEXT = f"cpcompile-cache {CACHE_FORMAT} cpcompile {__version__} schema {SCHEMA_VERSION}".encode()
-_CODE = Path(__file__).resolve().parent  # cpcompile's own files: the code that makes every entry
 
 
 class CacheSetupError(ValueError):
@@ -214,23 +213,6 @@ def _mark_used(path: Path) -> None:
             os.utime(path)
     except OSError:
         pass
-
-
-@functools.cache
-def code_fingerprint() -> str:
-    """The path, size and modification time of each of cpcompile's own files (under 1 ms): the
-    version alone would let a checkout of cpcompile that is being edited reuse the entries of
-    the code before the edit."""
-    h = hashlib.sha256()
-    for folder, subfolders, names in os.walk(_CODE):
-        subfolders[:] = sorted(name for name in subfolders if name != "__pycache__")
-        for name in sorted(names):
-            try:
-                st = os.stat(os.path.join(folder, name))
-            except OSError:
-                continue
-            h.update(f"{os.path.relpath(folder, _CODE)}/{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
-    return h.hexdigest()
 
 
 def input_digest(files: Iterable[SourceFile], extra: Iterable[str]) -> str:

@@ -77,13 +77,20 @@ def cli() -> None:
     "$CPCOMPILE_CACHE_DIR, else $XDG_CACHE_HOME/cpcompile, else ~/.cache/cpcompile]",
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
+@click.option(
+    "--daemon", is_flag=True,
+    help="When no validation daemon is running, start one (in the background, after this run) for the next runs.",
+)
 @click.pass_context
-def validate(ctx: click.Context, root: Path, fmt: str, strict: bool, cache_dir: Path | None, no_cache: bool) -> None:
+def validate(
+    ctx: click.Context, root: Path, fmt: str, strict: bool, cache_dir: Path | None, no_cache: bool, daemon: bool
+) -> None:
     """Check the config under ROOT (default: .) and report every problem at once.
 
     An unchanged tree is answered from the report of the identical earlier run, the same
     output and exit status; the cache is kept outside ROOT and its entries are authenticated
-    (docs/build.md), --no-cache turns it off.
+    (docs/build.md), --no-cache turns it off. A running validation daemon (cpcompile daemon)
+    takes the validation and answers the same, sooner; CPCOMPILE_DAEMON=0 ignores it.
 
     Exit status: 0 clean, 1 config errors (or warnings with --strict), 2 usage error,
     3 internal error.
@@ -105,6 +112,10 @@ def validate(ctx: click.Context, root: Path, fmt: str, strict: bool, cache_dir: 
         raise click.UsageError(str(err)) from None
     diagnostics = as_seen_from_working_directory(root, report.diagnostics)
     click.echo(render(diagnostics, fmt, files_checked=report.files_checked, skipped=report.skipped), nl=False)
+    if daemon and os.environ.get("CPCOMPILE_DAEMON", "") != "0":  # here, so no daemon took this run
+        from .daemon_control import start_in_background
+
+        start_in_background(os.environ)
     ctx.exit(report.exit_code(strict=strict))
 
 
@@ -749,10 +760,12 @@ _register_service_commands()
 
 
 def _register_adoption_commands() -> None:
+    from .daemon_cli import daemon_group
     from .importer_cli import drift, import_group
 
     cli.add_command(import_group)
     cli.add_command(drift)
+    cli.add_command(daemon_group)
 
 
 _register_adoption_commands()

@@ -248,11 +248,12 @@ def test_entries_of_other_code_are_not_used(tmp_path, monkeypatch):
     """The cache's entries are tagged with a fingerprint of cpcompile's own files: a checkout of
     cpcompile being edited never reuses what the code before the edit checked or compiled."""
     import cpcompile.cache as cache_module
+    from cpcompile import fingerprint
 
     code = tmp_path / "code"
     code.mkdir()
     (code / "rules.py").write_text("RULES = ()\n")
-    monkeypatch.setattr(cache_module, "_CODE", code)
+    monkeypatch.setattr(fingerprint, "_CODE", str(code))
     root = tmp_path / "config"
     gen.generate(root, "s", seed=2)
     cache, out = tmp_path / "cache", tmp_path / "out"

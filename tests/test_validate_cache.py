@@ -154,11 +154,12 @@ def test_changed_cpcompile_code_is_a_miss(tmp_path, cache_dir, cold_runs, monkey
     # the version says which release made a report; a checkout of cpcompile being edited
     # changes the code without changing the version
     import cpcompile.cache as cache
+    from cpcompile import fingerprint
 
     code = tmp_path / "code"
     (code / "__pycache__").mkdir(parents=True)
     (code / "rules.py").write_text("RULES = ()\n")
-    monkeypatch.setattr(cache, "_CODE", code)
+    monkeypatch.setattr(fingerprint, "_CODE", str(code))
     root = _tree(tmp_path)
 
     def validate() -> None:  # as a new process would: the fingerprint is taken once a process

@@ -1,0 +1,21 @@
+"""The ``cpcompile`` command: a validation goes to a running validation daemon when there is one
+(daemon_client.py, before the command line itself is even imported); everything else, and a
+validation no daemon takes, runs the command line here (cli.py)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if args[:1] == ["validate"] and os.environ.get("CPCOMPILE_DAEMON", "") != "0":
+        from .daemon_client import run_by_daemon
+
+        status = run_by_daemon(args, os.environ)
+        if status is not None:
+            sys.exit(status)
+    from .cli import main as command_line
+
+    command_line()
