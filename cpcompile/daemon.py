@@ -27,7 +27,6 @@ from .daemon_control import IDLE_SECONDS, PING, STOP, DaemonError, private_folde
 
 def serve(path: Path, idle_seconds: float) -> None:
     """Listen at ``path`` until ``idle_seconds`` pass without a request, or a stop request."""
-    _preload()
     private_folder(path.parent)
     lock = open(path.with_name(path.name + ".lock"), "a")
     try:
@@ -35,6 +34,7 @@ def serve(path: Path, idle_seconds: float) -> None:
     except OSError:  # another daemon of this code holds the address
         lock.close()
         return
+    _preload()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     bound = None
     try:

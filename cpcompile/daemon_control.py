@@ -51,8 +51,11 @@ def start_in_background(environ: Mapping[str, str]) -> None:
     harmless: the second finds the address taken (``serve``) and ends."""
     if not supported():
         return
+    path = address(environ)
+    if _ask(path, PING):  # the usual case when a daemon ran this validation itself
+        return
     try:
-        _spawn(address(environ), environ, IDLE_SECONDS)
+        _spawn(path, environ, IDLE_SECONDS)
     except (OSError, DaemonError):
         pass
 

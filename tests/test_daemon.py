@@ -230,10 +230,26 @@ def test_validate_with_daemon_starts_one_for_the_next_runs(tmp_path: Path, env: 
     deadline = time.monotonic() + 30
     while _pid(env) is None and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _pid(env) is not None
+    daemon = _pid(env)
+    assert daemon is not None
     for options in (["--daemon"], []):
         served = cpcompile(env, "validate", *options, root)
         assert served.by_daemon and served.seen() == alone.seen()
+        # a validation the daemon ran with --daemon starts no other daemon
+        assert _daemons(address(env)) == [daemon]
+
+
+def _daemons(socket_path: Path) -> list[int]:
+    """The processes serving (or starting to serve) ``socket_path``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(socket_path).encode() in args and b"cpcompile.daemon" in args and _alive(int(proc.name)):
+            found.append(int(proc.name))
+    return found
 
 
 def test_a_socket_folder_others_can_enter_is_not_trusted(tmp_path: Path, env: dict[str, str]) -> None:
