@@ -20,12 +20,13 @@ import pytest
 
 from conftest import copy_example, edit
 
-from cpcompile.daemon_client import PROTOCOL, address, connect, read_int, send_request
+from cpcompile.daemon_client import PROTOCOL, connect, read_int, send_request
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the daemon is Linux's")
 
 MARK = "\n[ran the command line here: "
-# runs the `cpcompile` command as installed, then says whether this process imported the command
+# runs the `cpcompile` command as installed (-P: never a checkout in the working directory, as
+# the console script would not), then says whether this process imported the command
 # line (cli.py): a validation it ran itself did; one the daemon ran did not
 CLIENT = (
     "import atexit, sys\n"
@@ -66,7 +67,7 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 def cpcompile(env: dict[str, str], *args: object, cwd: Path | None = None) -> Run:
     return Run(subprocess.run(
-        [sys.executable, "-c", CLIENT, *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-P", "-c", CLIENT, *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
     ))
 
 
@@ -81,6 +82,14 @@ def start(env: dict[str, str], *options: str) -> int:
     assert started.status == 0, started.stderr
     assert started.stdout.startswith(("started: validation daemon, process ", "already running: "))
     return int(started.stdout.split("process ")[1])
+
+
+def socket_path(env: dict[str, str]) -> Path:
+    """The daemon's address as the installed command computes it (this process may have imported
+    cpcompile from the checkout, whose files, and so whose address, differ)."""
+    code = "import os\nfrom cpcompile.daemon_client import address\nprint(address(os.environ))"
+    found = subprocess.run([sys.executable, "-P", "-c", code], env=env, capture_output=True, text=True, check=True)
+    return Path(found.stdout.strip())
 
 
 def _pid(env: dict[str, str]) -> int | None:
@@ -164,13 +173,13 @@ def test_start_status_and_stop(env: dict[str, str]) -> None:
     again = cpcompile(env, "daemon", "start")
     assert again.stdout == f"already running: validation daemon, process {pid}\n"
     status = cpcompile(env, "daemon", "status")
-    assert status.status == 0 and f"process {pid}, at {address(env)}" in status.stdout
-    assert oct(os.stat(address(env).parent).st_mode & 0o777) == "0o700"
+    assert status.status == 0 and f"process {pid}, at {socket_path(env)}" in status.stdout
+    assert oct(os.stat(socket_path(env).parent).st_mode & 0o777) == "0o700"
     assert cpcompile(env, "daemon", "stop").stdout == f"stopped: validation daemon, process {pid}\n"
     deadline = time.monotonic() + 10
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(pid) and not address(env).exists()
+    assert not _alive(pid) and not socket_path(env).exists()
     assert cpcompile(env, "daemon", "stop").stdout == "not running\n"
 
 
@@ -179,7 +188,7 @@ def test_an_idle_daemon_stops_by_itself(env: dict[str, str]) -> None:
     deadline = time.monotonic() + 15
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(pid) and not address(env).exists()
+    assert not _alive(pid) and not socket_path(env).exists()
 
 
 def test_without_a_daemon_or_with_a_dead_one_validate_runs_by_itself(tmp_path: Path, env: dict[str, str]) -> None:
@@ -191,7 +200,7 @@ def test_without_a_daemon_or_with_a_dead_one_validate_runs_by_itself(tmp_path: P
     os.kill(pid, signal.SIGKILL)  # its socket file stays behind
     while _alive(pid):
         time.sleep(0.05)
-    assert address(env).exists()
+    assert socket_path(env).exists()
     dead = cpcompile(env, "validate", root)
     assert not dead.by_daemon and dead.seen() == alone.seen()
     assert start(env) != pid  # a new daemon takes the address over
@@ -236,7 +245,7 @@ def test_validate_with_daemon_starts_one_for_the_next_runs(tmp_path: Path, env: 
         served = cpcompile(env, "validate", *options, root)
         assert served.by_daemon and served.seen() == alone.seen()
         # a validation the daemon ran with --daemon starts no other daemon
-        assert _daemons(address(env)) == [daemon]
+        assert _daemons(socket_path(env)) == [daemon]
 
 
 def _daemons(socket_path: Path) -> list[int]:
@@ -255,7 +264,7 @@ def _daemons(socket_path: Path) -> list[int]:
 def test_a_socket_folder_others_can_enter_is_not_trusted(tmp_path: Path, env: dict[str, str]) -> None:
     root = copy_example(tmp_path / "root")
     start(env)
-    folder = address(env).parent
+    folder = socket_path(env).parent
     os.chmod(folder, 0o755)
     try:
         run = cpcompile(env, "validate", root)
@@ -289,7 +298,7 @@ def test_a_stranger_s_folder_is_refused(tmp_path: Path, env: dict[str, str]) -> 
 )
 def test_a_request_that_is_not_a_validation_is_refused_and_the_daemon_lives_on(env: dict[str, str], request_: object) -> None:
     pid = start(env)
-    sock = connect(address(env))
+    sock = connect(socket_path(env))
     assert sock is not None
     with sock:
         send_request(sock, request_, [0, 1, 2])  # type: ignore[arg-type]
@@ -303,7 +312,7 @@ def test_a_request_that_is_not_a_validation_is_refused_and_the_daemon_lives_on(e
 )
 def test_bytes_that_are_no_request_are_refused_and_the_daemon_lives_on(env: dict[str, str], raw: bytes) -> None:
     pid = start(env)
-    sock = connect(address(env))
+    sock = connect(socket_path(env))
     assert sock is not None
     with sock:
         sock.sendall(raw)
@@ -317,7 +326,7 @@ def test_validations_at_once_each_get_their_own_answer(tmp_path: Path, env: dict
     clean, problems = copy_example(tmp_path / "root"), tree_with_problems(tmp_path)
     expected = {root: without_daemon(env, "validate", "--format", "json", root).seen() for root in (clean, problems)}
     start(env)
-    command = [sys.executable, "-c", CLIENT, "validate", "--format", "json"]
+    command = [sys.executable, "-P", "-c", CLIENT, "validate", "--format", "json"]
     procs = [
         (root, subprocess.Popen([*command, str(root)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         for root in [clean, problems] * 4
