@@ -231,7 +231,6 @@ def _cli_warm_seconds(build, root: Path, out: Path, cache: Path, repeat: int, ho
     import subprocess
 
     from cpcompile import sources
-    from cpcompile.build import inputs
     from cpcompile.manifest import git_provenance
 
     git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "-c", "commit.gpgsign=false", "-C", str(root)]
@@ -242,7 +241,7 @@ def _cli_warm_seconds(build, root: Path, out: Path, cache: Path, repeat: int, ho
     def cli_warm() -> None:
         holder["cli-warm"] = None
         discovery = sources.discover(root)
-        provenance = git_provenance(root, inputs(discovery))
+        provenance = git_provenance(root, discovery.inputs())
         holder["cli-warm"] = build(root, out, cache_dir=cache, provenance=provenance, discovery=discovery)
 
     cli_warm()  # the provenance is new to the cache: this one writes
