@@ -261,6 +261,39 @@ def _daemons(socket_path: Path) -> list[int]:
     return found
 
 
+def test_ctrl_c_stops_the_validation_the_daemon_is_running(tmp_path: Path, env: dict[str, str]) -> None:
+    """Ctrl-C reaches the command's own process, which passes it on: the validation stops as it
+    would by itself (click's "Aborted!", exit 1), and the daemon serves on."""
+    root = tmp_path / "large"
+    generated = subprocess.run(
+        [sys.executable, str(Path(__file__).parents[1] / "benchmarks/generate.py"), str(root), "--size", "l"],
+        capture_output=True, timeout=120,
+    )
+    assert generated.returncode == 0, generated.stderr
+    daemon = start(env)
+    command = [sys.executable, "-P", "-c", CLIENT, "validate", "--no-cache", str(root)]  # about 1 s of work
+    client = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not _workers(daemon) and time.monotonic() < deadline:  # the validation has begun
+        time.sleep(0.01)
+    workers = _workers(daemon)
+    assert workers, "no worker started"
+    client.send_signal(signal.SIGINT)
+    out, err = client.communicate(timeout=60)
+    run = Run(subprocess.CompletedProcess(command, client.returncode, out, err))
+    assert run.by_daemon
+    assert run.seen() == (1, "", "\nAborted!\n")
+    assert not any(_alive(pid) for pid in workers)
+    assert _pid(env) == daemon
+
+
+def _workers(daemon: int) -> list[int]:
+    try:
+        return [int(pid) for pid in Path(f"/proc/{daemon}/task/{daemon}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def test_a_socket_folder_others_can_enter_is_not_trusted(tmp_path: Path, env: dict[str, str]) -> None:
     root = copy_example(tmp_path / "root")
     start(env)
