@@ -55,13 +55,15 @@ def is_private(directory: Path) -> bool:
 
 
 def address(environ: Mapping[str, str]) -> Path:
-    """The socket of the daemon for this code: cpcompile's own files, this interpreter, and its
-    site-packages folders (installing, upgrading or removing a package changes their mtimes),
-    so a daemon never serves code other than the code that would run here."""
+    """The socket of the daemon for this code: cpcompile's own files, this interpreter, where it
+    imports from (sys.path, but for its first entry, the script's or working directory, which
+    cpcompile is not imported from), and its site-packages folders (installing, upgrading or
+    removing a package changes their mtimes), so a daemon never serves code other than the code
+    that would run here."""
     import site
 
-    interpreter = f"{os.path.realpath(sys.executable)}\0{sys.prefix}\0{sys.version}"
-    h = hashlib.sha256(f"{PROTOCOL}\0{code_fingerprint()}\0{interpreter}".encode())
+    interpreter = f"{os.path.realpath(sys.executable)}\0{sys.prefix}\0{sys.version}\0{sys.path[1:]}"
+    h = hashlib.sha256(f"{PROTOCOL}\0{code_fingerprint()}\0{interpreter}".encode("utf-8", "surrogateescape"))
     for folder in [*site.getsitepackages(), site.getusersitepackages()]:
         try:
             h.update(f"\0{folder}\0{os.stat(folder).st_mtime_ns}".encode("utf-8", "surrogateescape"))

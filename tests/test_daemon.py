@@ -191,6 +191,15 @@ def test_an_idle_daemon_stops_by_itself(env: dict[str, str]) -> None:
     assert not _alive(pid) and not socket_path(env).exists()
 
 
+def test_a_daemon_started_with_other_import_paths_serves_no_one_else(tmp_path: Path, env: dict[str, str]) -> None:
+    root = copy_example(tmp_path / "root")
+    other = {**env, "PYTHONPATH": str(tmp_path / "elsewhere")}
+    start(other)
+    assert not cpcompile(env, "validate", root).by_daemon
+    assert cpcompile(other, "validate", root).by_daemon
+    cpcompile(other, "daemon", "stop")
+
+
 def test_without_a_daemon_or_with_a_dead_one_validate_runs_by_itself(tmp_path: Path, env: dict[str, str]) -> None:
     root = tree_with_problems(tmp_path)
     alone = without_daemon(env, "validate", root)
