@@ -8,6 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,51 @@ def test_the_test_hook_runs_the_specs(tmp_path: Path, pre_commit_home: Path) -> 
     result = _try_repo(repo, pre_commit_home, "cpcompile-test")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "specs/home-personalization.yaml:" in result.stdout and "error CP170" in result.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the validation daemon is Linux's")
+def test_the_hook_with_daemon_starts_one_for_its_own_installation(tmp_path: Path, pre_commit_home: Path) -> None:
+    """`args: [--daemon]`: the first run validates and starts a daemon for the hook's own
+    installation (not the user's cpcompile), which the hook's next runs are handed to."""
+    repo = _repository(tmp_path / "repo")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    (repo / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {REPO_ROOT}\n    rev: {head}\n    hooks:\n      - id: cpcompile-validate\n        args: [--daemon]\n"
+    )
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "hooks")
+    sockets = Path(tempfile.mkdtemp(prefix="cpd-", dir="/tmp")) / "run"
+    env = {**os.environ, "PRE_COMMIT_HOME": str(pre_commit_home), "PRE_COMMIT_COLOR": "never",
+           "CPCOMPILE_DAEMON_DIR": str(sockets), "CPCOMPILE_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("SOURCE_DATE_EPOCH", None)
+    env.pop("CPCOMPILE_DAEMON", None)
+
+    def hook() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*PRE_COMMIT, "run", "--all-files"], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+
+    installed: list[Path] = []
+    try:
+        first = hook()
+        assert first.returncode == 0 and "Passed" in first.stdout, first.stdout + first.stderr
+        installed = [p for p in pre_commit_home.glob("repo*/py_env-*/bin/cpcompile") if p.is_file()]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(_status(c, env).returncode == 0 for c in installed):
+            time.sleep(0.1)
+        assert any(_status(c, env).returncode == 0 for c in installed), [_status(c, env).stdout for c in installed]
+        # the user's own cpcompile (this one) is another installation: no daemon of its own
+        assert subprocess.run([sys.executable, "-P", "-m", "cpcompile", "daemon", "status"], env=env,
+                              capture_output=True).returncode == 1
+
+        config = next((repo / "destinations").rglob("*.yaml"))
+        config.write_text(config.read_text().replace("datastream: ", "datastream: no-such-", 1))
+        broken = hook()
+        assert broken.returncode == 1 and "Failed" in broken.stdout, broken.stdout + broken.stderr
+        assert f"{config.relative_to(repo).as_posix()}:" in broken.stdout and "error CP132" in broken.stdout
+    finally:
+        for command in installed:
+            subprocess.run([str(command), "daemon", "stop"], env=env, capture_output=True)
+        shutil.rmtree(sockets.parent, ignore_errors=True)
+
+
+def _status(command: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(command), "daemon", "status"], env=env, capture_output=True, text=True)
