@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -93,8 +94,6 @@ def _handle(conn: socket.socket, listener: socket.socket, lock: Any) -> str | No
 
 
 def _peer_uid(conn: socket.socket) -> int:
-    import struct
-
     return int(struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[1])
 
 
