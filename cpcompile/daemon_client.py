@@ -138,6 +138,9 @@ def run_by_daemon(args: list[str], environ: Mapping[str, str]) -> int | None:
             sock.settimeout(None)
         except (OSError, ValueError):  # a closed standard stream, a daemon that went away or hangs
             return None
+        except KeyboardInterrupt:  # before the worker began: what the command line says to Ctrl-C
+            print("\nAborted!", file=sys.stderr)
+            return 1
         while True:
             try:
                 status = read_int(sock)

@@ -287,6 +287,7 @@ def test_ctrl_c_stops_the_validation_the_daemon_is_running(tmp_path: Path, env: 
         time.sleep(0.01)
     workers = _workers(daemon)
     assert workers, "no worker started"
+    time.sleep(0.3)  # the client hands its streams over within microseconds; the work takes about 1 s
     client.send_signal(signal.SIGINT)
     out, err = client.communicate(timeout=60)
     run = Run(subprocess.CompletedProcess(command, client.returncode, out, err))
