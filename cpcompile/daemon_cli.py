@@ -22,8 +22,7 @@ def daemon_group() -> None:
 
 @daemon_group.command("start")
 @click.option("--idle", type=click.IntRange(1, 86_400), default=900, show_default=True, help="Seconds without work before it stops.")
-@click.pass_context
-def start_command(ctx: click.Context, idle: int) -> None:
+def start_command(idle: int) -> None:
     """Start the daemon for this installation, unless it is running."""
     from .daemon_control import DaemonError, start
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import socket
 import struct
 import sys
@@ -131,24 +132,32 @@ def run_by_daemon(args: list[str], environ: Mapping[str, str]) -> int | None:
             worker = read_int(sock)
             if not worker or worker < 0:  # refused: nothing was run
                 return None
-            # the streams go only to a worker that has answered (none is left in flight to a daemon
-            # that hangs, holding a pipe open), and only with them does it start: a client that
-            # gave up before never sends them, and the worker ends having printed nothing
-            socket.send_fds(sock, [GO], [0, 1, 2])
-            sock.settimeout(None)
         except (OSError, ValueError):  # a closed standard stream, a daemon that went away or hangs
             return None
         except KeyboardInterrupt:  # before the worker began: what the command line says to Ctrl-C
             print("\nAborted!", file=sys.stderr)
             return 1
+        # From here a Ctrl-C is the worker's: it is held back until this process waits for the
+        # worker, so that it cannot fall between the hand-over and the wait and go astray.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            # the streams go only to a worker that has answered (none is left in flight to a daemon
+            # that hangs, holding a pipe open), and only with them does it start: a client that
+            # gave up before never sends them, and the worker ends having printed nothing
+            socket.send_fds(sock, [GO], [0, 1, 2])
+            sock.settimeout(None)
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            return None
+        status = None
         while True:
             try:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
                 status = read_int(sock)
                 break
             except KeyboardInterrupt:  # Ctrl-C reaches this process only: pass it on
                 _signal(worker)
             except OSError:
-                status = None
                 break
     if status is None:
         print(
@@ -167,8 +176,6 @@ def _umask() -> int:
 
 
 def _signal(pid: int) -> None:
-    import signal
-
     try:
         os.kill(pid, signal.SIGINT)
     except OSError:

@@ -283,11 +283,10 @@ def test_ctrl_c_stops_the_validation_the_daemon_is_running(tmp_path: Path, env: 
     command = [sys.executable, "-P", "-c", CLIENT, "validate", "--no-cache", str(root)]  # about 1 s of work
     client = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
-    while not _workers(daemon) and time.monotonic() < deadline:  # the validation has begun
-        time.sleep(0.01)
+    while not _handed_over(daemon, client.pid) and time.monotonic() < deadline:  # the validation has begun
+        time.sleep(0.002)
     workers = _workers(daemon)
-    assert workers, "no worker started"
-    time.sleep(0.3)  # the client hands its streams over within microseconds; the work takes about 1 s
+    assert workers and client.poll() is None, "no validation in progress"
     client.send_signal(signal.SIGINT)
     out, err = client.communicate(timeout=60)
     run = Run(subprocess.CompletedProcess(command, client.returncode, out, err))
@@ -295,6 +294,15 @@ def test_ctrl_c_stops_the_validation_the_daemon_is_running(tmp_path: Path, env: 
     assert run.seen() == (1, "", "\nAborted!\n")
     assert not any(_alive(pid) for pid in workers)
     assert _pid(env) == daemon
+
+
+def _handed_over(daemon: int, client: int) -> bool:
+    """Whether a worker of ``daemon`` writes to the client's stdout: it has the client's streams."""
+    try:
+        theirs = os.readlink(f"/proc/{client}/fd/1")
+        return any(os.readlink(f"/proc/{worker}/fd/1") == theirs for worker in _workers(daemon))
+    except OSError:
+        return False
 
 
 def _workers(daemon: int) -> list[int]:
