@@ -281,7 +281,11 @@ def test_ctrl_c_stops_the_validation_the_daemon_is_running(tmp_path: Path, env: 
     assert generated.returncode == 0, generated.stderr
     daemon = start(env)
     command = [sys.executable, "-P", "-c", CLIENT, "validate", "--no-cache", str(root)]  # about 1 s of work
-    client = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # as from a terminal: a test run started in the background inherits Ctrl-C ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 20
     while not _handed_over(daemon, client.pid) and time.monotonic() < deadline:  # the validation has begun
         time.sleep(0.002)
