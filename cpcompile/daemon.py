@@ -1,11 +1,11 @@
 """The validation daemon: a process that has imported everything ``cpcompile validate`` needs and
-forks a worker for each validation handed to it (daemon_client.py).
+forks a worker for each validation (or ``test``, ``fmt``) handed to it (daemon_client.py).
 
 The worker takes the client's standard streams (passed over the Unix socket), working directory,
 environment and umask, and runs the command line exactly as the client would have, so its
 output and exit status are the client's own. Each runs in a fresh fork, so nothing one
 validation does is seen by the next. The daemon listens in a private folder (0700, the user's
-own), answers only its own user (SO_PEERCRED), serves ``validate`` alone, and exits after
+own), answers only its own user (SO_PEERCRED), serves those three commands alone, and exits after
 ``idle_seconds`` without a request.
 """
 
@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .daemon_client import GO, MAX_REQUEST, PROTOCOL
+from .daemon_client import COMMANDS, GO, MAX_REQUEST, PROTOCOL
 from .daemon_control import IDLE_SECONDS, PING, STOP, DaemonError, private_folder
 
 
@@ -66,7 +66,7 @@ def serve(path: Path, idle_seconds: float) -> None:
 
 def _preload() -> None:
     """Import what a validation uses, so that no worker pays for it."""
-    from . import cli, incremental, render, validate_cache, yamlsrc  # noqa: F401
+    from . import cli, fmt, incremental, render, spec, spec_run, validate_cache, yamlsrc  # noqa: F401
 
     yamlsrc.parse("a: 1\n")
 
@@ -119,7 +119,7 @@ def _job(request: dict[str, Any]) -> dict[str, Any] | None:
     """The request, if it is a validation with everything a worker needs."""
     args, env, streams = request.get("args"), request.get("env"), request.get("streams")
     ok = (
-        isinstance(args, list) and args[:1] == ["validate"] and all(isinstance(a, str) for a in args)
+        isinstance(args, list) and args[:1] and args[0] in COMMANDS and all(isinstance(a, str) for a in args)
         and isinstance(request.get("cwd"), str)
         and isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
         and type(request.get("umask")) is int

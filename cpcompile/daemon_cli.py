@@ -13,10 +13,10 @@ from .diagnostics import EXIT_USAGE
 def daemon_group() -> None:
     """A resident process that validates without start-up cost.
 
-    While it runs, `cpcompile validate` hands each validation to it: the same output and exit
-    status, without the 0.1-0.2 s a new process spends importing and building its models. It
-    serves this user and this installation only, and stops after IDLE seconds without work.
-    CPCOMPILE_DAEMON=0 makes `validate` run by itself anyway.
+    While it runs, `cpcompile validate`, `test` and `fmt` hand each run to it: the same output,
+    files and exit status, without the 0.1-0.2 s a new process spends importing and building its
+    models. It serves this user and this installation only, and stops after IDLE seconds without
+    work. CPCOMPILE_DAEMON=0 makes those commands run by themselves anyway.
     """
 
 

@@ -1,4 +1,5 @@
-"""Handing ``cpcompile validate`` to a running validation daemon (daemon.py), if there is one.
+"""Handing ``cpcompile validate`` (or ``test``, ``fmt``) to a running validation daemon
+(daemon.py), if there is one.
 
 Most of a small validation's time is starting up: importing pydantic and building the models
 before the first file is read. A daemon started with ``cpcompile daemon start`` has done that
@@ -24,6 +25,8 @@ from typing import Any, Mapping
 from .fingerprint import code_fingerprint
 
 PROTOCOL = 1
+# the commands a daemon runs: short, and what a pre-commit hook runs on every commit
+COMMANDS = ("validate", "test", "fmt")
 MAX_REQUEST = 1 << 20
 # a daemon forks a worker in milliseconds; one that takes longer is stopped or stuck
 ANSWER_SECONDS = 3
@@ -111,8 +114,9 @@ def read_int(sock: socket.socket) -> int | None:
 
 
 def run_by_daemon(args: list[str], environ: Mapping[str, str]) -> int | None:
-    """The exit status of ``cpcompile ARGS`` (a validation) run by the daemon, which printed its
-    output to this process's streams; None, having printed nothing, if no daemon took it."""
+    """The exit status of ``cpcompile ARGS`` (one of ``COMMANDS``) run by the daemon, which
+    printed its output to this process's streams; None, having printed nothing, if no daemon
+    took it."""
     streams = (sys.stdout, sys.stderr)
     if any(stream is None or not hasattr(stream, "encoding") for stream in streams):
         return None

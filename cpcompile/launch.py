@@ -1,16 +1,19 @@
-"""The ``cpcompile`` command: a validation goes to a running validation daemon when there is one
-(daemon_client.py, before the command line itself is even imported); everything else, and a
-validation no daemon takes, runs the command line here (cli.py)."""
+"""The ``cpcompile`` command: ``validate``, ``test`` and ``fmt`` go to a running validation
+daemon when there is one (daemon_client.py, before the command line itself is even imported);
+everything else, and a command no daemon takes, runs the command line here (cli.py)."""
 
 from __future__ import annotations
 
 import os
 import sys
 
+# daemon_client.COMMANDS, written out so that other commands import nothing more
+_BY_DAEMON = ("validate", "test", "fmt")
+
 
 def main() -> None:
     args = sys.argv[1:]
-    if args[:1] == ["validate"] and os.environ.get("CPCOMPILE_DAEMON", "") != "0":
+    if args[:1] and args[0] in _BY_DAEMON and os.environ.get("CPCOMPILE_DAEMON", "") != "0":
         from .daemon_client import run_by_daemon
 
         status = run_by_daemon(args, os.environ)

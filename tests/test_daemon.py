@@ -154,6 +154,41 @@ def test_the_daemon_prints_and_exits_as_validating_alone_does(tmp_path: Path, en
     assert alone.status == {"clean": 0, "problems": 1, "warnings": 1, "unknown": 2, "no": 2, "help": 0}[case.split(",")[0].split()[0]]
 
 
+@pytest.mark.parametrize("spec_breaks", [False, True])
+def test_the_daemon_runs_the_specs_as_running_them_alone_does(tmp_path: Path, env: dict[str, str], spec_breaks: bool) -> None:
+    root = copy_example(tmp_path / "root")
+    shutil.copytree(Path(__file__).parents[1] / "specs", root / "specs")
+    if spec_breaks:
+        edit(root / "destinations/ad-server.yaml", "alias: adServerAlias", "alias: adServerRenamed")
+    start(env)
+    alone = without_daemon(env, "test", root)
+    served = cpcompile(env, "test", root)
+    assert served.by_daemon and served.seen() == alone.seen()
+    assert alone.status == (1 if spec_breaks else 0)
+
+
+def test_the_daemon_formats_files_as_formatting_alone_does(tmp_path: Path, env: dict[str, str]) -> None:
+    """`fmt` writes files: the daemon's worker writes the same bytes, with the client's umask."""
+    trees = {}
+    for name in ("alone", "served"):
+        root = copy_example(tmp_path / name)
+        path = root / "destinations/ad-server.yaml"
+        path.write_text(path.read_text().replace("name: On-site ad server\n", "").replace("id: ", "name: On-site ad server\nid: ", 1))
+        trees[name] = root
+    start(env)
+    files = ["destinations/ad-server.yaml", "destinations/home-personalization.yaml"]
+    checks = [run(env, "fmt", "--check", *files, cwd=trees[name]) for name, run in (("alone", without_daemon), ("served", cpcompile))]
+    assert checks[1].by_daemon and checks[0].seen() == checks[1].seen() and checks[0].status == 1
+    before = (trees["served"] / files[0]).read_bytes()
+    writes = [run(env, "fmt", *files, cwd=trees[name]) for name, run in (("alone", without_daemon), ("served", cpcompile))]
+    assert writes[1].by_daemon and writes[0].seen() == writes[1].seen()
+    for name in files:
+        ours, theirs = trees["alone"] / name, trees["served"] / name
+        assert ours.read_bytes() == theirs.read_bytes()
+        assert ours.stat().st_mode == theirs.stat().st_mode
+    assert (trees["served"] / files[0]).read_bytes() != before  # the worker did rewrite it
+
+
 def test_the_client_s_environment_is_the_one_that_counts(tmp_path: Path, env: dict[str, str]) -> None:
     """SOURCE_DATE_EPOCH is "now" for the catalog freshness warning (CP148): the client's, not
     the daemon's."""
@@ -344,6 +379,8 @@ def test_a_stranger_s_folder_is_refused(tmp_path: Path, env: dict[str, str]) -> 
     "request_",
     [
         {"protocol": PROTOCOL, "args": ["build", "."], "cwd": "/", "env": {}, "umask": 18, "streams": [["utf-8", "strict"]] * 2},
+        {"protocol": PROTOCOL, "args": ["serve"], "cwd": "/", "env": {}, "umask": 18, "streams": [["utf-8", "strict"]] * 2},
+        {"protocol": PROTOCOL, "args": [], "cwd": "/", "env": {}, "umask": 18, "streams": [["utf-8", "strict"]] * 2},
         {"protocol": PROTOCOL, "args": ["validate"], "cwd": "/", "env": {"A": 1}, "umask": 18, "streams": [["utf-8", "strict"]] * 2},
         {"protocol": PROTOCOL, "args": ["validate"], "cwd": "/", "env": {}, "umask": "18", "streams": [["utf-8", "strict"]] * 2},
         {"protocol": PROTOCOL + 1, "args": ["validate"], "cwd": "/", "env": {}, "umask": 18, "streams": [["utf-8", "strict"]] * 2},
