@@ -105,7 +105,7 @@ def tidy(directory: Path, limits: CacheLimits, now: float | None = None) -> Tidi
         removed[1] += size
 
     for folder in _version_folders(directory):
-        for base, subfolders, names in os.walk(folder):  # never follows a link to a folder
+        for base, _, names in os.walk(folder):  # never follows a link to a folder
             for name in names:
                 path = os.path.join(base, name)
                 try:
