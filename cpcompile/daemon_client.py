@@ -59,14 +59,16 @@ def is_private(directory: Path) -> bool:
 
 
 def address(environ: Mapping[str, str]) -> Path:
-    """The socket of the daemon for this code: cpcompile's own files, this interpreter, where it
-    imports from (sys.path, but for its first entry, the script's or working directory, which
-    cpcompile is not imported from), and its site-packages folders (installing, upgrading or
+    """The socket of the daemon for this code: cpcompile's own files, this interpreter, the
+    import path it is given (PYTHONPATH), and its site-packages folders (installing, upgrading or
     removing a package changes their mtimes), so a daemon never serves code other than the code
-    that would run here."""
+    that would run here. Only what the environment and the installation say counts, not this
+    process's sys.path, which differs between a console script, ``python -m`` and ``-P``: a
+    daemon's worker computes the same address as the client it serves."""
     import site
 
-    interpreter = f"{os.path.realpath(sys.executable)}\0{sys.prefix}\0{sys.version}\0{sys.path[1:]}"
+    search = environ.get("PYTHONPATH", "")
+    interpreter = f"{os.path.realpath(sys.executable)}\0{sys.prefix}\0{sys.version}\0{search}"
     h = hashlib.sha256(f"{PROTOCOL}\0{code_fingerprint()}\0{interpreter}".encode("utf-8", "surrogateescape"))
     for folder in [*site.getsitepackages(), site.getusersitepackages()]:
         try:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -58,11 +58,14 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     }
     environ.pop("CPCOMPILE_DAEMON", None)
     yield environ
-    pid = _pid(environ)
     cpcompile(environ, "daemon", "stop")
-    if pid:
-        _kill(pid)
+    deadline = time.monotonic() + 10
+    while (leftover := _daemons_in(folder)) and time.monotonic() < deadline:  # a stopped one takes a moment
+        time.sleep(0.05)
     shutil.rmtree(folder, ignore_errors=True)
+    for pid in leftover:
+        _kill(pid)
+    assert not leftover, "a daemon of this test was left running"
 
 
 def cpcompile(env: dict[str, str], *args: object, cwd: Path | None = None) -> Run:
@@ -294,13 +297,22 @@ def test_validate_with_daemon_starts_one_for_the_next_runs(tmp_path: Path, env: 
 
 def _daemons(socket_path: Path) -> list[int]:
     """The processes serving (or starting to serve) ``socket_path``."""
+    return _daemon_processes(lambda arg: arg == str(socket_path).encode())
+
+
+def _daemons_in(folder: str) -> list[int]:
+    """The daemons with a socket anywhere under ``folder``."""
+    return _daemon_processes(lambda arg: arg.startswith(folder.encode() + b"/"))
+
+
+def _daemon_processes(socket_matches: Callable[[bytes], bool]) -> list[int]:
     found = []
     for proc in Path("/proc").iterdir():
         try:
             args = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if str(socket_path).encode() in args and b"cpcompile.daemon" in args and _alive(int(proc.name)):
+        if b"cpcompile.daemon" in args and any(map(socket_matches, args)) and _alive(int(proc.name)):
             found.append(int(proc.name))
     return found
 
