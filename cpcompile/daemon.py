@@ -137,6 +137,8 @@ def _work(conn: socket.socket, listener: socket.socket, lock: Any, job: dict[str
         lock.close()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        # a Ctrl-C passed on before the command line runs waits for it (see below)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         conn.sendall(os.getpid().to_bytes(4, "big"))
         go, fds, _, _ = socket.recv_fds(conn, 1, 3)
         if go != GO or len(fds) != 3:  # the client gave up waiting and validates by itself
@@ -160,10 +162,14 @@ def _work(conn: socket.socket, listener: socket.socket, lock: Any, job: dict[str
         from .cli import main
 
         try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             main()
             status = 0
         except SystemExit as done:
             status = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        except KeyboardInterrupt:  # before the command line took over: what it says to Ctrl-C
+            print("\nAborted!", file=sys.stderr)
+            status = 1
         sys.stdout.flush()
         sys.stderr.flush()
         conn.sendall(status.to_bytes(4, "big", signed=True))

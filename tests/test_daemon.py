@@ -317,9 +317,10 @@ def _daemon_processes(socket_matches: Callable[[bytes], bool]) -> list[int]:
     return found
 
 
-def test_ctrl_c_stops_the_validation_the_daemon_is_running(tmp_path: Path, env: dict[str, str]) -> None:
+@pytest.mark.parametrize("moment", ["as the worker starts", "once it has the streams", "mid-run"])
+def test_ctrl_c_stops_the_validation_the_daemon_is_running(tmp_path: Path, env: dict[str, str], moment: str) -> None:
     """Ctrl-C reaches the command's own process, which passes it on: the validation stops as it
-    would by itself (click's "Aborted!", exit 1), and the daemon serves on."""
+    would by itself (click's "Aborted!", exit 1), whenever it comes, and the daemon serves on."""
     root = tmp_path / "large"
     generated = subprocess.run(
         [sys.executable, str(Path(__file__).parents[1] / "benchmarks/generate.py"), str(root), "--size", "l"],
@@ -333,11 +334,14 @@ def test_ctrl_c_stops_the_validation_the_daemon_is_running(tmp_path: Path, env: 
         # as from a terminal: a test run started in the background inherits Ctrl-C ignored
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+    begun = (lambda: bool(_workers(daemon))) if moment == "as the worker starts" else (lambda: _handed_over(daemon, client.pid))
     deadline = time.monotonic() + 20
-    while not _handed_over(daemon, client.pid) and time.monotonic() < deadline:  # the validation has begun
-        time.sleep(0.002)
+    while not begun() and time.monotonic() < deadline:
+        time.sleep(0.001)
     workers = _workers(daemon)
     assert workers and client.poll() is None, "no validation in progress"
+    if moment == "mid-run":
+        time.sleep(0.2)  # the work takes about 1 s
     client.send_signal(signal.SIGINT)
     out, err = client.communicate(timeout=60)
     run = Run(subprocess.CompletedProcess(command, client.returncode, out, err))
