@@ -104,7 +104,8 @@ def tidy(directory: Path, limits: CacheLimits, now: float | None = None) -> Tidi
         removed[0] += 1
         removed[1] += size
 
-    for folder in _version_folders(directory):
+    folders = _version_folders(directory)
+    for folder in folders:
         for base, _, names in os.walk(folder):  # never follows a link to a folder
             for name in names:
                 path = os.path.join(base, name)
@@ -133,7 +134,7 @@ def tidy(directory: Path, limits: CacheLimits, now: float | None = None) -> Tidi
             kept = kept[:index]
             break
         total += size
-    for folder in _version_folders(directory):
+    for folder in folders:
         _remove_empty_folders(folder)
     return Tidied(removed[0], removed[1], len(kept), total)
 

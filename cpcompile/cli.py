@@ -112,7 +112,7 @@ def validate(
         raise click.UsageError(str(err)) from None
     diagnostics = as_seen_from_working_directory(root, report.diagnostics)
     click.echo(render(diagnostics, fmt, files_checked=report.files_checked, skipped=report.skipped), nl=False)
-    if daemon and os.environ.get("CPCOMPILE_DAEMON", "") != "0":  # here, so no daemon took this run
+    if daemon:  # here, so no daemon took this run
         from .daemon_control import start_in_background
 
         start_in_background(os.environ)

@@ -17,13 +17,16 @@ import json
 import os
 import signal
 import socket
-import struct
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .daemon_client import COMMANDS, GO, MAX_REQUEST, PROTOCOL
+from .daemon_client import GO, MAX_REQUEST, PROTOCOL, pack_int, peer_uid
 from .daemon_control import IDLE_SECONDS, PING, STOP, DaemonError, private_folder
+from .launch import DAEMON_COMMANDS
+
+
+REFUSED = pack_int(0)
 
 
 def serve(path: Path, idle_seconds: float) -> None:
@@ -74,17 +77,16 @@ def _preload() -> None:
 def _handle(conn: socket.socket, listener: socket.socket, lock: Any) -> str | None:
     conn.settimeout(5)
     try:
-        peer_uid = _peer_uid(conn)
-        request = _request(conn, conn.recv(MAX_REQUEST + 4)) if peer_uid == os.getuid() else None
+        request = _request(conn, conn.recv(MAX_REQUEST + 4)) if peer_uid(conn) == os.getuid() else None
         if not isinstance(request, dict) or request.get("protocol") != PROTOCOL:
-            conn.sendall(b"\0\0\0\0")
+            conn.sendall(REFUSED)
             return None
         if request.get(PING) or request.get(STOP):
-            conn.sendall(os.getpid().to_bytes(4, "big"))
+            conn.sendall(pack_int(os.getpid()))
             return STOP if request.get(STOP) else None
         job = _job(request)
         if job is None:
-            conn.sendall(b"\0\0\0\0")
+            conn.sendall(REFUSED)
             return None
         if os.fork() == 0:
             _work(conn, listener, lock, job)
@@ -93,14 +95,10 @@ def _handle(conn: socket.socket, listener: socket.socket, lock: Any) -> str | No
         return None
 
 
-def _peer_uid(conn: socket.socket) -> int:
-    return int(struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[1])
-
-
 def _request(conn: socket.socket, first: bytes) -> Any:
     if len(first) < 4:
         return None
-    size = int.from_bytes(first[:4], "big")
+    size = int.from_bytes(first[:4], "big")  # send_request's length prefix
     if size > MAX_REQUEST:
         return None
     data = first[4:]
@@ -119,7 +117,7 @@ def _job(request: dict[str, Any]) -> dict[str, Any] | None:
     """The request, if it is a validation with everything a worker needs."""
     args, env, streams = request.get("args"), request.get("env"), request.get("streams")
     ok = (
-        isinstance(args, list) and args[:1] and args[0] in COMMANDS and all(isinstance(a, str) for a in args)
+        isinstance(args, list) and args[:1] and args[0] in DAEMON_COMMANDS and all(isinstance(a, str) for a in args)
         and isinstance(request.get("cwd"), str)
         and isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
         and type(request.get("umask")) is int
@@ -139,7 +137,7 @@ def _work(conn: socket.socket, listener: socket.socket, lock: Any, job: dict[str
         signal.signal(signal.SIGINT, signal.default_int_handler)
         # a Ctrl-C passed on before the command line runs waits for it (see below)
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        conn.sendall(os.getpid().to_bytes(4, "big"))
+        conn.sendall(pack_int(os.getpid()))
         go, fds, _, _ = socket.recv_fds(conn, 1, 3)
         if go != GO or len(fds) != 3:  # the client gave up waiting and validates by itself
             os._exit(0)
@@ -172,7 +170,7 @@ def _work(conn: socket.socket, listener: socket.socket, lock: Any, job: dict[str
             status = 1
         sys.stdout.flush()
         sys.stderr.flush()
-        conn.sendall(status.to_bytes(4, "big", signed=True))
+        conn.sendall(pack_int(status))
     except BaseException:  # noqa: BLE001 - whatever happens, the worker must end here
         pass
     os._exit(status)

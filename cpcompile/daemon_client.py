@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import struct
 import sys
 from pathlib import Path
@@ -25,8 +26,6 @@ from typing import Any, Mapping
 from .fingerprint import code_fingerprint
 
 PROTOCOL = 1
-# the commands a daemon runs: short, and what a pre-commit hook runs on every commit
-COMMANDS = ("validate", "test", "fmt")
 MAX_REQUEST = 1 << 20
 # a daemon forks a worker in milliseconds; one that takes longer is stopped or stuck
 ANSWER_SECONDS = 3
@@ -53,8 +52,6 @@ def is_private(directory: Path) -> bool:
         st = os.lstat(directory)
     except OSError:
         return False
-    import stat
-
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
 
 
@@ -78,6 +75,11 @@ def address(environ: Mapping[str, str]) -> Path:
     return runtime_dir(environ) / f"validate-{h.hexdigest()[:24]}.sock"
 
 
+def switched_off(environ: Mapping[str, str]) -> bool:
+    """CPCOMPILE_DAEMON=0: no daemon is asked or started."""
+    return environ.get("CPCOMPILE_DAEMON", "") == "0"
+
+
 def supported() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "send_fds") and hasattr(socket, "SO_PEERCRED")
 
@@ -89,13 +91,22 @@ def connect(path: Path) -> socket.socket | None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(str(path))
-        peer_uid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[1]
-        if peer_uid != os.getuid():
+        if peer_uid(sock) != os.getuid():
             raise OSError("the daemon's socket belongs to another user")
     except OSError:
         sock.close()
         return None
     return sock
+
+
+def peer_uid(sock: socket.socket) -> int:
+    """The user ID of the process at the other end of a Unix socket."""
+    return int(struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[1])
+
+
+def pack_int(value: int) -> bytes:
+    """An integer as the protocol sends it: a process ID, an exit status, 0 for "refused"."""
+    return _INT.pack(value)
 
 
 def send_request(sock: socket.socket, request: Mapping[str, Any], fds: list[int]) -> None:
@@ -116,9 +127,11 @@ def read_int(sock: socket.socket) -> int | None:
 
 
 def run_by_daemon(args: list[str], environ: Mapping[str, str]) -> int | None:
-    """The exit status of ``cpcompile ARGS`` (one of ``COMMANDS``) run by the daemon, which
-    printed its output to this process's streams; None, having printed nothing, if no daemon
-    took it."""
+    """The exit status of ``cpcompile ARGS`` (one of ``launch.DAEMON_COMMANDS``) run by the
+    daemon, which printed its output to this process's streams; None, having printed nothing, if
+    no daemon took it (or CPCOMPILE_DAEMON=0)."""
+    if switched_off(environ):
+        return None
     streams = (sys.stdout, sys.stderr)
     if any(stream is None or not hasattr(stream, "encoding") for stream in streams):
         return None

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from .daemon_client import PROTOCOL, address, connect, is_private, read_int, send_request, supported
+from .daemon_client import PROTOCOL, address, connect, is_private, read_int, send_request, supported, switched_off
 
 IDLE_SECONDS = 900
 STOP, PING = "stop", "ping"
@@ -48,8 +48,9 @@ def start(environ: Mapping[str, str], idle_seconds: int = IDLE_SECONDS) -> tuple
 def start_in_background(environ: Mapping[str, str]) -> None:
     """Start the daemon for this code without waiting for it, or do nothing: never an error,
     for ``validate --daemon``, whose own run has already been answered. Two at once are
-    harmless: the second finds the address taken (``serve``) and ends."""
-    if not supported():
+    harmless: the second finds the address taken (``serve``) and ends. Nothing with
+    CPCOMPILE_DAEMON=0."""
+    if switched_off(environ) or not supported():
         return
     path = address(environ)
     if _ask(path, PING):  # the usual case when a daemon ran this validation itself

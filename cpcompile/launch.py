@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 import sys
 
-# daemon_client.COMMANDS, written out so that other commands import nothing more
-_BY_DAEMON = ("validate", "test", "fmt")
+# the commands a daemon runs: short, and what a pre-commit hook runs on every commit; here, so
+# that other commands import nothing more to tell
+DAEMON_COMMANDS = ("validate", "test", "fmt")
 
 
 def main() -> None:
     args = sys.argv[1:]
-    if args[:1] and args[0] in _BY_DAEMON and os.environ.get("CPCOMPILE_DAEMON", "") != "0":
+    if args[:1] and args[0] in DAEMON_COMMANDS:
         from .daemon_client import run_by_daemon
 
         status = run_by_daemon(args, os.environ)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
+
+from ..atomic import write_atomic
 
 DIRECTORY = "CPCOMPILE_SERVE_METRICS_DIR"
 INTERVAL = 1.0
@@ -30,16 +31,11 @@ class WorkerFiles:
         self.mine = f"{os.getpid() if worker is None else worker}.json"
 
     def write(self, counters: dict[str, Any]) -> None:
-        """Replace this worker's file whole; a directory that cannot be written costs only the sum."""
+        """Replace this worker's file whole (its temp file is a dot-file, which ``others`` skips);
+        a directory that cannot be written costs only the sum."""
         try:
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(json.dumps(counters, separators=(",", ":")).encode())
-                os.replace(tmp, self.directory / self.mine)
-            except BaseException:
-                os.unlink(tmp)
-                raise
+            data = json.dumps(counters, separators=(",", ":")).encode()
+            write_atomic(self.directory / self.mine, data, mode=0o600, durable=False)
         except OSError:
             pass
 
