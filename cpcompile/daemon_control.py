@@ -6,6 +6,7 @@ these; the daemon's address and the private folder it lives in are daemon_client
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -61,7 +62,17 @@ def start_in_background(environ: Mapping[str, str]) -> None:
         pass
 
 
+# what a Unix socket's address may hold (sockaddr_un.sun_path on Linux, its final NUL excluded)
+MAX_SOCKET_PATH = 107
+
+
 def _spawn(path: Path, environ: Mapping[str, str], idle_seconds: int) -> None:
+    size = len(os.fsencode(path))
+    if size > MAX_SOCKET_PATH:  # else the daemon could not bind, and start would wait in vain
+        raise DaemonError(
+            f"the daemon's socket {path} would be {size} bytes long, more than the {MAX_SOCKET_PATH} a Unix "
+            "socket's address can hold; set CPCOMPILE_DAEMON_DIR to a shorter folder"
+        )
     private_folder(path.parent)
     subprocess.Popen(
         [sys.executable, "-m", "cpcompile.daemon", str(path), str(idle_seconds)],

@@ -381,6 +381,17 @@ def test_a_socket_folder_others_can_enter_is_not_trusted(tmp_path: Path, env: di
         os.chmod(folder, 0o700)
 
 
+def test_a_socket_folder_too_deep_for_a_socket_address_is_refused_at_once(tmp_path: Path, env: dict[str, str]) -> None:
+    deep = {**env, "CPCOMPILE_DAEMON_DIR": str(tmp_path / ("d" * 120))}
+    began = time.monotonic()
+    refused = cpcompile(deep, "daemon", "start")
+    assert time.monotonic() - began < 10
+    assert refused.status == 2 and "more than the 107 a Unix socket's address can hold" in refused.stderr
+    assert "CPCOMPILE_DAEMON_DIR" in refused.stderr
+    root = copy_example(tmp_path / "root")
+    assert cpcompile(deep, "validate", "--daemon", root).seen() == without_daemon(deep, "validate", root).seen()
+
+
 def test_a_stranger_s_folder_is_refused(tmp_path: Path, env: dict[str, str]) -> None:
     target = tmp_path / "elsewhere"
     target.mkdir(mode=0o700)
