@@ -10,11 +10,14 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .artifact_format.body import ATTRIBUTE, AUDIENCE, BODY, DATASTREAM, DESTINATION, MAPPING
-from .model import AudienceMapping, Destination, window_bounds
 from .project import Project, datastream_index
+from .values import window_bounds
+
+if TYPE_CHECKING:
+    from .model import AudienceMapping, Destination
 
 DEFAULT_NAMESPACE = "ups"
 

@@ -16,7 +16,8 @@ from typing import Any, Callable, Mapping
 
 from .escape import log_safe_json, neutralise
 from .importer import CatalogExport, DestinationExport, read_catalog, read_destinations, when_value
-from .model import CatalogAudience, Destination, MergePolicy, window_bounds
+from .model import CatalogAudience, Destination, MergePolicy
+from .values import window_bounds
 from .project import Project, datastream_index
 
 FORMAT = "cpcompile-drift"

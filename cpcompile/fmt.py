@@ -180,7 +180,7 @@ def _canonical(mapping: CommentedMap, model: type[BaseModel] | None, *, sort_aud
 
 
 def _inner_model(model: type[BaseModel] | None, key: str) -> type[BaseModel] | None:
-    from .load import _inner_model as inner
+    from .schema_problems import _inner_model as inner
 
     if model is None or key not in model.model_fields:
         return None

@@ -47,7 +47,7 @@ def freshness_span(catalogs: Iterable[Any], max_age_days: int, clock: int) -> li
     catalogs) crosses its freshness limit (CP148 fires once now - exported > the limit), and
     within ``clock``'s UTC day. ``clock`` must be read before the rules run, so that a crossing
     during the run makes the span empty and the report is never reused."""
-    from .model import window_bounds
+    from .values import window_bounds
 
     limit = max_age_days * DAY
     start, until = 0, None

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from operator import attrgetter
 from importlib import resources
-from typing import Iterator, NamedTuple
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 from . import yamlsrc
-from .model import CatalogAudience, Datastream, Destination, Expression, Policy
+from .load import check_model
 from .project import Doc, Entry, Project
+
+if TYPE_CHECKING:
+    from .model import CatalogAudience, Datastream, Destination, Expression, Policy
 
 # Adobe's core marketing actions [POL], by identifier. Only `exportToThirdParty` is documented
 # as an identifier [MAAPI]; the others are derived the same way from their display names
@@ -111,7 +114,7 @@ def expression_labels(expr: Expression, path: Path_) -> Iterator[tuple[str, Path
 def default_policies() -> tuple[Policy, ...]:
     text = resources.files("cpcompile").joinpath("data/default_policies.yaml").read_text(encoding="utf-8")
     data = yamlsrc.parse(text)
-    return tuple(Policy.model_validate(p) for p in data["policies"])
+    return tuple(check_model("Policy", p) for p in data["policies"])
 
 
 def did_you_mean(value: str, known: dict[str, str], cutoff: float = 0.6) -> str | None:

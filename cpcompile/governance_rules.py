@@ -4,16 +4,19 @@ destination's audiences against the policies in force. See docs/governance.md.""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Collection, Iterable, Iterator
+from typing import TYPE_CHECKING, Collection, Iterable, Iterator
 
 from .diagnostics import Diagnostic, Severity
 from .governance import (
     CORE_ACTIONS, EVERY_ACTIVATION, NEVER_MAPPED, ActivePolicy, Finding, Path_, at, chain_text, default_policies,
     describe, did_you_mean, evaluate_destination, expression_labels, lineage_text, sensitive_labels,
 )
-from .model import ACTION_NAME, Destination
 from .project import Doc, Entry, first_seen
 from .rule_context import Context
+from .values import ACTION_NAME
+
+if TYPE_CHECKING:
+    from .model import Destination
 
 
 def _label_uses(ctx: Context) -> Iterator[tuple[str, Doc, Path_]]:

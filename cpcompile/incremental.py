@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from . import rules, settings, sources
 from .artifact_format.encode import Fragment, encode, encode_fragment, join_fragments
@@ -36,10 +36,13 @@ from .cache import Cache, input_digest
 from .compiler import Counts, audience_namespaces, compile_body, compile_datastream, count
 from .diagnostics import Diagnostic, diagnostic_from_dict, sorted_diagnostics
 from .load import Parse, load_entry, load_project
-from .model import Catalog, Destination, forget_checked_ids
 from .project import Doc, Entry, Project
 from .rule_context import Context, DestinationFacts
 from .validate import validate_files
+from .values import forget_checked_ids
+
+if TYPE_CHECKING:
+    from .model import Catalog, Destination
 
 
 @dataclass
@@ -74,15 +77,16 @@ class Checked:
     skipped: int  # files with errors before the cross-file rules, so not part of them
 
 
-def check(discovery: sources.Discovery, cache: Cache | None, parse: Parse) -> Checked:
+def check(discovery: sources.Discovery, cache: Cache | None, parse: Parse, *, quick: bool = False) -> Checked:
     """The diagnostics of the config ``discovery`` found, as validate.validate_files gives them,
     checking again only the destinations the cache has no record of under this context. When a
-    file of the context (or discovery itself) has an error, the whole validation runs."""
+    file of the context (or discovery itself) has an error, the whole validation runs. With
+    ``quick``, entries may be quick.py's records (load.check_data)."""
     max_age = settings.catalog_max_age_days(discovery.settings)
-    checked = _check_by_destination(discovery, cache, parse, max_age)
+    checked = _check_by_destination(discovery, cache, parse, max_age, quick)
     if checked is not None:
         return checked
-    result = validate_files(discovery, parse)
+    result = validate_files(discovery, parse, quick=quick)
     compile = partial(compile_whole, result.project)
     return Checked(result.diagnostics, result.files_checked, compile, result.project.catalogs, max_age, result.skipped)
 
@@ -165,14 +169,14 @@ def _models(destinations: list[_Destination], parse: Parse) -> list[Destination]
 
 
 def _check_by_destination(
-    discovery: sources.Discovery, cache: Cache | None, parse: Parse, max_catalog_age_days: int
+    discovery: sources.Discovery, cache: Cache | None, parse: Parse, max_catalog_age_days: int, quick: bool
 ) -> Checked | None:
     if any(d.is_error for d in discovery.diagnostics):
         return None
     context = [f for f in discovery.inputs() if f.kind is not sources.Kind.DESTINATION]
     digest = input_digest(context, discovery.findings())
     context_files = [f for f in context if f.kind is not sources.Kind.SETTINGS]
-    project, diagnostics = load_project(context_files, parse)
+    project, diagnostics = load_project(context_files, parse, quick=quick)
     if any(d.is_error for d in diagnostics):
         return None
     ctx = Context(project, None, max_catalog_age_days)
@@ -189,7 +193,7 @@ def _check_by_destination(
             if seen is not None and seen.sha256 == source.sha256:
                 destinations.append(_Destination(source, seen.diagnostics, seen.facts))
             else:
-                destinations.append(_check_destination(ctx, source, parse))
+                destinations.append(_check_destination(ctx, source, parse, quick))
                 learnt = True
     finally:
         forget_checked_ids()
@@ -211,9 +215,9 @@ def _check_by_destination(
     return Checked(sorted_diagnostics(diagnostics), checked, compile, project.catalogs, max_catalog_age_days, skipped)
 
 
-def _check_destination(ctx: Context, source: sources.SourceFile, parse: Parse) -> _Destination:
+def _check_destination(ctx: Context, source: sources.SourceFile, parse: Parse, quick: bool) -> _Destination:
     own: list[Diagnostic] = []
-    entry = load_entry(source, own, parse)
+    entry = load_entry(source, own, parse, quick=quick)
     if not isinstance(entry, Entry):
         return _Destination(source, own, None)
     found, facts = rules.check_destination(ctx, entry)

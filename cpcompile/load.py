@@ -1,36 +1,22 @@
-"""From source files to the project: the YAML and schema stages of the pipeline, with the
-schema's diagnostics (CP120-CP125, CP180, CP183) located in the file."""
+"""From source files to the project: the YAML and schema stages of the pipeline.
+
+The schema stage imports pydantic only when it has to: quick.py accepts a small, valid file on
+its own, and the models (model.py) check everything else and explain every refusal
+(schema_problems.py)."""
 
 from __future__ import annotations
 
-import difflib
-import functools
-import re
-import types
-import typing
-from typing import Any, Callable, Sequence
-
-from pydantic import BaseModel, ValidationError, create_model
-from pydantic.dataclasses import is_pydantic_dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import yamlsrc
 from .diagnostics import Diagnostic, Severity
-from .model import forget_checked_ids
-from .project import FILE_KINDS, Doc, Entry, Project
+from .project import FILE_KINDS, Doc, Entry, Project, model_name
+from .quick import check_quickly
 from .sources import Kind, SourceFile
+from .values import forget_checked_ids
 
-_CUSTOM_CODES = {
-    "uuid": "CP123", "alias": "CP124", "xdm_path": "CP125", "when": "CP121", "label": "CP180", "deny": "CP183",
-}
-_TYPE_HINTS = {
-    "bool_type": "write true or false (in YAML 1.2, yes/no/on/off are strings)",
-    "string_type": "quote the value to make it a string",
-}
-_QUOTED = re.compile(r"'([^']*)'")
-# A dataclass entry (model.AudienceMapping) reports what a model reports in its own words:
-# the same problems are said alike whichever kind of class checks them
-_UNKNOWN_KEY = ("extra_forbidden", "unexpected_keyword_argument")
-_NOT_A_MAPPING = "Input should be a valid dictionary or instance of {class_name}"
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
 
 Parse = Callable[[SourceFile], dict[str, Any]]
 # what loading one file gave (its entry, or the sandbox of a file that failed, and its
@@ -43,29 +29,31 @@ def parse_source(source: SourceFile) -> dict[str, Any]:
 
 
 def load_project(
-    files: Sequence[SourceFile], parse: Parse = parse_source, loaded: Loaded | None = None
+    files: Sequence[SourceFile], parse: Parse = parse_source, loaded: Loaded | None = None, *, quick: bool = False
 ) -> tuple[Project, list[Diagnostic]]:
     """The project of ``files``; with ``loaded``, a file seen before (same kind, path and
     content) is not parsed or checked again: entries are immutable, so both sides of a diff
-    can hold the same one."""
+    can hold the same one. With ``quick``, entries may be quick.py's records (``check_data``)."""
     try:
-        return _load_project(files, parse, loaded)
+        return _load_project(files, parse, loaded, quick)
     finally:
         forget_checked_ids()  # each load starts afresh, and keeps no input alive past its end
 
 
-def _load_project(files: Sequence[SourceFile], parse: Parse, loaded: Loaded | None) -> tuple[Project, list[Diagnostic]]:
+def _load_project(
+    files: Sequence[SourceFile], parse: Parse, loaded: Loaded | None, quick: bool
+) -> tuple[Project, list[Diagnostic]]:
     project = Project()
     diagnostics: list[Diagnostic] = []
     for source in files:
         if loaded is None:
-            entry = load_entry(source, diagnostics, parse)
+            entry = load_entry(source, diagnostics, parse, quick=quick)
         else:
             key = (source.kind.value, source.sha256, source.relpath)
             seen = loaded.get(key)
             if seen is None:
                 own: list[Diagnostic] = []
-                seen = loaded[key] = (load_entry(source, own, parse), own)
+                seen = loaded[key] = (load_entry(source, own, parse, quick=quick), own)
             entry = seen[0]
             diagnostics.extend(seen[1])
         if isinstance(entry, Entry):
@@ -78,7 +66,7 @@ def _load_project(files: Sequence[SourceFile], parse: Parse, loaded: Loaded | No
 
 
 def load_entry(
-    source: SourceFile, diagnostics: list[Diagnostic], parse: Parse = parse_source
+    source: SourceFile, diagnostics: list[Diagnostic], parse: Parse = parse_source, *, quick: bool = False
 ) -> Entry[Any] | str | None:
     """The file's entry; for a file that fails to load, its `sandbox` if it has one as text."""
     try:
@@ -87,13 +75,50 @@ def load_entry(
         diagnostics.append(yaml_diagnostic(source, problem))
         return None
     doc = Doc(source)
-    model_cls = FILE_KINDS[source.kind].model
     try:
-        return Entry(model_cls.model_validate(data), doc)
-    except ValidationError as err:
-        diagnostics.extend(schema_diagnostics(doc, model_cls, err))
+        return Entry(check_data(source.kind, data, quick=quick), doc)
+    except Refusal as refusal:
+        diagnostics.extend(refusal.diagnostics(doc))
         sandbox = data.get("sandbox") if isinstance(data, dict) else None
         return sandbox if isinstance(sandbox, str) else None
+
+
+class Refusal(Exception):
+    """Data its model refused; ``diagnostics`` says what is wrong, and where."""
+
+    def __init__(self, model_cls: type[BaseModel], error: ValidationError) -> None:
+        super().__init__(model_cls.__name__)
+        self.model_cls = model_cls
+        self.error = error
+
+    def diagnostics(self, doc: Doc) -> list[Diagnostic]:
+        from .schema_problems import schema_diagnostics
+
+        return schema_diagnostics(doc, self.model_cls, self.error)
+
+
+def check_data(kind: Kind, data: Any, *, quick: bool = True) -> Any:
+    """``data`` as the model of ``kind``'s files checks it (``check_model``)."""
+    return check_model(model_name(kind), data, quick=quick)
+
+
+def check_model(name: str, data: Any, *, quick: bool = True) -> Any:
+    """``data`` as the model ``name`` (of model.py) checks it, else ``Refusal``.
+
+    With ``quick``, data that quick.py accepts is answered with its record (the model's fields
+    and values, read-only) without importing pydantic; anything else, and all of it without
+    ``quick``, is an instance of the model itself. Only the model explains a refusal."""
+    if quick and (record := check_quickly(name, data)) is not None:
+        return record
+    from pydantic import ValidationError
+
+    from . import model
+
+    model_cls: type[BaseModel] = getattr(model, name)
+    try:
+        return model_cls.model_validate(data)
+    except ValidationError as err:
+        raise Refusal(model_cls, err) from None
 
 
 def yaml_diagnostic(source: SourceFile, problem: yamlsrc.YamlProblem) -> Diagnostic:
@@ -101,84 +126,3 @@ def yaml_diagnostic(source: SourceFile, problem: yamlsrc.YamlProblem) -> Diagnos
     return Diagnostic(
         problem.code, Severity.ERROR, problem.message, source.relpath, problem.line + 1, problem.col + 1, problem.hint
     )
-
-
-def schema_diagnostics(doc: Doc, model_cls: type[BaseModel], err: ValidationError) -> list[Diagnostic]:
-    out = []
-    for error in err.errors(include_url=False):
-        loc = tuple(error["loc"])
-        kind = error["type"]
-        where = _dotted(loc)
-        if kind == "missing":
-            hint = _description(model_cls, loc)
-            out.append(doc.diagnostic("CP120", f"missing required key '{loc[-1]}'", loc[:-1], hint=hint))
-        elif kind in _UNKNOWN_KEY:
-            known = _field_names(model_cls, loc[:-1])
-            close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
-            out.append(doc.diagnostic("CP122", f"unknown key '{where}'", loc, key=True, hint=hint))
-        else:
-            code = _CUSTOM_CODES.get(kind, "CP121")
-            hint = _literal_hint(error) if kind == "literal_error" else _TYPE_HINTS.get(kind)
-            hint = error.get("ctx", {}).get("hint", hint)
-            message = _NOT_A_MAPPING.format(**error["ctx"]) if kind == "dataclass_type" else error["msg"]
-            out.append(doc.diagnostic(code, f"{where}: {message}", loc, hint=hint))
-    return out
-
-
-def _dotted(loc: Sequence[str | int]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(document)"
-
-
-def _literal_hint(error: Any) -> str | None:
-    expected = _QUOTED.findall(str(error.get("ctx", {}).get("expected", "")))
-    by_lower = {e.lower(): e for e in expected}
-    close = difflib.get_close_matches(str(error.get("input")).lower(), list(by_lower), n=1, cutoff=0.5)
-    return f"did you mean '{by_lower[close[0]]}'?" if close else None
-
-
-def _model_at(model_cls: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
-    current: Any = model_cls
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
-            return None
-        current = _inner_model(current.model_fields[part].annotation)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def _inner_model(annotation: Any) -> Any:
-    """The model of the entries ``annotation`` holds; a pydantic dataclass's as a model of its
-    fields, which is all that diagnostics (and ``fmt``'s key order) read of it."""
-    for arg in (annotation, *typing.get_args(annotation)):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-        if is_pydantic_dataclass(arg):
-            return _as_model(arg)
-        if isinstance(arg, types.GenericAlias) or typing.get_origin(arg) is not None:
-            found = _inner_model(arg) if arg is not annotation else None
-            if found is not None:
-                return found
-    return None
-
-
-@functools.cache
-def _as_model(cls: type) -> type[BaseModel]:
-    fields = cls.__pydantic_fields__  # type: ignore[attr-defined]
-    shape: dict[str, Any] = {name: (info.annotation, info) for name, info in fields.items()}
-    return create_model(cls.__name__, **shape)
-
-
-def _field_names(model_cls: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
-    model = _model_at(model_cls, loc)
-    return sorted(model.model_fields) if model else []
-
-
-def _description(model_cls: type[BaseModel], loc: Sequence[str | int]) -> str | None:
-    model = _model_at(model_cls, loc[:-1])
-    info = model.model_fields.get(str(loc[-1])) if model else None
-    return info.description if info else None

@@ -142,7 +142,7 @@ class ConfigNames:
     audience_ids: dict[str, str] = field(default_factory=dict)  # catalog name -> id
 
     def datastream_id(self, reference: str) -> str:
-        from .model import datastream_key
+        from .values import datastream_key
 
         return self.ids.get(datastream_key(reference), reference)
 

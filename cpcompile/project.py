@@ -4,16 +4,19 @@ compiler look things up by. Loading it is ``load.py``'s job."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterable, Iterator, Sequence, TypeVar
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, Sequence, TypeVar
 
 from . import yamlsrc
 from .diagnostics import Diagnostic, Severity
-from .model import Catalog, Datastream, Destination, Governance, datastream_key
 from .sources import Kind, SourceFile
+from .values import datastream_key
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from .model import Catalog, Datastream, Destination, Governance
+
+M = TypeVar("M")
 
 
 @dataclass
@@ -71,25 +74,42 @@ class Project:
 
 
 @dataclass(frozen=True)
-class FileKind(Generic[M]):
-    """What each kind of config file is: where it is found, its model, the JSON Schema published
-    for it (docs/schemas/) and where the project keeps its entries."""
+class FileKind:
+    """What each kind of config file is: where it is found, its model (by name: model.py imports
+    pydantic, which a quick check does without), the JSON Schema published for it (docs/schemas/)
+    and where the project keeps its entries."""
 
     kind: Kind
-    model: type[M]
+    model_name: str
     schema_file: str
-    entries: Callable[[Project], list[Entry[M]]]
+    entries: Callable[[Project], list[Entry[Any]]]
+
+    @property
+    def model(self) -> type[BaseModel]:
+        return model_of(self.kind)
 
 
-FILE_KINDS: dict[Kind, FileKind[Any]] = {
+FILE_KINDS: dict[Kind, FileKind] = {
     spec.kind: spec
     for spec in (
-        FileKind(Kind.DATASTREAM, Datastream, "datastream.schema.json", lambda project: project.datastreams),
-        FileKind(Kind.DESTINATION, Destination, "destination.schema.json", lambda project: project.destinations),
-        FileKind(Kind.CATALOG, Catalog, "catalog.schema.json", lambda project: project.catalogs),
-        FileKind(Kind.POLICY, Governance, "policies.schema.json", lambda project: project.policies),
+        FileKind(Kind.DATASTREAM, "Datastream", "datastream.schema.json", lambda project: project.datastreams),
+        FileKind(Kind.DESTINATION, "Destination", "destination.schema.json", lambda project: project.destinations),
+        FileKind(Kind.CATALOG, "Catalog", "catalog.schema.json", lambda project: project.catalogs),
+        FileKind(Kind.POLICY, "Governance", "policies.schema.json", lambda project: project.policies),
     )
 }
+
+
+def model_name(kind: Kind) -> str:
+    """The name of the model of ``kind``'s files, in model.py (the settings file's included)."""
+    return "Settings" if kind is Kind.SETTINGS else FILE_KINDS[kind].model_name
+
+
+def model_of(kind: Kind) -> type[BaseModel]:
+    from . import model
+
+    found: type[BaseModel] = getattr(model, model_name(kind))
+    return found
 
 
 def datastream_index(project: Project) -> dict[str, Entry[Datastream]]:

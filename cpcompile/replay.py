@@ -28,7 +28,7 @@ import orjson
 from .diff_sides import SharedParse, Side, read_side
 from .gcpause import paused_gc
 from .lookup_input import LookupInputError, parse_now
-from .model import datastream_key
+from .values import datastream_key
 
 FORMAT = "cpcompile-replay"
 VERSION = 1

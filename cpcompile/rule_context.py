@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .governance import Labels, Policies
-from .model import CatalogAudience, Datastream, Destination, MergePolicy
 from .project import Doc, Entry, Project, datastream_index
 from .settings import DEFAULT_CATALOG_MAX_AGE_DAYS
+
+if TYPE_CHECKING:
+    from .model import CatalogAudience, Datastream, Destination, MergePolicy
 
 # what a mapping of an audience in its own sandbox can be told besides nothing or a merge policy
 UNEVALUATED, NO_MERGE_POLICY = "unevaluated", "no merge policy"

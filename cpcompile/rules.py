@@ -6,16 +6,19 @@ import difflib
 from collections import defaultdict
 from dataclasses import replace
 from datetime import date, datetime, timezone
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .compiler import DEFAULT_NAMESPACE
 from .diagnostics import Diagnostic, Severity
 from .freshness import freshness_now
 from .governance_rules import GOVERNANCE_DESTINATION_RULES, GOVERNANCE_RULES
-from .model import Destination, MergePolicy, window_bounds
 from .settings import DEFAULT_CATALOG_MAX_AGE_DAYS
 from .project import Doc, Entry, Project, first_seen
 from .rule_context import NO_MERGE_POLICY, UNEVALUATED, Context, DestinationFacts
+from .values import window_bounds
+
+if TYPE_CHECKING:
+    from .model import Destination, MergePolicy
 
 # The rules come in three kinds, so that a build can check again only what a changed file
 # affects (incremental.py): rules of the context (every file but the destinations), rules of one
@@ -208,7 +211,7 @@ def check_catalog_audiences(ctx: Context, entry: Entry[Destination]) -> tuple[li
                 hint="add merge_policy: <its merge policy id> to the audience's catalog entry",
                 severity=WARNING,
             ))
-        elif isinstance(verdict, MergePolicy):
+        elif not isinstance(verdict, str):  # the merge policy, not active on edge
             out.append(entry.doc.diagnostic(
                 "CP141",
                 f"audience {audience.id} uses merge policy '{verdict.name}', which is not active on edge: "

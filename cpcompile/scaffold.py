@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from . import sources, yamlsrc
 from .load import load_project
-from .model import datastream_key
+from .values import datastream_key
 from .project import FILE_KINDS, Project, datastream_index
 
 WHAT = {"datastream": sources.Kind.DATASTREAM, "destination": sources.Kind.DESTINATION, "catalog": sources.Kind.CATALOG}

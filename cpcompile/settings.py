@@ -6,40 +6,29 @@ make them errors, by code::
 
 Errors cannot be turned off or downgraded (CP161): an error means the artifact would be wrong.
 An unknown code is CP160. The file is read with the same hardened YAML loader as the config and
-checked by a small pydantic model, so its other problems are the schema codes (CP120-CP122).
+checked by a small model (model.Settings), so its other problems are the schema codes
+(CP120-CP122).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-from typing import Literal, Mapping, Sequence
-
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from typing import TYPE_CHECKING, Literal, Mapping, Sequence
 
 from . import yamlsrc
 from .codes import CODES
 from .diagnostics import Diagnostic, Severity
-from .load import schema_diagnostics, yaml_diagnostic
+from .load import Refusal, check_data, yaml_diagnostic
 from .project import Doc
-from .sources import SourceFile
+from .sources import Kind, SourceFile
+
+if TYPE_CHECKING:
+    from .model import Settings
 
 Level = Literal["off", "warning", "error"]
 # CP148: a catalog exported longer ago than this many days is a warning
 DEFAULT_CATALOG_MAX_AGE_DAYS = 30
-
-
-class Settings(BaseModel):
-    """Project settings (cpcompile.yaml at the config root)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    diagnostics: dict[str, Level] = Field(
-        default_factory=dict, description="Diagnostic code -> off | warning | error (warnings only)."
-    )
-    catalog_max_age_days: StrictInt = Field(
-        DEFAULT_CATALOG_MAX_AGE_DAYS, ge=1, le=36_500,
-        description="A catalog whose exported_at is older than this many days is a warning (CP148).",
-    )
 
 
 def load_settings(source: SourceFile | None) -> tuple[dict[str, Level], list[Diagnostic]]:
@@ -52,9 +41,9 @@ def load_settings(source: SourceFile | None) -> tuple[dict[str, Level], list[Dia
         return {}, [yaml_diagnostic(source, err)]
     doc = Doc(source)
     try:
-        settings = Settings.model_validate(data)
-    except ValidationError as err:
-        return {}, schema_diagnostics(doc, Settings, err)
+        settings: Settings = check_data(Kind.SETTINGS, data)
+    except Refusal as refusal:
+        return {}, refusal.diagnostics(doc)
     adjust: dict[str, Level] = {}
     problems = []
     for code, level in settings.diagnostics.items():
@@ -72,9 +61,10 @@ def catalog_max_age_days(source: SourceFile | None) -> int:
     if source is None:
         return DEFAULT_CATALOG_MAX_AGE_DAYS
     try:
-        return Settings.model_validate(yamlsrc.parse(source.text)).catalog_max_age_days
-    except (yamlsrc.YamlProblem, ValidationError):
+        settings: Settings = check_data(Kind.SETTINGS, yamlsrc.parse(source.text))
+    except (yamlsrc.YamlProblem, Refusal):
         return DEFAULT_CATALOG_MAX_AGE_DAYS
+    return settings.catalog_max_age_days
 
 
 def _problem(doc: Doc, code: str, level: Level) -> Diagnostic | None:

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 
 from . import yamlsrc
 from .diagnostics import Diagnostic, Severity
-from .load import schema_diagnostics, yaml_diagnostic
+from .load import yaml_diagnostic
+from .schema_problems import schema_diagnostics
 from .model import Text, When
 from .project import Doc
 from .sources import MAX_FILE_BYTES, YAML_SUFFIXES, Kind, SourceFile

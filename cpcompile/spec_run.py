@@ -13,7 +13,7 @@ from . import runtime
 from .artifact_format.encode import encode
 from .compiler import DEFAULT_NAMESPACE, compile_body
 from .diagnostics import Diagnostic
-from .model import datastream_key, window_bounds
+from .values import datastream_key, window_bounds
 from .project import Doc, Project, datastream_index
 from .spec import Membership, Spec, SpecFile
 

@@ -30,12 +30,13 @@ class ValidationResult:
 
 
 def validate_files(
-    discovery: sources.Discovery, parse: Parse = parse_source, loaded: Loaded | None = None
+    discovery: sources.Discovery, parse: Parse = parse_source, loaded: Loaded | None = None, *, quick: bool = False
 ) -> ValidationResult:
     """Validate the files ``discovery`` found, with its own findings (stray or unreadable files);
-    ``loaded`` shares the loading of files with another validation (``load.load_project``)."""
+    ``loaded`` shares the loading of files with another validation, ``quick`` lets the project
+    hold quick.py's records (``load.load_project``)."""
     found = discovery.diagnostics
-    project, diagnostics = load_project(discovery.files, parse, loaded)
+    project, diagnostics = load_project(discovery.files, parse, loaded, quick=quick)
     diagnostics = [*found, *diagnostics]
     skipped = len({d.file for d in diagnostics if d.is_error})
     broken_folders = {d.file.split("/", 1)[0] for d in diagnostics if d.is_error}
@@ -55,7 +56,9 @@ def validate_files(
     return ValidationResult(project, sorted_diagnostics(diagnostics), checked, skipped)
 
 
-def validate_tree(root: Path) -> ValidationResult:
+def validate_tree(root: Path, *, quick: bool = False) -> ValidationResult:
+    """The validation of the config under ``root``; with ``quick``, its project may hold
+    quick.py's records in place of models (read-only, without the models' methods)."""
     discovery = sources.discover(root)
     with paused_gc():
-        return validate_files(discovery)
+        return validate_files(discovery, quick=quick)

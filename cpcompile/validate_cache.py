@@ -90,7 +90,7 @@ def _validate(discovery: sources.Discovery, cache: Cache | None, clock: int | No
     from .load import parse_source
 
     with paused_gc():  # checking again only the destination files the cache has no record of
-        checked = incremental.check(discovery, cache, cache.parse if cache is not None else parse_source)
+        checked = incremental.check(discovery, cache, cache.parse if cache is not None else parse_source, quick=True)
     report = Report(checked.diagnostics, checked.files_checked, checked.skipped)
     if clock is None:
         return report, []

@@ -204,7 +204,7 @@ def test_one_changed_destination_loads_only_itself(tmp_path, monkeypatch):
     loaded: list[str] = []
     compiled: list[str] = []
     real_load, real_compile = incremental.load_entry, incremental.compile_datastream
-    monkeypatch.setattr(incremental, "load_entry", lambda source, *a: loaded.append(source.relpath) or real_load(source, *a))
+    monkeypatch.setattr(incremental, "load_entry", lambda source, *a, **k: loaded.append(source.relpath) or real_load(source, *a, **k))
 
     def compile_datastream(access, destinations, namespaces):
         compiled.append(sorted(d.alias for d in destinations))
@@ -260,7 +260,7 @@ def test_entries_of_other_code_are_not_used(tmp_path, monkeypatch):
     checked: list[str] = []
     real = incremental._check_destination
     monkeypatch.setattr(
-        incremental, "_check_destination", lambda ctx, source, parse: checked.append(source.relpath) or real(ctx, source, parse)
+        incremental, "_check_destination", lambda ctx, source, *rest: checked.append(source.relpath) or real(ctx, source, *rest)
     )
     try:
         cache_module.code_fingerprint.cache_clear()
@@ -290,9 +290,9 @@ def test_a_cached_destination_that_no_longer_loads_means_a_whole_compile(tmp_pat
     calls: list[str] = []
     real = incremental.load_entry
 
-    def load_entry(source, diagnostics, parse):
+    def load_entry(source, diagnostics, parse, **options):
         calls.append(source.relpath)
-        return real(source, diagnostics, parse) if len(calls) == 1 else None  # the changed file loads
+        return real(source, diagnostics, parse, **options) if len(calls) == 1 else None  # the changed file loads
 
     monkeypatch.setattr(incremental, "load_entry", load_entry)
     outcome = build(root, out, cache_dir=cache)
@@ -314,7 +314,7 @@ def test_validate_checks_only_the_changed_destination_too(tmp_path, monkeypatch)
     checked: list[str] = []
     real = incremental._check_destination
     monkeypatch.setattr(
-        incremental, "_check_destination", lambda ctx, source, parse: checked.append(source.relpath) or real(ctx, source, parse)
+        incremental, "_check_destination", lambda ctx, source, *rest: checked.append(source.relpath) or real(ctx, source, *rest)
     )
     warm = run("validate", root, "--format", "json", "--cache-dir", cache)
     assert checked == ["destinations/" + target.name]

@@ -234,7 +234,7 @@ def test_a_report_whose_span_cannot_be_worked_out_is_not_stored(tmp_path, cache_
 
     root = _stale_catalog(tmp_path)
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    monkeypatch.setattr("cpcompile.model.window_bounds", broken)  # the rules keep their own reference
+    monkeypatch.setattr("cpcompile.values.window_bounds", broken)  # the rules keep their own reference
     _same(run("validate", root), run("validate", root, "--no-cache"))
     assert _entries(cache_dir) == [] and list(cache_dir.glob("v*/docs/*/*.json"))
     assert len(cold_runs) == 2
