@@ -1,10 +1,11 @@
 """Handing ``cpcompile validate`` (or ``test``, ``fmt``) to a running validation daemon
 (daemon.py), if there is one.
 
-Most of a small validation's time is starting up: importing pydantic and building the models
-before the first file is read. A daemon started with ``cpcompile daemon start`` has done that
-once; each validation handed to it runs in a fork of it, with this process's standard streams,
-working directory, environment and umask, so it prints and exits exactly as it would have here.
+Most of a small validation's time is starting up: importing the command line and the YAML
+parser, and pydantic with the models when a file needs them (quick.py). A daemon started with
+``cpcompile daemon start`` has done that once; each validation handed to it runs in a fork of
+it, with this process's standard streams, working directory, environment and umask, so it
+prints and exits exactly as it would have here.
 This module runs before anything else is imported, so it uses the standard library only, and
 whenever no daemon can take the validation it says so having printed nothing, and the command
 runs here as usual.

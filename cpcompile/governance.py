@@ -11,7 +11,7 @@ import difflib
 from dataclasses import dataclass
 from functools import cache, cached_property
 from operator import attrgetter
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 from . import yamlsrc
@@ -112,7 +112,8 @@ def expression_labels(expr: Expression, path: Path_) -> Iterator[tuple[str, Path
 
 @cache
 def default_policies() -> tuple[Policy, ...]:
-    text = resources.files("cpcompile").joinpath("data/default_policies.yaml").read_text(encoding="utf-8")
+    # read beside this module, as quick.py reads its table (importlib.resources costs a validation ~5 ms)
+    text = (Path(__file__).with_name("data") / "default_policies.yaml").read_text(encoding="utf-8")
     data = yamlsrc.parse(text)
     return tuple(check_model("Policy", p) for p in data["policies"])
 

@@ -31,7 +31,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from . import rules, settings, sources
-from .artifact_format.encode import Fragment, encode, encode_fragment, join_fragments
 from .cache import Cache, input_digest
 from .compiler import Counts, audience_namespaces, compile_body, compile_datastream, count
 from .diagnostics import Diagnostic, diagnostic_from_dict, sorted_diagnostics
@@ -42,6 +41,7 @@ from .validate import validate_files
 from .values import forget_checked_ids
 
 if TYPE_CHECKING:
+    from .artifact_format.encode import Fragment
     from .model import Catalog, Destination
 
 
@@ -93,6 +93,8 @@ def check(discovery: sources.Discovery, cache: Cache | None, parse: Parse, *, qu
 
 def compile_whole(project: Project) -> Compiled:
     body = compile_body(project)
+    from .artifact_format.encode import encode  # a build's, not a validation's: msgpack
+
     document, json_bytes, msgpack_bytes = encode(body)
     return Compiled({k: v for k, v in document.items() if k != "body"}, json_bytes, msgpack_bytes, count(body))
 
@@ -135,6 +137,8 @@ def _join_pieces(
             if cache is not None:
                 cache.store_blob("piece", key, piece.to_bytes())
         pieces.append(piece)
+    from .artifact_format.encode import join_fragments
+
     header, json_bytes, msgpack_bytes = join_fragments(p.fragment for p in pieces)
     audiences: set[bytes] = set()
     for piece in pieces:
@@ -280,6 +284,8 @@ class _Piece:
     def of(cls, name: str, entry: dict[str, Any]) -> _Piece:
         mappings = sum(len(audience["mappings"]) for audience in entry["audiences"].values())
         audiences = [audience.encode() for audience in entry["audiences"]]
+        from .artifact_format.encode import encode_fragment
+
         return cls(encode_fragment(name, entry), len(entry["destinations"]), mappings, audiences)
 
     # stored as: a line of JSON with the lengths and counts, then the JSON piece, the msgpack
@@ -304,6 +310,8 @@ class _Piece:
             audiences = rest[msgpack_end:].split(b"\n") if head["audiences"] else []
             if len(audiences) != head["audiences"]:
                 return None
+            from .artifact_format.encode import Fragment
+
             fragment = Fragment(str(head["datastream"]), rest[:json_end], rest[json_end:msgpack_end])
             return cls(fragment, int(head["destinations"]), int(head["mappings"]), audiences)
         except (KeyError, TypeError, ValueError):

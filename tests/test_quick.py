@@ -136,3 +136,20 @@ def test_values_pydantic_cannot_read_are_left_to_it():
     assert check_quickly("Destination", {**data, 1: "x"}) is None
     assert check_quickly("Destination", {k: v for k, v in data.items() if k != "alias"}) is None
     assert check_quickly("Destination", [data]) is None
+
+
+@pytest.mark.parametrize("limit, used", [(None, True), (1000, False)])
+def test_the_quick_check_is_used_up_to_a_config_size(monkeypatch, limit, used):
+    """Past a few MB, pydantic's faster check per entry pays for its import (quick.pays_off)."""
+    from cpcompile import load
+    from cpcompile.validate_cache import validate_root
+
+    calls = []
+    real = load.check_quickly
+    monkeypatch.setattr(load, "check_quickly", lambda *args: calls.append(args[0]) or real(*args))
+    if limit is not None:
+        monkeypatch.setattr(quick, "QUICK_CHECK_LIMIT", limit)  # the example holds more than 1,000 characters
+    report = validate_root(REPO_ROOT)
+    assert report.exit_code() == 0 and report.files_checked == 8
+    files = {"Datastream", "Destination", "Catalog", "Governance"}
+    assert (set(calls) & files == files) is used and (not set(calls) & files) is not used
