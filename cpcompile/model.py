@@ -20,8 +20,9 @@ from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError
 
 from . import values
-from .settings import DEFAULT_CATALOG_MAX_AGE_DAYS, Level
-from .values import ACTION_NAME, LABEL, MAX_ALIAS_LENGTH, UUID, XDM_PATH, Refused, datastream_key
+from .values import (
+    ACTION_NAME, DEFAULT_CATALOG_MAX_AGE_DAYS, LABEL, MAX_ALIAS_LENGTH, UUID, XDM_PATH, Level, Refused, datastream_key,
+)
 
 _Checked = TypeVar("_Checked")
 

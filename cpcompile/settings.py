@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from typing import TYPE_CHECKING, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from . import yamlsrc
 from .codes import CODES
@@ -22,13 +22,12 @@ from .diagnostics import Diagnostic, Severity
 from .load import Refusal, check_data, yaml_diagnostic
 from .project import Doc
 from .sources import Kind, SourceFile
+from .values import DEFAULT_CATALOG_MAX_AGE_DAYS, Level
 
 if TYPE_CHECKING:
     from .model import Settings
 
-Level = Literal["off", "warning", "error"]
-# CP148: a catalog exported longer ago than this many days is a warning
-DEFAULT_CATALOG_MAX_AGE_DAYS = 30
+__all__ = ["DEFAULT_CATALOG_MAX_AGE_DAYS", "Level", "apply_settings", "catalog_max_age_days", "load_settings"]
 
 
 def load_settings(source: SourceFile | None) -> tuple[dict[str, Level], list[Diagnostic]]:

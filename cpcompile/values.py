@@ -12,7 +12,7 @@ import json
 import re
 import sys
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Protocol, Sequence, TypeVar
+from typing import Any, Callable, Literal, Protocol, Sequence, TypeVar
 
 
 class _HasForm(Protocol):
@@ -41,6 +41,10 @@ UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-
 # a dotted path of XDM field names: no array indexes or wildcards (Adobe maps single values only)
 XDM_PATH = re.compile(r"_?[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 MAX_ALIAS_LENGTH = 256
+# what the settings file may make of a warning (cpcompile.yaml's diagnostics)
+Level = Literal["off", "warning", "error"]
+# CP148: a catalog exported longer ago than this many days is a warning
+DEFAULT_CATALOG_MAX_AGE_DAYS = 30
 # Data usage labels [LBL]: the core ones by name (case-sensitive in Adobe's evaluation), and an
 # organisation's own as custom/<name>
 CORE_LABELS = (
