@@ -281,3 +281,28 @@ def test_size_m_tree_warns_only_of_the_destination_guardrail(tmp_path):
     )
     assert evaluations["edge"] <= 150 and evaluations["edge"] + evaluations["streaming"] <= 500
     assert evaluations["batch"] > 0 and evaluations["streaming"] > 0
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in BENCHMARKS.glob("*.py")))
+def test_every_benchmark_imports_and_finds_what_it_uses_of_cpcompile(name):
+    """No benchmark runs in the suite, so one whose cpcompile import broke (a name it uses was
+    moved or renamed) would go unnoticed until someone measures. Each is imported here, and
+    every ``from cpcompile... import name`` in it, module level or inside a function, must find
+    its name."""
+    import ast
+    import importlib
+
+    _load(name)
+    tree = ast.parse((BENCHMARKS / f"{name}.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "cpcompile":
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                submodule = hasattr(module, "__path__") and importlib.util.find_spec(f"{node.module}.{alias.name}")
+                assert hasattr(module, alias.name) or submodule, (
+                    f"benchmarks/{name}.py:{node.lineno}: {node.module} has no {alias.name}"
+                )
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "cpcompile":
+                    importlib.import_module(alias.name)
