@@ -40,15 +40,7 @@ def _refusing(check: Callable[[Any], _Checked]) -> Callable[[Any], _Checked]:
     return checked
 
 
-class _CheckedIds(values.CheckedIds):
-    def __missing__(self, value: str) -> str:
-        try:
-            return super().__missing__(value)
-        except Refused as refused:
-            raise PydanticCustomError(refused.kind, refused.template, refused.context) from None
-
-
-_CHECKED_IDS = _CheckedIds()
+_CHECKED_IDS = values.CheckedIds(PydanticCustomError)
 values.register_checked_ids(_CHECKED_IDS)
 _uuid = _CHECKED_IDS.__getitem__
 _alias = _refusing(values.alias)

@@ -59,11 +59,17 @@ class CheckedIds(dict[str, str]):
     written once in its catalog and again in every destination that maps it, and at scale the
     copies were much of a run's memory. Most IDs of a large config are repeats (at xl, 20,000
     distinct among 242,000), and looking one up is a dict lookup with no Python call: only a new
-    one is checked. Bounded, and emptied by ``forget_checked_ids``."""
+    one is checked. Bounded, and emptied by ``forget_checked_ids``. A value that is not an ID
+    raises ``refusal(kind, template, context)``: the models have pydantic's own error raised,
+    straight from here, as a new ID's check is among the most frequent of a large config."""
+
+    def __init__(self, refusal: Callable[[str, str, dict[str, Any]], Exception] = Refused) -> None:
+        super().__init__()
+        self.refusal = refusal
 
     def __missing__(self, value: str) -> str:
         if not UUID.fullmatch(value):
-            raise Refused(
+            raise self.refusal(
                 "uuid", "'{value}' is not a UUID (expected 8-4-4-4-12 hex digits)", {"value": value}
             )
         if len(self) >= 1 << 16:
