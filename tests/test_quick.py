@@ -154,3 +154,15 @@ def test_the_quick_check_is_used_up_to_a_config_size(monkeypatch, limit, used):
     assert report.exit_code() == 0 and report.files_checked == 8
     files = {"Datastream", "Destination", "Catalog", "Governance"}
     assert (set(calls) & files == files) is used and (not set(calls) & files) is not used
+
+
+@pytest.mark.parametrize("case", [REPO_ROOT, *(c for c in CASES if c.parent.name == "valid")], ids=lambda p: p.name)
+def test_a_build_gives_the_same_bytes_with_the_quick_check_and_without(case, tmp_path, monkeypatch):
+    from cpcompile.build import build
+
+    with_quick = build(case, tmp_path / "quick")
+    monkeypatch.setattr(quick, "QUICK_CHECK_LIMIT", -1)
+    without = build(case, tmp_path / "models")
+    assert with_quick.revision == without.revision and with_quick.revision is not None
+    for name in ("artifact.json", "artifact.msgpack", "manifest.json"):
+        assert (tmp_path / "quick" / name).read_bytes() == (tmp_path / "models" / name).read_bytes()
