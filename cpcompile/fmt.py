@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import stat
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.compat import ordereddict
@@ -30,20 +28,16 @@ from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString
 from ruamel.yaml.tokens import CommentToken
 
-from . import yamlsrc
+from . import values, yamlsrc
 from .escape import BIDI
-from .model import Catalog, Datastream, Destination, Governance, When
+from .project import model_name
+from .quick import fields_of
 from .sources import MAX_FILE_BYTES, YAML_SUFFIXES, Kind
 
 KEEP_ORDER = "# cpcompile-fmt: keep-order"
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _ID_KEYS = frozenset(("id", "merge_policy", "datastream"))
 # instants, written in UTC with seconds and Z: windows, and when a catalog was exported
 _WHEN_KEYS = frozenset(("start", "end", "exported_at"))
-_MODELS: dict[Kind, type[BaseModel]] = {
-    Kind.DATASTREAM: Datastream, Kind.DESTINATION: Destination, Kind.CATALOG: Catalog, Kind.POLICY: Governance,
-}
-_WHEN: TypeAdapter[Any] = TypeAdapter(When)
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
@@ -101,7 +95,7 @@ def format_text(text: str, kind: Kind) -> str:
     if not isinstance(data, CommentedMap):
         return text
     sort_audiences = KEEP_ORDER not in text
-    _canonical(data, _MODELS[kind], sort_audiences=sort_audiences, top=True)
+    _canonical(data, model_name(kind), sort_audiences=sort_audiences, top=True)
     _double_quote_bidi(data)
     out = io.StringIO()
     try:
@@ -147,7 +141,7 @@ def _meaning(value: Any, sort_audiences: bool, key: Any = None) -> Any:
         if key == "audiences" and sort_audiences and all(isinstance(v, dict) for v in value):
             items.sort(key=lambda item: repr(item.get("id")))
         return items
-    if key in _ID_KEYS and isinstance(value, str) and _UUID.fullmatch(value):
+    if key in _ID_KEYS and isinstance(value, str) and values.UUID.fullmatch(value):
         value = value.lower()
     elif key in _WHEN_KEYS and isinstance(value, str):
         value = str(_when(value))
@@ -156,15 +150,17 @@ def _meaning(value: Any, sort_audiences: bool, key: Any = None) -> Any:
     return (type(value).__name__, value)
 
 
-def _canonical(mapping: CommentedMap, model: type[BaseModel] | None, *, sort_audiences: bool, top: bool = False) -> None:
+def _canonical(mapping: CommentedMap, model: str | None, *, sort_audiences: bool, top: bool = False) -> None:
+    """``mapping`` made canonical as an entry of ``model`` (a name in model.py; None: unknown)."""
+    fields = fields_of(model) if model is not None else {}
     for key in list(mapping):
         value = mapping[key]
-        if key in _ID_KEYS and isinstance(value, str) and _UUID.fullmatch(value) and value != value.lower():
+        if key in _ID_KEYS and isinstance(value, str) and values.UUID.fullmatch(value) and value != value.lower():
             mapping[key] = _same_style(value, value.lower())
         elif key in _WHEN_KEYS and isinstance(value, str):
             # not mapping[key] = ...: that would keep the old value's quotes
             ordereddict.__setitem__(mapping, key, _when(value))
-        inner = _inner_model(model, key)
+        inner = fields.get(key)
         if isinstance(value, CommentedMap):
             _canonical(value, inner, sort_audiences=sort_audiences)
         elif isinstance(value, CommentedSeq):
@@ -173,19 +169,10 @@ def _canonical(mapping: CommentedMap, model: type[BaseModel] | None, *, sort_aud
                     _canonical(item, inner, sort_audiences=sort_audiences)
             if key == "audiences" and sort_audiences and all(isinstance(i, CommentedMap) for i in value):
                 _sort_items(value, mapping, key)
-    if model is not None:
-        known = list(model.model_fields)
+    if fields:
+        known = list(fields)
         order = sorted(mapping, key=lambda k: known.index(k) if k in known else len(known))
         _reorder(mapping, order, top=top)
-
-
-def _inner_model(model: type[BaseModel] | None, key: str) -> type[BaseModel] | None:
-    from .schema_problems import _inner_model as inner
-
-    if model is None or key not in model.model_fields:
-        return None
-    found = inner(model.model_fields[key].annotation)
-    return found if isinstance(found, type) and issubclass(found, BaseModel) else None
 
 
 def _same_style(old: str, new: str) -> str:
@@ -195,8 +182,8 @@ def _same_style(old: str, new: str) -> str:
 def _when(value: str) -> str:
     """An instant in UTC with seconds and ``Z``; a day, or anything invalid, as it is."""
     try:
-        parsed = _WHEN.validate_python(str(value))
-    except ValidationError:
+        parsed = values.when(str(value))
+    except values.Refused:
         return value
     if not isinstance(parsed, datetime):
         return _Plain(parsed.isoformat())

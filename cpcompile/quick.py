@@ -82,9 +82,12 @@ def pays_off(config_size: int) -> bool:
 
 def check_quickly(model: str, data: Any) -> Record | None:
     """``data`` as the record of ``model`` (a name in model.py), if the check accepts it; None
-    if it does not (the data may still be valid)."""
+    if it does not (the data may still be valid), or if the table has no such model."""
+    check = _checks().get(model)
+    if check is None:
+        return None
     try:
-        record: Record = _checks()[model](data)
+        record: Record = check(data)
         return record
     except _Declined:
         return None
@@ -92,12 +95,41 @@ def check_quickly(model: str, data: Any) -> Record | None:
         return None
 
 
+def fields_of(model: str) -> dict[str, str | None]:
+    """The fields of ``model`` in the order the model declares them, each with the model its
+    values hold (through a list, a dict, None or a check), or None for a plain value; empty for
+    a name the table does not hold. ``cpcompile fmt`` orders keys by it."""
+    table = _table()
+    return {field[0]: _inner_model(table, field[1]) for field in table["models"].get(model, [])}
+
+
+def _inner_model(table: dict[str, Any], node: list[Any]) -> str | None:
+    kind = node[0]
+    if kind == "model":
+        found: str = node[1]
+        return found
+    if kind == "ref":
+        return _inner_model(table, table["refs"][node[1]])
+    if kind in ("nullable", "list"):
+        return _inner_model(table, node[1])
+    if kind in ("after", "before", "dict"):
+        return _inner_model(table, node[2])
+    return None
+
+
+_TABLE: dict[str, Any] = {}
 _TOP: dict[str, Check] = {}
+
+
+def _table() -> dict[str, Any]:
+    if not _TABLE:
+        _TABLE.update(json.loads(TABLE_FILE.read_text(encoding="utf-8")))
+    return _TABLE
 
 
 def _checks() -> dict[str, Check]:
     if not _TOP:
-        table = json.loads(TABLE_FILE.read_text(encoding="utf-8"))
+        table = _table()
         compiler = _Compiler(table)
         _TOP.update({name: compiler.compile(node) for name, node in table["top"].items()})
     return _TOP

@@ -33,6 +33,13 @@ def test_the_table_is_the_one_the_models_give():
     )
 
 
+def test_the_table_holds_every_kind_of_file():
+    from cpcompile.project import FILE_KINDS
+
+    kinds = {kind.model_name for kind in FILE_KINDS.values()} | {"Settings", "Policy"}
+    assert kinds <= set(quick_table.TOP_MODELS)
+
+
 def test_each_check_the_models_run_is_the_same_function_here():
     assert set(quick_table.CHECKS.values()) == set(quick.CHECKS)
     for wrapped, name in quick_table.CHECKS.items():
@@ -110,6 +117,18 @@ def test_the_example_validates_without_pydantic_and_a_broken_file_with_its_words
     assert "edge_segmentation: Input should be a valid boolean" in run.stdout  # pydantic's words
 
 
+@pytest.mark.parametrize("command", [["build", "--no-cache", "--out", "{tmp}/out"], ["fmt", "--check"]])
+def test_build_and_fmt_of_the_example_import_no_pydantic(command, tmp_path):
+    args = [part.format(tmp=tmp_path) for part in command]
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cpcompile", *args, str(REPO_ROOT)],
+        capture_output=True, text=True, env={"CPCOMPILE_DAEMON": "0", "PATH": ""},
+    )
+    modules = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines() if "|" in line}
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "pydantic" not in modules and "cpcompile.model" not in modules
+
+
 def test_a_record_is_read_only_and_equal_by_value():
     data = yamlsrc.parse((REPO_ROOT / "destinations" / "ad-server.yaml").read_text())
     one, other = check_quickly("Destination", data), check_quickly("Destination", data)
@@ -127,6 +146,10 @@ def test_nesting_too_deep_for_python_is_left_to_the_model():
         expression = {"operator": "AND", "operands": [expression]}
     policy = {"name": "p", "status": "enabled", "marketing_actions": ["*"], "deny": expression}
     assert check_quickly("Policy", policy) is None
+
+
+def test_a_model_the_table_does_not_hold_is_left_to_the_models():
+    assert check_quickly("SpecFile", {}) is None
 
 
 def test_values_pydantic_cannot_read_are_left_to_it():
