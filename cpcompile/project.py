@@ -51,6 +51,11 @@ class Doc:
 
 @dataclass(frozen=True)
 class Entry(Generic[M]):
+    """One file's checked content (``model``) and the file. Loaded with ``quick`` (load.py),
+    ``model`` may be quick.py's ``Record`` of the model ``M`` rather than an instance: the same
+    fields and values, read-only, without the model's methods. The rules and the compiler only
+    read fields, so they take either."""
+
     model: M
     doc: Doc
 
