@@ -26,7 +26,6 @@ from .freshness import freshness_span, holds_at, now_key, source_date_epoch
 from .gcpause import paused_gc
 from .load import parse_source
 from .manifest import MANIFEST, NO_PROVENANCE, Provenance, make_manifest, pretty_json
-from .quick import pays_off
 from .artifact_format.signature import SIGNATURE_FILENAME, encode_signature
 from .artifact_format.signer import PrivateKey, signature_document
 
@@ -83,9 +82,8 @@ def build(
         if reused is not None and exit_code(reused.diagnostics, strict=strict) == 0:
             return reused
     parse = cache.parse if cache else parse_source
-    quick = pays_off(sum(len(source.text) for source in discovery.inputs()))
     with paused_gc():
-        checked = incremental.check(discovery, cache, parse, quick=quick)
+        checked = incremental.check(discovery, cache, parse)
         outcome = BuildOutcome(checked.diagnostics, checked.files_checked)
         if exit_code(checked.diagnostics, strict=strict) == 0:
             outcome.manifest = _write_outputs(out_dir, checked.compile(), sign_key, provenance, built_at)

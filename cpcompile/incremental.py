@@ -36,6 +36,7 @@ from .compiler import Counts, audience_namespaces, compile_body, compile_datastr
 from .diagnostics import Diagnostic, diagnostic_from_dict, sorted_diagnostics
 from .load import Parse, load_entry, load_project
 from .project import Doc, Entry, Project
+from .quick import pays_off
 from .rule_context import Context, DestinationFacts
 from .validate import validate_files
 from .values import forget_checked_ids
@@ -77,11 +78,13 @@ class Checked:
     skipped: int  # files with errors before the cross-file rules, so not part of them
 
 
-def check(discovery: sources.Discovery, cache: Cache | None, parse: Parse, *, quick: bool = False) -> Checked:
+def check(discovery: sources.Discovery, cache: Cache | None, parse: Parse) -> Checked:
     """The diagnostics of the config ``discovery`` found, as validate.validate_files gives them,
     checking again only the destinations the cache has no record of under this context. When a
-    file of the context (or discovery itself) has an error, the whole validation runs. With
-    ``quick``, entries may be quick.py's records (load.check_data)."""
+    file of the context (or discovery itself) has an error, the whole validation runs. A config
+    small enough for the quick check to pay (quick.pays_off) is loaded with it: its entries may
+    be quick.py's records (load.check_data)."""
+    quick = pays_off(sum(len(source.text) for source in discovery.inputs()))
     max_age = settings.catalog_max_age_days(discovery.settings)
     checked = _check_by_destination(discovery, cache, parse, max_age, quick)
     if checked is not None:

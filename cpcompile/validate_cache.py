@@ -88,11 +88,9 @@ def _validate(discovery: sources.Discovery, cache: Cache | None, clock: int | No
     from . import incremental
     from .gcpause import paused_gc
     from .load import parse_source
-    from .quick import pays_off
 
     with paused_gc():  # checking again only the destination files the cache has no record of
-        quick = pays_off(sum(len(source.text) for source in discovery.inputs()))
-        checked = incremental.check(discovery, cache, cache.parse if cache is not None else parse_source, quick=quick)
+        checked = incremental.check(discovery, cache, cache.parse if cache is not None else parse_source)
     report = Report(checked.diagnostics, checked.files_checked, checked.skipped)
     if clock is None:
         return report, []
