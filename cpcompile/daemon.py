@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .daemon_client import GO, MAX_REQUEST, PROTOCOL, pack_int, peer_uid
+from .daemon_client import GO, INT_SIZE, MAX_REQUEST, PROTOCOL, pack_int, peer_uid, unpack_int
 from .daemon_control import IDLE_SECONDS, PING, STOP, DaemonError, private_folder
 from .launch import DAEMON_COMMANDS
 
@@ -80,7 +80,7 @@ def _preload() -> None:
 def _handle(conn: socket.socket, listener: socket.socket, lock: Any) -> str | None:
     conn.settimeout(5)
     try:
-        request = _request(conn, conn.recv(MAX_REQUEST + 4)) if peer_uid(conn) == os.getuid() else None
+        request = _request(conn, conn.recv(MAX_REQUEST + INT_SIZE)) if peer_uid(conn) == os.getuid() else None
         if not isinstance(request, dict) or request.get("protocol") != PROTOCOL:
             conn.sendall(REFUSED)
             return None
@@ -99,12 +99,12 @@ def _handle(conn: socket.socket, listener: socket.socket, lock: Any) -> str | No
 
 
 def _request(conn: socket.socket, first: bytes) -> Any:
-    if len(first) < 4:
+    if len(first) < INT_SIZE:
         return None
-    size = int.from_bytes(first[:4], "big")  # send_request's length prefix
-    if size > MAX_REQUEST:
+    size = unpack_int(first)  # send_request's length prefix
+    if not 0 <= size <= MAX_REQUEST:
         return None
-    data = first[4:]
+    data = first[INT_SIZE:]
     while len(data) < size:
         chunk = conn.recv(size - len(data))
         if not chunk:

@@ -14,8 +14,7 @@ def daemon_group() -> None:
     """A resident process that validates without start-up cost.
 
     While it runs, `cpcompile validate`, `test` and `fmt` hand each run to it: the same output,
-    files and exit status, without the 0.1-0.2 s a new process spends importing and building its
-    models. It serves this user and this installation only, and stops after IDLE seconds without
+    files and exit status, without the 0.05-0.15 s a new process spends on imports. It serves this user and this installation only, and stops after IDLE seconds without
     work. CPCOMPILE_DAEMON=0 makes those commands run by themselves anyway.
     """
 

@@ -32,6 +32,7 @@ MAX_REQUEST = 1 << 20
 ANSWER_SECONDS = 3
 GO = b"\x01"
 _INT = struct.Struct("!i")
+INT_SIZE = _INT.size
 
 
 def runtime_dir(environ: Mapping[str, str]) -> Path:
@@ -106,25 +107,31 @@ def peer_uid(sock: socket.socket) -> int:
 
 
 def pack_int(value: int) -> bytes:
-    """An integer as the protocol sends it: a process ID, an exit status, 0 for "refused"."""
+    """An integer as the protocol sends it: a request's length, a process ID, an exit status, 0
+    for "refused"."""
     return _INT.pack(value)
+
+
+def unpack_int(data: bytes) -> int:
+    """The integer at the start of ``data`` (at least ``INT_SIZE`` bytes), as ``pack_int`` sent it."""
+    return int(_INT.unpack_from(data)[0])
 
 
 def send_request(sock: socket.socket, request: Mapping[str, Any], fds: list[int]) -> None:
     payload = json.dumps(request, separators=(",", ":")).encode("utf-8", "surrogateescape")
     if len(payload) > MAX_REQUEST:
         raise OSError("request too large")
-    socket.send_fds(sock, [_INT.pack(len(payload)) + payload], fds)
+    socket.send_fds(sock, [pack_int(len(payload)) + payload], fds)
 
 
 def read_int(sock: socket.socket) -> int | None:
     data = b""
-    while len(data) < _INT.size:
-        chunk = sock.recv(_INT.size - len(data))
+    while len(data) < INT_SIZE:
+        chunk = sock.recv(INT_SIZE - len(data))
         if not chunk:
             return None
         data += chunk
-    return int(_INT.unpack(data)[0])
+    return unpack_int(data)
 
 
 def run_by_daemon(args: list[str], environ: Mapping[str, str]) -> int | None:
